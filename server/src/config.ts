@@ -1,0 +1,87 @@
+/**
+ * The server's configuration: the environment (and a `.env` file, if present) parsed once by a zod
+ * schema and frozen. No other module reads process.env.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const bool = z.stringbool().default(false);
+const positiveInt = z.coerce.number().int().positive();
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_DIR: z.string().min(1).default('./logs'),
+  CATALOG_FILE: z.string().min(1).default(path.join(PROJECT_ROOT, 'server/catalog/default.yaml')),
+  APP_NAME: z.string().min(1).default('OSS Runner'),
+  ADMIN_API_KEY: z.string().min(16).optional(),
+  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_JWT_ISSUER: z.string().optional(),
+  AUTH_JWT_AUDIENCE: z.string().optional(),
+  AUTH_DISABLED: bool,
+  ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s.split(',').map((o) => o.trim()).filter(Boolean) : [])),
+  /** Seconds a run may take when its catalog entry sets no `timeout_s`. */
+  RUN_TIMEOUT_S: positiveInt.default(3600),
+  /** Seconds between SIGTERM and SIGKILL when a run is stopped or times out. */
+  STOP_GRACE_S: z.coerce.number().min(0).default(10),
+  MAX_CONCURRENT_RUNS: positiveInt.default(8),
+  MAX_LOG_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** Largest JSON body accepted by the REST and tRPC APIs. */
+  MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** Environment variables a tool inherits from the server; everything else is withheld. */
+  RUN_ENV_ALLOWLIST: z
+    .string()
+    .default('PATH,HOME,LANG,LC_ALL,TZ,SSL_CERT_FILE,SSL_CERT_DIR,HTTP_PROXY,HTTPS_PROXY,NO_PROXY')
+    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)),
+  /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
+  PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
+  SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  NODE_ENV: z.string().default('development'),
+});
+
+export type Config = Readonly<
+  Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE'> & {
+    LOG_DIR: string;
+    CATALOG_FILE: string;
+    /** Where the built web app lives. */
+    WEB_DIST: string;
+    PROJECT_ROOT: string;
+    /** The environment every tool gets: RUN_ENV_ALLOWLIST's variables, nothing else. */
+    TOOL_ENV: Readonly<Record<string, string>>;
+  }
+>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const dotenv = path.join(cwd, '.env');
+  if (env === process.env && existsSync(dotenv)) process.loadEnvFile(dotenv);
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const toolEnv: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+  for (const name of c.RUN_ENV_ALLOWLIST) {
+    const value = env[name];
+    if (value !== undefined) toolEnv[name] = value;
+  }
+  return Object.freeze({
+    ...c,
+    LOG_DIR: path.resolve(cwd, c.LOG_DIR),
+    CATALOG_FILE: path.resolve(cwd, c.CATALOG_FILE),
+    WEB_DIST: path.join(PROJECT_ROOT, 'dist/web'),
+    PROJECT_ROOT,
+    TOOL_ENV: Object.freeze(toolEnv),
+  });
+}

@@ -1,0 +1,48 @@
+/**
+ * Domain errors and the one table that maps them to tRPC codes (and so to HTTP statuses).
+ * Services throw these; they know nothing of tRPC or HTTP.
+ */
+import { TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+
+export type DomainErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_many' | 'unavailable';
+
+export class DomainError extends Error {
+  constructor(
+    readonly kind: DomainErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const notFound = (message: string) => new DomainError('not_found', message);
+export const conflict = (message: string) => new DomainError('conflict', message);
+export const badRequest = (message: string) => new DomainError('bad_request', message);
+
+const TRPC_CODE: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {
+  bad_request: 'BAD_REQUEST',
+  unauthorized: 'UNAUTHORIZED',
+  forbidden: 'FORBIDDEN',
+  not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  too_many: 'TOO_MANY_REQUESTS',
+  unavailable: 'SERVICE_UNAVAILABLE',
+};
+
+export const HTTP_STATUS: Record<DomainErrorKind, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_many: 429,
+  unavailable: 503,
+};
+
+/** Turns a DomainError into the TRPCError a client sees; anything else passes through. */
+export function toTRPCError(error: unknown): unknown {
+  if (error instanceof DomainError) return new TRPCError({ code: TRPC_CODE[error.kind], message: error.message, cause: error });
+  return error;
+}

@@ -1,0 +1,108 @@
+/**
+ * The OpenAPI document (generated from the procedures, plus the hand-written streaming and raw-log
+ * routes) and the interactive docs page, served from swagger-ui-dist's local files (no CDN).
+ */
+import { createRequire } from 'node:module';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import serveStatic from 'serve-static';
+import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
+import { z } from 'zod';
+import { ApiError } from '../../../shared/src/schemas/error';
+import { LogEventId } from '../../../shared/src/schemas/logEvent';
+import { RunId } from '../../../shared/src/schemas/run';
+import type { AppRouter } from '../routers';
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ApiError } } });
+
+const runPath = z.object({ run_id: RunId });
+
+const extraPaths = {
+  '/runs/{run_id}/logs': {
+    get: {
+      operationId: 'runs-logs-sse',
+      tags: ['runs'],
+      summary: "The run's log, live, as Server-Sent Events",
+      description: [
+        'Each event carries log lines as `data:` fields, in order (several lines per event under load), and an `id:` that is a',
+        'byte offset in the run\'s output. Send an id back as `Last-Event-ID` (or `?last_event_id=`) to resume right after that',
+        'event, with nothing lost or repeated. A finished run replays in full. The last event is `event: end`, whose data is',
+        'the final Run as JSON; then the server closes the stream. Comment lines (`: keep-alive`) keep idle streams open.',
+        'Bytes that are not UTF-8 arrive as U+FFFD; \\n, \\r\\n and \\r each end a line; very long lines are split.',
+      ].join(' '),
+      requestParams: {
+        path: runPath,
+        query: z.object({ last_event_id: LogEventId.optional() }),
+        header: z.object({ 'last-event-id': LogEventId.optional() }),
+      },
+      responses: {
+        200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
+        400: errorResponse('Malformed last_event_id'),
+        404: errorResponse('Unknown run'),
+      },
+    },
+  },
+  '/runs/{run_id}/log': {
+    get: {
+      operationId: 'runs-log-raw',
+      tags: ['runs'],
+      summary: 'The raw log, byte for byte (Range requests allowed)',
+      requestParams: { path: runPath },
+      responses: {
+        200: { description: 'The whole log', content: { 'text/plain': { schema: z.string() } } },
+        206: { description: 'The requested range', content: { 'text/plain': { schema: z.string() } } },
+        404: errorResponse('Unknown run'),
+      },
+    },
+  },
+};
+
+export function openApiDocument(router: AppRouter, info: { title: string; version: string }): OpenAPIObject {
+  return generateOpenApiDocument(router, {
+    title: info.title,
+    version: info.version,
+    description:
+      'Run whitelisted open-source tools, watch their output live and keep every run on record. The same procedures are served as tRPC at /trpc (HTTP and WebSocket).',
+    baseUrl: '/',
+    docsUrl: '/docs',
+    paths: extraPaths,
+  });
+}
+
+const SWAGGER_DIR = (createRequire(import.meta.url)('swagger-ui-dist') as { getAbsoluteFSPath: () => string }).getAbsoluteFSPath();
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>API docs</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-initializer.js"></script>
+</body>
+</html>`;
+
+const INITIALIZER = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });`;
+
+/** Serves /docs (the page) and /docs/* (swagger-ui's own files). Answers false when the path is not its own. */
+export function docsHandler() {
+  const assets = serveStatic(SWAGGER_DIR, { index: false, fallthrough: false });
+  return (req: IncomingMessage, res: ServerResponse, pathname: string): void => {
+    if (pathname === '/docs' || pathname === '/docs/') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(DOCS_PAGE);
+    } else if (pathname === '/docs/swagger-initializer.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
+      res.end(INITIALIZER);
+    } else {
+      req.url = pathname.slice('/docs'.length) + (req.url?.includes('?') ? req.url.slice(req.url.indexOf('?')) : '');
+      assets(req, res, () => {
+        res.statusCode = 404;
+        res.end();
+      });
+    }
+  };
+}

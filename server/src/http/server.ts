@@ -1,0 +1,115 @@
+/**
+ * The one HTTP server: routes by an explicit prefix table to tRPC (HTTP and WebSocket), the SSE and
+ * raw-log routes, the API docs, the web app, and last the REST API (trpc-to-openapi answers 404 for
+ * whatever is left).
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import { WebSocketServer } from 'ws';
+import type { Config } from '../config';
+import { appRouter } from '../routers';
+import type { Services } from '../services';
+import { contextFactory } from '../trpc/context';
+import { docsHandler, openApiDocument } from './docs';
+import { serveRawLog } from './rawLog';
+import { sendError, sendJson, sendThrown } from './respond';
+import { restHandler } from './rest';
+import { serveLogStream } from './sse';
+import { webAppHandler } from './webApp';
+
+const RUN_ROUTE = /^\/runs\/([^/]+)\/(logs|log)$/;
+
+export interface HttpApp {
+  server: http.Server;
+  /** Closes every WebSocket and stops accepting connections. */
+  close(): Promise<void>;
+}
+
+export function createHttpApp(config: Config, services: Services, log: { error: (msg: string, e?: unknown) => void }): HttpApp {
+  const onError = (e: unknown) => log.error('request failed', e);
+  const createContext = contextFactory(services);
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    createContext,
+    basePath: '/trpc/',
+    maxBodySize: config.MAX_BODY_BYTES,
+    onError: ({ error }) => {
+      if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
+    },
+  });
+  const rest = restHandler(appRouter, createContext, config.MAX_BODY_BYTES, onError);
+  const docs = docsHandler();
+  const web = webAppHandler(config.WEB_DIST);
+  const openapi = JSON.stringify(openApiDocument(appRouter, { title: config.APP_NAME, version: services.version }));
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const pathname = url.split('?', 1)[0] ?? '/';
+    const method = req.method ?? 'GET';
+    if (pathname === '/trpc' || pathname.startsWith('/trpc/')) return trpc(req, res);
+    const runRoute = RUN_ROUTE.exec(pathname);
+    if (runRoute) {
+      if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, `method ${method} not allowed on ${pathname}`);
+      const runId = decodeURIComponent(runRoute[1] ?? '');
+      if (runRoute[2] === 'logs') return serveLogStream(req, res, runId, services, { heartbeatMs: config.SSE_HEARTBEAT_S * 1000, onError });
+      return serveRawLog(req, res, runId, services, onError);
+    }
+    if (pathname === '/openapi.json') return sendJson(res, 200, JSON.parse(openapi));
+    if (pathname === '/docs' || pathname.startsWith('/docs/')) return docs(req, res, pathname);
+    if (pathname === '/ui' || pathname.startsWith('/ui/')) return web(req, res, pathname);
+    if (pathname === '/' && (method === 'GET' || method === 'HEAD')) {
+      res.writeHead(302, { Location: '/ui/' });
+      res.end();
+      return;
+    }
+    return rest(req, res);
+  }
+
+  const server = http.createServer((req, res) => {
+    route(req, res).catch((e: unknown) => sendThrown(res, e, onError));
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_BODY_BYTES });
+  const wsHandler = applyWSSHandler({ wss, router: appRouter, createContext, keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 } });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pathname = (req.url ?? '/').split('?', 1)[0];
+    const refuse = (status: number, reason: string) => {
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (pathname !== '/trpc') return refuse(404, 'Not Found');
+    if (!originAllowed(req, config.ALLOWED_ORIGINS)) return refuse(403, 'Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  return {
+    server,
+    async close() {
+      wsHandler.broadcastReconnectNotification();
+      for (const client of wss.clients) client.close(1001, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(() => (server.closeAllConnections(), resolve()), 2000).unref();
+      });
+    },
+  };
+}
+
+/**
+ * Browsers always send Origin on a WebSocket: it must be this server's own or a configured one.
+ * Clients that send none (curl, Node) are not refused for it.
+ */
+export function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return true;
+  if (allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * GET /runs/{run_id}/logs: the run's log as Server-Sent Events for `curl -N` and EventSource. Each
+ * event carries whole lines as `data:` fields and the byte offset past them as its `id:`; the last
+ * event is `event: end` with the final run. Adapts the same LogStreamer iterable as tRPC.
+ */
+import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LogEventId, type LogEvent } from '../../../shared/src/schemas/logEvent';
+import type { Services } from '../services';
+import { sendError, sendThrown } from './respond';
+
+export function formatSse(event: LogEvent): string {
+  if (event.data.type === 'end') return `event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`;
+  return `id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`;
+}
+
+export async function serveLogStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  runId: string,
+  services: Services,
+  opts: { heartbeatMs: number; onError: (e: unknown) => void },
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const header = req.headers['last-event-id'];
+  const rawId = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('last_event_id') ?? undefined;
+  const lastId = rawId === undefined || rawId === '' ? undefined : LogEventId.safeParse(rawId);
+  if (lastId && !lastId.success) return sendError(res, 400, `last_event_id: ${lastId.error.issues[0]?.message ?? 'invalid'}`);
+  try {
+    await services.runs.get(runId);
+  } catch (e) {
+    return sendThrown(res, e, opts.onError);
+  }
+
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no', // nginx: pass events through as they come
+  });
+  res.flushHeaders();
+  const closed = new AbortController();
+  res.once('close', () => closed.abort());
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs);
+  try {
+    const from = lastId?.success ? Number(lastId.data) : 0;
+    for await (const event of services.logs.events(runId, from, closed.signal)) {
+      if (!res.write(formatSse(event))) await Promise.race([once(res, 'drain'), once(closed.signal, 'abort')]);
+    }
+  } catch (e) {
+    opts.onError(e);
+  } finally {
+    clearInterval(heartbeat);
+    res.end();
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The process executor: the only module that starts processes. Each run gets an argv array (no
+ * shell), a working directory, an allowlisted environment and one stream that carries its stdout
+ * and stderr interleaved exactly as written (both are the same socket in the child).
+ *
+ * Containment: with bubblewrap each run lives in its own PID namespace, so stopping it reaches every
+ * descendant (setsid and double forks included), the namespace dies with its main process, and with
+ * the server (--die-with-parent), so a crash leaves nothing behind. Without bubblewrap a process
+ * group is used, which a process that calls setsid escapes; /health says which is in force.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomUUID } from 'node:crypto';
+import type { ProcessHandle } from '../store/runStore';
+import { childPids, pidNamespace, pidsInNamespace, processStartTicks, signal } from './procfs';
+
+export type Isolation = 'pid-namespace' | 'process-group';
+
+export interface SpawnSpec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+export interface RunningProcess {
+  readonly handle: ProcessHandle;
+  /** stdout and stderr, interleaved as written. Ends when no process of the run holds it open. */
+  readonly output: Readable;
+  /** Settles when the run's main process has exited and its other processes were killed. */
+  readonly exited: Promise<ExitStatus>;
+  /** SIGTERM to every process of the run, then SIGKILL to all after `graceMs`. Resolves once exited. */
+  terminate(graceMs: number): Promise<ExitStatus>;
+}
+
+export interface ProcessExecutor {
+  readonly isolation: Isolation;
+  /** Rejects when the program cannot be started at all. */
+  spawn(spec: SpawnSpec): Promise<RunningProcess>;
+}
+
+/**
+ * After a crash: kills whatever still runs of a recorded run (a PID since reused is left alone).
+ * In a PID namespace killing bubblewrap takes the whole namespace with it; a process group is
+ * killed as a group.
+ */
+export function killLeftover(handle: ProcessHandle): void {
+  if (processStartTicks(handle.pid) !== handle.startTicks) return;
+  signal(handle.isolation === 'process-group' ? -handle.pid : handle.pid, 'SIGKILL');
+}
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+/** One connected pair of Unix sockets: the child writes stdout and stderr to one end, we read the other. */
+async function outputChannel(): Promise<{ childEnd: net.Socket; ourEnd: net.Socket }> {
+  const server = net.createServer();
+  const address = `\0oss-runner-${randomUUID()}`; // abstract namespace: no file, gone when closed
+  server.listen(address);
+  await once(server, 'listening');
+  const childEnd = net.connect(address);
+  const [[ourEnd]] = (await Promise.all([once(server, 'connection'), once(childEnd, 'connect')])) as [[net.Socket], unknown];
+  server.close();
+  childEnd.pause();
+  return { childEnd, ourEnd };
+}
+
+function exitStatusOf(child: ChildProcess, isolation: Isolation): Promise<ExitStatus> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, sig) => {
+      // bubblewrap reports a child killed by a signal the way shells do: 128 + the signal number.
+      if (isolation === 'pid-namespace' && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) {
+        resolve({ exitCode: code, signal: SIGNAL_NAMES.get(code - 128) ?? null });
+      } else resolve({ exitCode: code, signal: sig });
+    });
+  });
+}
+
+abstract class BaseExecutor implements ProcessExecutor {
+  abstract readonly isolation: Isolation;
+  protected abstract command(spec: SpawnSpec): { file: string; args: string[]; detached: boolean };
+  /** Sends `sig` to every process of the run. */
+  protected abstract signalAll(child: ChildProcess, sig: NodeJS.Signals): void;
+  /** Called once the main process has exited: nothing of the run may outlive it. */
+  protected abstract reap(child: ChildProcess): void;
+
+  async spawn(spec: SpawnSpec): Promise<RunningProcess> {
+    const { childEnd, ourEnd } = await outputChannel();
+    const { file, args, detached } = this.command(spec);
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', childEnd, childEnd], detached, shell: false });
+    } finally {
+      childEnd.destroy();
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      ourEnd.destroy();
+      const [error] = (await once(child, 'error')) as [Error];
+      throw error;
+    }
+    const handle: ProcessHandle = { isolation: this.isolation, pid, startTicks: processStartTicks(pid) ?? '' };
+    const exited = exitStatusOf(child, this.isolation).finally(() => this.reap(child));
+    exited.catch(() => ourEnd.destroy());
+    let terminating: Promise<ExitStatus> | undefined;
+    const terminate = (graceMs: number) =>
+      (terminating ??= (async () => {
+        this.signalAll(child, 'SIGTERM');
+        const done = await Promise.race([exited, sleep(graceMs).then(() => null)]);
+        if (done) return done;
+        this.signalAll(child, 'SIGKILL');
+        return exited;
+      })());
+    return { handle, output: ourEnd, exited, terminate };
+  }
+}
+
+/** Each run in its own PID namespace under bubblewrap: nothing escapes it, nothing outlives it. */
+class PidNamespaceExecutor extends BaseExecutor {
+  readonly isolation = 'pid-namespace';
+
+  constructor(private readonly bwrap: string) {
+    super();
+  }
+
+  protected command(spec: SpawnSpec) {
+    // The whole file system stays as it is (sandboxing is a separate, per-tool matter); what bwrap
+    // adds is the PID namespace, a /proc that shows only the run, and death with its parent.
+    const args = ['--dev-bind', '/', '/', '--unshare-pid', '--die-with-parent', '--proc', '/proc', '--chdir', spec.cwd, '--', ...spec.argv];
+    return { file: this.bwrap, args, detached: false };
+  }
+
+  protected signalAll(child: ChildProcess, sig: NodeJS.Signals) {
+    if (child.pid === undefined || child.exitCode !== null) return;
+    if (sig === 'SIGKILL') return signal(child.pid, 'SIGKILL'); // bwrap's namespace init follows it, and the kernel kills the rest
+    const init = childPids(child.pid)[0];
+    const ns = init === undefined ? null : pidNamespace(init);
+    if (!ns) return;
+    // Everyone but the namespace's init: its death would SIGKILL the rest without their grace.
+    for (const pid of pidsInNamespace(ns)) if (pid !== init) signal(pid, sig);
+  }
+
+  protected reap() {
+    // The namespace ended with its init when the main process exited: nothing is left to kill.
+  }
+}
+
+/** Fallback where bubblewrap is missing: the run's process group (setsid escapes it). */
+class ProcessGroupExecutor extends BaseExecutor {
+  readonly isolation = 'process-group';
+
+  protected command(spec: SpawnSpec) {
+    const [file = '', ...args] = spec.argv;
+    return { file, args, detached: true };
+  }
+
+  protected signalAll(child: ChildProcess, sig: NodeJS.Signals) {
+    if (child.pid !== undefined) signal(-child.pid, sig);
+  }
+
+  protected reap(child: ChildProcess) {
+    if (child.pid !== undefined) signal(-child.pid, 'SIGKILL');
+  }
+}
+
+/** Whether bubblewrap can give a run a PID namespace on this machine (it cannot in most containers). */
+function probeBubblewrap(): string | null {
+  const result = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-pid', '--die-with-parent', '--proc', '/proc', '--', 'true'], {
+    stdio: 'ignore',
+    timeout: 5000,
+  });
+  return result.status === 0 ? 'bwrap' : null;
+}
+
+export function createExecutor(preference: 'auto' | Isolation): ProcessExecutor {
+  if (preference === 'process-group') return new ProcessGroupExecutor();
+  const bwrap = probeBubblewrap();
+  if (bwrap) return new PidNamespaceExecutor(bwrap);
+  if (preference === 'pid-namespace') throw new Error('PROCESS_ISOLATION=pid-namespace, but bubblewrap (bwrap) cannot create a PID namespace here');
+  return new ProcessGroupExecutor();
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { Health } from '../../../shared/src/schemas/health';
+import { publicProcedure, router } from '../trpc/init';
+
+export const healthRouter = router({
+  get: publicProcedure
+    .meta({ openapi: { method: 'GET', path: '/health', tags: ['service'], summary: 'Service status and run counts', protect: false } })
+    .input(z.void())
+    .output(Health)
+    .query(async ({ ctx }) => {
+      const { appName, version, startedAt, isolation, runs } = ctx.services;
+      return {
+        status: 'ok' as const,
+        app_name: appName,
+        version,
+        uptime_s: Math.round((Date.now() - startedAt) / 100) / 10,
+        runs: await runs.counts(),
+        process_isolation: isolation,
+      };
+    }),
+});

@@ -1,0 +1,125 @@
+/**
+ * The catalog: the YAML whitelist of runnable tools, checked with zod when it is loaded. Only what it
+ * names can run, and each `cmd` is an argv array that is executed directly, never through a shell.
+ */
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { Tool } from '../../../shared/src/schemas/tool';
+
+const ToolEntry = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit'),
+  description: z.string().max(1000).default(''),
+  cmd: z
+    .array(
+      z
+        .string()
+        .min(1, 'an argv element must not be empty')
+        .refine((s) => !s.includes('\0'), 'an argv element must not contain a NUL byte'),
+    )
+    .min(1, 'must name the program to run'),
+  timeout_s: z.number().int().positive().optional(),
+  install_hint: z.string().max(1000).optional().describe('how to install the program, shown while it is missing'),
+});
+export type ToolEntry = z.infer<typeof ToolEntry>;
+
+const CatalogFile = z.strictObject({
+  tools: z.array(ToolEntry).min(1, 'the catalog must list at least one tool'),
+});
+
+export class CatalogError extends Error {}
+
+/** Where a program named by `cmd[0]` resolves on the given PATH, or null when it does not. */
+export function resolveProgram(program: string, searchPath: string): string | null {
+  const candidates = program.includes('/')
+    ? [path.resolve(program)]
+    : searchPath
+        .split(':')
+        .filter(Boolean)
+        .map((dir) => path.join(dir, program));
+  for (const file of candidates) {
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return file;
+    } catch {
+      // not here: try the next directory
+    }
+  }
+  return null;
+}
+
+function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
+  const [root, index, ...rest] = issue.path;
+  if (root === 'tools' && typeof index === 'number') {
+    const entry: unknown = Array.isArray((raw as { tools?: unknown }).tools) ? (raw as { tools: unknown[] }).tools[index] : undefined;
+    const name = entry && typeof entry === 'object' && 'name' in entry && typeof entry.name === 'string' ? ` "${entry.name}"` : '';
+    const field = rest.length ? rest.join('.') : '(entry)';
+    return `tool #${index + 1}${name}, field ${field}: ${issue.message}`;
+  }
+  return `${issue.path.length ? issue.path.join('.') : '(file)'}: ${issue.message}`;
+}
+
+/** Reads and checks a catalog file; throws a CatalogError naming the entry and field at fault. */
+export function loadCatalogFile(file: string): ToolEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CatalogError(`catalog ${file}: cannot read it (${(e as Error).message})`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) throw new CatalogError(`catalog ${file}: invalid YAML: ${doc.errors[0]?.message ?? ''}`);
+  const raw: unknown = doc.toJS();
+  const parsed = CatalogFile.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${describeIssue(raw, i)}`);
+    throw new CatalogError(`catalog ${file} is invalid:\n${lines.join('\n')}`);
+  }
+  const seen = new Set<string>();
+  parsed.data.tools.forEach((tool, i) => {
+    if (seen.has(tool.name)) throw new CatalogError(`catalog ${file} is invalid:\n  tool #${i + 1} "${tool.name}", field name: the name is used twice`);
+    seen.add(tool.name);
+  });
+  return parsed.data.tools;
+}
+
+/** The loaded whitelist, with each program's availability looked up on the PATH tools get. */
+export class Catalog {
+  private readonly byName: Map<string, ToolEntry>;
+
+  constructor(
+    entries: ToolEntry[],
+    private readonly toolPath: string,
+  ) {
+    this.byName = new Map(entries.map((e) => [e.name, e]));
+  }
+
+  get(name: string): ToolEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Why a tool cannot run here, or null when its program is installed. Checked on every call, so installing a program needs no restart. */
+  unavailableReason(entry: ToolEntry): string | null {
+    const program = entry.cmd[0] ?? '';
+    if (resolveProgram(program, this.toolPath)) return null;
+    const where = program.includes('/') ? `at ${program}` : "on the tools' PATH";
+    return `program "${program}" is not installed ${where}${entry.install_hint ? `; ${entry.install_hint}` : ''}`;
+  }
+
+  list(): Tool[] {
+    return [...this.byName.values()].map((entry) => {
+      const reason = this.unavailableReason(entry);
+      return {
+        name: entry.name,
+        description: entry.description,
+        cmd: entry.cmd,
+        available: reason === null,
+        unavailable_reason: reason,
+        params: { type: 'object', properties: {}, additionalProperties: false },
+      };
+    });
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * Runs: starting catalog tools, supervising them to one final state, stopping them, and telling
+ * log readers how far each log has been written. Knows nothing of tRPC, HTTP or WebSocket.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunCounts } from '../../../shared/src/schemas/health';
+import { isFinal, type EndReason, type Run, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
+import { badRequest, conflict, notFound } from '../errors';
+import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess } from '../process/executor';
+import { InvalidCursorError, type RunStore } from '../store/runStore';
+import type { Catalog, ToolEntry } from './catalog';
+import type { LogFeed } from './logFeed';
+import type { LogState } from './logStream';
+import { LogWriter } from './logWriter';
+
+export interface RunServiceOptions {
+  logDir: string;
+  toolEnv: Readonly<Record<string, string>>;
+  defaultTimeoutS: number;
+  stopGraceMs: number;
+  maxConcurrentRuns: number;
+}
+
+type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
+
+interface ActiveRun {
+  run: Run;
+  entry: ToolEntry;
+  writer?: LogWriter;
+  proc?: RunningProcess;
+  stop?: { reason: StopReason; by: string | null };
+  /** Settles with the final run once the process has ended and the log is complete. */
+  finished?: Promise<Run>;
+  /** Called once the run is `running`, or has ended without getting there. */
+  markStarted: () => void;
+}
+
+/** How long output may keep flowing after the main process exited (only a process that escaped its group can hold it). */
+const OUTPUT_DRAIN_MS = 2000;
+
+const now = () => new Date().toISOString();
+
+export class RunService {
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly queue: string[] = [];
+  private readonly launching = new Map<string, Promise<void>>();
+  private accepting = true;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly catalog: Catalog,
+    private readonly executor: ProcessExecutor,
+    private readonly feed: LogFeed,
+    private readonly options: RunServiceOptions,
+  ) {}
+
+  logPath(runId: string): string {
+    return path.join(this.options.logDir, 'runs', `${runId}.log`);
+  }
+
+  private workDir(runId: string): string {
+    return path.join(this.options.logDir, 'work', runId);
+  }
+
+  /** Starts a catalog tool; the run is `running` on return, or `queued` when every slot is taken. */
+  async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null): Promise<Run> {
+    if (!this.accepting) throw conflict('the server is shutting down and starts no new runs');
+    const entry = this.catalog.get(input.name);
+    if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
+    const unknownParam = Object.keys(input.params ?? {})[0];
+    if (unknownParam !== undefined) throw badRequest(`params.${unknownParam}: tool "${entry.name}" has no parameter "${unknownParam}"`);
+    const unavailable = this.catalog.unavailableReason(entry);
+    if (unavailable) throw conflict(`tool "${entry.name}" is not available on this server: ${unavailable}`);
+
+    const run: Run = {
+      run_id: randomUUID(),
+      name: entry.name,
+      cmd: entry.cmd,
+      params: {},
+      status: 'queued',
+      exit_code: null,
+      signal: null,
+      created_at: now(),
+      started_at: null,
+      finished_at: null,
+      requested_by: requestedBy,
+      stopped_by: null,
+      end_reason: null,
+      error: null,
+      log_bytes: 0,
+    };
+    await this.store.insert(run);
+    this.queue.push(run.run_id);
+    this.dispatch();
+    await this.launching.get(run.run_id);
+    return this.get(run.run_id);
+  }
+
+  async get(runId: string): Promise<Run> {
+    const run = await this.store.get(runId);
+    if (!run) throw notFound(`run_id: no run "${runId}"`);
+    return this.withLiveLength(run);
+  }
+
+  async list(input: RunListInput): Promise<RunList> {
+    const filter = RunListSchema.parse(input);
+    try {
+      const page = await this.store.list(filter);
+      return { ...page, items: page.items.map((r) => this.withLiveLength(r)) };
+    } catch (e) {
+      if (e instanceof InvalidCursorError) throw badRequest(`cursor: ${e.message}`);
+      throw e;
+    }
+  }
+
+  counts(): Promise<RunCounts> {
+    return this.store.counts();
+  }
+
+  /**
+   * Stops a queued or running run: SIGTERM to every process of it, SIGKILL after the grace period.
+   * Resolves with the final run, like `docker stop`. A run that has ended is a conflict.
+   */
+  async stop(runId: string, stoppedBy: string | null): Promise<Run> {
+    const run = await this.get(runId);
+    if (isFinal(run.status)) throw conflict(`run_id: run "${runId}" has already ended (${run.status})`);
+    const active = this.active.get(runId);
+    if (active) return this.requestStop(active, 'stopped', stoppedBy);
+    const queued = this.queue.indexOf(runId);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    const stopped = await this.store.update(runId, { status: 'stopped', end_reason: 'stopped', stopped_by: stoppedBy, finished_at: now() });
+    this.feed.publish(runId);
+    return stopped ?? run;
+  }
+
+  /** How far the log may be read, and the final run once it is complete (for the log streamer). */
+  async logState(runId: string): Promise<LogState> {
+    const active = this.active.get(runId);
+    if (active) return { length: active.writer?.length ?? 0, ended: null };
+    const run = await this.store.get(runId);
+    if (!run) throw notFound(`run_id: no run "${runId}"`);
+    if (isFinal(run.status)) return { length: run.log_bytes, ended: run };
+    return { length: 0, ended: null };
+  }
+
+  /**
+   * At start-up: runs that were `running` when the server died are `lost` (any process of theirs
+   * still alive is killed first); runs still `queued` are queued again.
+   */
+  async recover(): Promise<{ lost: number; requeued: number }> {
+    let lost = 0;
+    let requeued = 0;
+    for (const { run, process } of await this.store.unfinished()) {
+      if (run.status === 'queued') {
+        this.queue.push(run.run_id);
+        requeued++;
+        continue;
+      }
+      if (process) killLeftover(process);
+      const logBytes = await stat(this.logPath(run.run_id)).then((s) => s.size, () => 0);
+      await this.store.update(run.run_id, {
+        status: 'lost',
+        end_reason: 'lost',
+        finished_at: now(),
+        log_bytes: logBytes,
+        error: 'the server stopped while this run was going; its processes were ended',
+      });
+      await this.store.setProcess(run.run_id, null);
+      lost++;
+    }
+    this.dispatch();
+    return { lost, requeued };
+  }
+
+  /** Starts no new runs, stops the running ones (recorded as `stopped`, reason `shutdown`) within the grace period. */
+  async shutdown(): Promise<void> {
+    this.accepting = false;
+    this.queue.length = 0;
+    await Promise.all([...this.active.values()].map((a) => this.requestStop(a, 'shutdown', null).catch(() => undefined)));
+  }
+
+  private withLiveLength(run: Run): Run {
+    const writer = this.active.get(run.run_id)?.writer;
+    return writer ? { ...run, log_bytes: writer.length } : run;
+  }
+
+  /** Starts queued runs, first in first out, while slots are free. */
+  private dispatch(): void {
+    while (this.accepting && this.active.size < this.options.maxConcurrentRuns) {
+      const runId = this.queue.shift();
+      if (runId === undefined) return;
+      const launch = this.launch(runId).finally(() => this.launching.delete(runId));
+      this.launching.set(runId, launch);
+    }
+  }
+
+  private async launch(runId: string): Promise<void> {
+    const run = await this.store.get(runId);
+    if (!run || run.status !== 'queued') return;
+    const entry = this.catalog.get(run.name);
+    let markStarted = () => {};
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd }, markStarted };
+    this.active.set(runId, active);
+    active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : null);
+    await started;
+  }
+
+  private async supervise(active: ActiveRun, refusal: string | null): Promise<Run> {
+    const { run, entry } = active;
+    let exit: ExitStatus = { exitCode: null, signal: null };
+    let error: string | null = refusal;
+    let spawned = false;
+    try {
+      await mkdir(path.dirname(this.logPath(run.run_id)), { recursive: true });
+      const workDir = this.workDir(run.run_id);
+      await mkdir(workDir, { recursive: true, mode: 0o750 });
+      active.writer = await LogWriter.create(this.logPath(run.run_id));
+      if (refusal) throw new Error(refusal);
+      const proc = await this.executor.spawn({ argv: entry.cmd, cwd: workDir, env: { ...this.options.toolEnv } });
+      spawned = true;
+      active.proc = proc;
+      await this.store.setProcess(run.run_id, proc.handle);
+      active.run = (await this.store.update(run.run_id, { status: 'running', started_at: now() })) ?? run;
+      this.feed.publish(run.run_id);
+      active.markStarted();
+
+      const timeoutS = entry.timeout_s ?? this.options.defaultTimeoutS;
+      const timer = setTimeout(() => void this.requestStop(active, 'timeout', null), timeoutS * 1000);
+      if (active.stop) void proc.terminate(this.options.stopGraceMs);
+      const pumped = this.pump(active.writer, proc, run.run_id);
+      exit = await proc.exited;
+      clearTimeout(timer);
+      // Output ends once no process holds it; only one that escaped its process group can delay that.
+      await Promise.race([pumped, sleep(OUTPUT_DRAIN_MS)]);
+      proc.output.destroy();
+      await pumped;
+    } catch (e) {
+      error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
+      await active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
+    }
+    if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
+    await active.writer?.close();
+
+    const { status, endReason } = this.outcome(active, exit, spawned);
+    const final = await this.store.update(run.run_id, {
+      status,
+      end_reason: endReason,
+      exit_code: exit.exitCode,
+      signal: exit.signal,
+      finished_at: now(),
+      stopped_by: active.stop?.by ?? null,
+      error,
+      log_bytes: active.writer?.length ?? 0,
+    });
+    await this.store.setProcess(run.run_id, null);
+    this.active.delete(run.run_id);
+    active.markStarted();
+    this.feed.publish(run.run_id);
+    this.dispatch();
+    return final ?? run;
+  }
+
+  private async pump(writer: LogWriter, proc: RunningProcess, runId: string): Promise<void> {
+    try {
+      for await (const chunk of proc.output) {
+        await writer.write(chunk as Buffer);
+        this.feed.publish(runId);
+      }
+    } catch {
+      // the output was destroyed after the drain period: what arrived is written
+    }
+  }
+
+  private outcome(active: ActiveRun, exit: ExitStatus, spawned: boolean): { status: RunStatus; endReason: EndReason } {
+    if (!spawned) return { status: 'failed', endReason: 'spawn_error' };
+    if (active.stop?.reason === 'timeout') return { status: 'timed_out', endReason: 'timeout' };
+    if (active.stop) return { status: 'stopped', endReason: active.stop.reason };
+    if (exit.exitCode === 0) return { status: 'succeeded', endReason: 'exit' };
+    return { status: 'failed', endReason: exit.signal ? 'signal' : 'exit' };
+  }
+
+  private async requestStop(active: ActiveRun, reason: StopReason, by: string | null): Promise<Run> {
+    active.stop ??= { reason, by };
+    if (active.proc) void active.proc.terminate(this.options.stopGraceMs);
+    return active.finished ?? this.get(active.run.run_id);
+  }
+}

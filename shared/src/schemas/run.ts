@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'stopped', 'timed_out', 'lost']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+/** Statuses a run never leaves. */
+export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'stopped', 'timed_out', 'lost'];
+export const isFinal = (status: RunStatus): boolean => FINAL_STATUSES.includes(status);
+
+/** Why a run ended, recorded beside its status. */
+export const EndReason = z.enum(['exit', 'signal', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown']);
+export type EndReason = z.infer<typeof EndReason>;
+
+export const RunId = z.string().min(1).max(128).describe('the run id');
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+export const Run = z
+  .object({
+    run_id: RunId,
+    name: z.string().describe('the catalog tool that was run'),
+    cmd: z.array(z.string()).describe('the argv that was executed, without any shell'),
+    params: z.record(z.string(), z.unknown()),
+    status: RunStatus,
+    exit_code: z.number().int().nullable(),
+    signal: z.string().nullable().describe('the signal that ended the process, such as SIGKILL'),
+    created_at: Timestamp,
+    started_at: Timestamp.nullable(),
+    finished_at: Timestamp.nullable(),
+    requested_by: z.string().nullable(),
+    stopped_by: z.string().nullable(),
+    end_reason: EndReason.nullable(),
+    error: z.string().nullable().describe('why the run could not start or went wrong, for people'),
+    log_bytes: z.number().int().nonnegative(),
+  })
+  .meta({ id: 'Run' });
+export type Run = z.infer<typeof Run>;
+
+export const RunEnvelope = z.object({ run: Run });
+export type RunEnvelope = z.infer<typeof RunEnvelope>;
+
+export const RunIdInput = z.object({ run_id: RunId });
+
+export const StartRunInput = z.object({
+  name: z.string().min(1).max(128).describe('the catalog tool to run'),
+  params: z.record(z.string(), z.unknown()).optional().describe('the tool parameters'),
+});
+export type StartRunInput = z.infer<typeof StartRunInput>;
+
+export const RUN_LIST_MAX = 500;
+
+export const RunListInput = z.object({
+  status: RunStatus.optional(),
+  name: z.string().min(1).max(128).optional(),
+  // Declared coerced so REST query strings and tRPC numbers behave alike from the first call.
+  limit: z.coerce.number().int().min(1).max(RUN_LIST_MAX).default(50),
+  cursor: z.string().min(1).max(200).optional().describe('next_cursor from the previous page'),
+});
+export type RunListInput = z.input<typeof RunListInput>;
+
+export const RunList = z.object({
+  items: z.array(Run),
+  next_cursor: z.string().nullable(),
+});
+export type RunList = z.infer<typeof RunList>;

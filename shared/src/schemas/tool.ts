@@ -1,0 +1,16 @@
+import { z } from 'zod';
+
+export const Tool = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    cmd: z.array(z.string()),
+    available: z.boolean(),
+    unavailable_reason: z.string().nullable(),
+    params: z.record(z.string(), z.unknown()).describe('JSON Schema of the tool parameters'),
+  })
+  .meta({ id: 'Tool' });
+export type Tool = z.infer<typeof Tool>;
+
+export const ToolList = z.object({ items: z.array(Tool) });
+export type ToolList = z.infer<typeof ToolList>;
