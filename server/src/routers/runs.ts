@@ -1,7 +1,18 @@
 import { tracked } from '@trpc/server';
 import { LogsInput } from '../../../shared/src/schemas/logEvent';
+import type { Context } from '../trpc/context';
 import { RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
 import { mapStreamErrors, publicProcedure, router } from '../trpc/init';
+
+async function* streamLogs(ctx: Context, input: LogsInput, signal: AbortSignal | undefined) {
+  await ctx.services.runs.get(input.run_id);
+  const from = input.lastEventId ? Number(input.lastEventId) : 0;
+  const stop = signal ?? new AbortController().signal;
+  for await (const event of ctx.services.logs.events(input.run_id, from, stop)) {
+    await ctx.waitForDrain(stop);
+    yield tracked(event.id, event.data);
+  }
+}
 
 const errors = { 400: 'Invalid input (the message names the field)', 404: 'Unknown tool or run' };
 
@@ -49,13 +60,5 @@ export const runsRouter = router({
     .mutation(async ({ ctx, input }) => ({ run: await ctx.services.runs.stop(input.run_id, ctx.principal) })),
 
   /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
-  logs: publicProcedure.input(LogsInput).subscription(async function* ({ ctx, input, signal }) {
-    await ctx.services.runs.get(input.run_id);
-    const from = input.lastEventId ? Number(input.lastEventId) : 0;
-    const stop = signal ?? new AbortController().signal;
-    for await (const event of mapStreamErrors(ctx.services.logs.events(input.run_id, from, stop))) {
-      await ctx.waitForDrain(stop);
-      yield tracked(event.id, event.data);
-    }
-  }),
+  logs: publicProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => mapStreamErrors(streamLogs(ctx, input, signal))),
 });

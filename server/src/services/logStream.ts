@@ -23,21 +23,20 @@ export interface LogState {
 }
 
 export interface LogStreamOptions {
-  /** Bytes read from the file at once; the most one event carries. */
+  /** Bytes read from the file at once: the most one event carries, and the longest line sent whole. */
   chunkBytes: number;
-  /** A line longer than this is sent as several data lines. */
-  maxLineBytes: number;
   /** How often a waiting reader looks again without being told (a safety net, not the mechanism). */
   pollMs: number;
 }
 
-const DEFAULTS: LogStreamOptions = { chunkBytes: 256 * 1024, maxLineBytes: 64 * 1024, pollMs: 1000 };
+const DEFAULTS: LogStreamOptions = { chunkBytes: 256 * 1024, pollMs: 1000 };
 
 /**
- * Where to cut `buf` (the `n` bytes read): after the last line break, or the whole of it at the end
- * of a finished log, or a forced split of an overlong line at a UTF-8 boundary. 0 means wait for more.
+ * Where to cut `buf` (the `n` bytes read, at most `chunkBytes`): after the last line break; the whole
+ * of it at the end of a finished log; or, for a line longer than a whole chunk, at the chunk's last
+ * UTF-8 character boundary. 0 means wait for more.
  */
-export function cutPoint(buf: Uint8Array, n: number, final: boolean, maxLineBytes: number): number {
+export function cutPoint(buf: Uint8Array, n: number, final: boolean, chunkBytes: number): number {
   if (n === 0) return 0;
   if (final) return n;
   // A CR at the very end may be the first half of a CRLF: keep it until the next byte is known.
@@ -45,11 +44,13 @@ export function cutPoint(buf: Uint8Array, n: number, final: boolean, maxLineByte
   const view = Buffer.from(buf.buffer, buf.byteOffset, end);
   const lastBreak = Math.max(view.lastIndexOf(LF), view.lastIndexOf(CR));
   if (lastBreak >= 0) return lastBreak + 1;
-  if (end < maxLineBytes) return 0;
-  // Split before the lead byte of a UTF-8 sequence, never inside one (a sequence is at most 4 bytes).
-  let cut = maxLineBytes;
-  for (let back = 0; back < 3 && ((buf[cut] ?? 0) & 0xc0) === 0x80; back++) cut--;
-  return cut;
+  if (n < chunkBytes) return 0;
+  // If the chunk ends inside a UTF-8 sequence (at most 4 bytes), cut before its lead byte.
+  let lead = n - 1;
+  while (lead > n - 4 && lead > 0 && ((buf[lead] ?? 0) & 0xc0) === 0x80) lead--;
+  const byte = buf[lead] ?? 0;
+  const size = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+  return lead > 0 && lead + size > n ? lead : n;
 }
 
 /** The lines in `buf[0, cut)`: decoded as UTF-8 (bad bytes become U+FFFD), split at \n, \r\n and \r. */
@@ -109,7 +110,7 @@ export class LogStreamer {
    * run ends; the last event is `end` with the final run. Stops early when `signal` aborts.
    */
   async *events(runId: string, from: number, signal: AbortSignal): AsyncGenerator<LogEvent> {
-    const { chunkBytes, maxLineBytes, pollMs } = this.options;
+    const { chunkBytes, pollMs } = this.options;
     const wakeup = new Wakeup();
     // Subscribe before the first look at the state, so nothing written in between goes unnoticed.
     const unsubscribe = this.feed.subscribe(runId, wakeup.notify);
@@ -124,7 +125,7 @@ export class LogStreamer {
           const want = Math.min(chunkBytes, length - pos);
           const { bytesRead } = await file.read(buf, 0, want, pos);
           const final = ended !== null && pos + bytesRead >= length;
-          const cut = cutPoint(buf, bytesRead, final, maxLineBytes);
+          const cut = cutPoint(buf, bytesRead, final, chunkBytes);
           if (cut > 0) {
             const lines = linesOf(buf, cut);
             pos += cut;

@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { LogEvent } from '../../../shared/src/schemas/logEvent';
+import type { Run } from '../../../shared/src/schemas/run';
+import { LocalLogFeed } from './logFeed';
+import { cutPoint, linesOf, LogStreamer, type LogState } from './logStream';
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+describe('cutPoint', () => {
+  it('cuts after the last line break', () => {
+    expect(cutPoint(b('a\nb\nc'), 5, false, 64)).toBe(4);
+    expect(cutPoint(b('a\r\nb'), 4, false, 64)).toBe(3);
+  });
+
+  it('holds a CR at the end until it knows whether LF follows', () => {
+    expect(cutPoint(b('a\nb\r'), 4, false, 64)).toBe(2);
+    expect(cutPoint(b('b\r'), 2, false, 64)).toBe(0);
+    expect(cutPoint(b('b\r'), 2, true, 64)).toBe(2);
+  });
+
+  it('waits for the rest of a short partial line, takes it whole at the end', () => {
+    expect(cutPoint(b('abc'), 3, false, 64)).toBe(0);
+    expect(cutPoint(b('abc'), 3, true, 64)).toBe(3);
+  });
+
+  it('splits a line longer than a chunk, never inside a UTF-8 sequence', () => {
+    expect(cutPoint(b('aaaa'), 4, false, 4)).toBe(4);
+    const euro = Buffer.from('aa€€€', 'utf8'); // € is 3 bytes: e2 82 ac
+    expect(cutPoint(euro, 4, false, 4)).toBe(2);
+    expect(cutPoint(euro, 5, false, 5)).toBe(5);
+    expect(cutPoint(euro, 6, false, 6)).toBe(5);
+    expect(cutPoint(euro, 8, false, 8)).toBe(8);
+  });
+});
+
+describe('linesOf', () => {
+  it('splits at \\n, \\r\\n and \\r and decodes bad bytes as U+FFFD', () => {
+    const buf = b('a\r\nb\rc\n\xff\n\n');
+    expect(linesOf(buf, buf.length)).toEqual(['a', 'b', 'c', '\uFFFD', '']);
+  });
+});
+
+describe('LogStreamer', () => {
+  const run = { run_id: 'r', status: 'succeeded' } as Run;
+
+  async function collect(streamer: LogStreamer, from = 0): Promise<LogEvent[]> {
+    const events: LogEvent[] = [];
+    for await (const e of streamer.events('r', from, new AbortController().signal)) events.push(e);
+    return events;
+  }
+
+  it('follows a growing file as it is announced, and ends with the run', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'logstream-'));
+    const file = path.join(dir, 'r.log');
+    writeFileSync(file, '');
+    const feed = new LocalLogFeed();
+    let state: LogState = { length: 0, ended: null };
+    const streamer = new LogStreamer(feed, () => Promise.resolve(state), () => file, { chunkBytes: 8, pollMs: 10_000 });
+    const collecting = collect(streamer);
+    const write = async (text: string, ended = false) => {
+      appendFileSync(file, text);
+      state = { length: state.length + Buffer.byteLength(text), ended: ended ? run : null };
+      feed.publish('r');
+      await new Promise((r) => setTimeout(r, 10));
+    };
+    await write('one\ntw');
+    await write('o\r');
+    await write('\nthree-is-long\n');
+    await write('tail', true);
+    const events = await collecting;
+    const lines = events.flatMap((e) => (e.data.type === 'lines' ? e.data.lines : []));
+    expect(lines).toEqual(['one', 'two', 'three-is', '-long', 'tail']);
+    expect(events.at(-1)).toEqual({ id: String(state.length), data: { type: 'end', run } });
+    expect(feed.subscribers).toBe(0);
+
+    // Every id resumes exactly after its event.
+    for (const [i, e] of events.entries()) {
+      const rest = await collect(streamer, Number(e.id));
+      const restLines = rest.flatMap((x) => (x.data.type === 'lines' ? x.data.lines : []));
+      const before = events.slice(0, i + 1).flatMap((x) => (x.data.type === 'lines' ? x.data.lines : []));
+      expect([...before, ...restLines]).toEqual(lines);
+    }
+  });
+});

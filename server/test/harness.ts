@@ -1,0 +1,208 @@
+/**
+ * Starts the real server as a child process on a free port, with its own LOG_DIR and catalog, the
+ * way a user would (`node --import tsx server/src/main.ts`), and talks to it over real HTTP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTRPCClient, createWSClient, httpBatchLink, httpSubscriptionLink, splitLink, wsLink } from '@trpc/client';
+import { EventSource } from 'eventsource';
+import WebSocket from 'ws';
+import type { AppRouter } from '../src/routers';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface TestServer {
+  url: string;
+  proc: ChildProcess;
+  logDir: string;
+  /** Everything the server printed so far. */
+  output(): string;
+  /** Resident memory of the server process, in bytes. */
+  rss(): number;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a crash. */
+  crash(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export function tempDir(prefix = 'oss-runner-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export function writeCatalog(dir: string, yaml: string): string {
+  const file = path.join(dir, 'catalog.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** Spawns the server; resolves once it prints its URL (rejects with its output if it exits first). */
+export async function startServer(opts: { catalog?: string; catalogFile?: string; logDir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+  const logDir = opts.logDir ?? tempDir();
+  const catalogFile = opts.catalogFile ?? (opts.catalog !== undefined ? writeCatalog(logDir, opts.catalog) : undefined);
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: '0',
+      LOG_DIR: logDir,
+      STOP_GRACE_S: '1',
+      ...(catalogFile ? { CATALOG_FILE: catalogFile } : {}),
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1]) {
+        clearInterval(timer);
+        resolve(m[1]);
+      }
+    }, 20);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${out}`));
+    });
+  });
+  return {
+    url,
+    proc,
+    logDir,
+    output: () => out,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    exited,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+    async crash() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Runs a whole server's worth of REST calls with JSON answers. */
+export async function api<T = unknown>(base: string, method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+  const res = await fetch(base + route, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+/** The typed tRPC client a Node program would use: subscriptions over WebSocket, the rest over HTTP. */
+export function trpcClient(base: string) {
+  const wsClient = createWSClient({ url: base.replace(/^http/, 'ws') + '/trpc', WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+  const client = createTRPCClient<AppRouter>({
+    links: [splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: wsClient }), false: httpBatchLink({ url: `${base}/trpc` }) })],
+  });
+  return { client, close: () => wsClient.close() };
+}
+
+/** The typed tRPC client on tRPC's own SSE transport for subscriptions. */
+export function trpcSseClient(base: string) {
+  return createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({ url: `${base}/trpc`, EventSource }),
+        false: httpBatchLink({ url: `${base}/trpc` }),
+      }),
+    ],
+  });
+}
+
+export interface SseEvent {
+  id?: string;
+  event?: string;
+  data: string[];
+}
+
+/**
+ * Reads an SSE response the way a client library would, straight off the socket, so tests see
+ * exactly what `curl -N` sees. Stops at `event: end` or when the server closes the stream.
+ */
+export async function readSse(url: string, headers: Record<string, string> = {}, onEvent?: (e: SseEvent) => boolean | void): Promise<{ status: number; events: SseEvent[]; raw?: string }> {
+  const res = await fetch(url, { headers });
+  if (!res.ok || !res.body) return { status: res.status, events: [], raw: await res.text() };
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let current: SseEvent = { data: [] };
+  const reader = res.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line === '') {
+        if (current.data.length || current.event || current.id) {
+          events.push(current);
+          if (onEvent?.(current) === false) {
+            await reader.cancel();
+            return { status: res.status, events };
+          }
+        }
+        current = { data: [] };
+      } else if (line.startsWith(':')) continue;
+      else {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'data') current.data.push(value);
+        else if (field === 'id') current.id = value;
+        else if (field === 'event') current.event = value;
+      }
+    }
+  }
+  return { status: res.status, events };
+}
+
+export const linesOf = (events: SseEvent[]) => events.filter((e) => !e.event).flatMap((e) => e.data);
+
+/** PIDs of live processes whose command line contains `marker`. */
+export function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const state = /State:\s+(\w)/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (cmdline.includes(marker) && state !== 'Z') found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

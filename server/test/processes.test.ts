@@ -1,0 +1,186 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Health } from '../../shared/src/schemas/health';
+import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import { api, linesOf, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
+
+const CATALOG = path.join(ROOT, 'server/test/fixtures/catalog.yaml');
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startServer({ catalogFile: CATALOG });
+});
+afterAll(() => server.stop());
+
+const start = async (s: TestServer, name: string) => {
+  const res = await api<RunEnvelope>(s.url, 'POST', `/set/${name}`);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.run;
+};
+const getRun = async (s: TestServer, id: string) => (await api<RunEnvelope>(s.url, 'GET', `/runs/${id}`)).body.run;
+
+describe('stop', () => {
+  it('ends the whole tree, including what ignores SIGTERM, calls setsid or detaches, and records who and why', async () => {
+    const run = await start(server, 'stubborn');
+    await readSse(`${server.url}/runs/${run.run_id}/logs`, {}, (e) => (e.data.includes('ready') ? false : undefined));
+    await waitFor('all three processes', () => (['oss-test-stubborn', 'oss-test-grandchild', 'oss-test-detached'].every((m) => processesWith(m).length > 0) ? true : undefined));
+
+    const t0 = Date.now();
+    const stopped = await api<RunEnvelope>(server.url, 'POST', `/runs/${run.run_id}/stop`);
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.run).toMatchObject({ status: 'stopped', end_reason: 'stopped', signal: 'SIGKILL' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // it waited out the grace period (STOP_GRACE_S=1)
+    for (const marker of ['oss-test-stubborn', 'oss-test-grandchild', 'oss-test-detached']) expect(processesWith(marker), marker).toEqual([]);
+
+    const again = await api(server.url, 'POST', `/runs/${run.run_id}/stop`);
+    expect(again.status).toBe(409);
+  });
+
+  it('stops a well-behaved run with SIGTERM, without waiting for the grace period', async () => {
+    const run = await start(server, 'sleeper');
+    const t0 = Date.now();
+    const { body } = await api<RunEnvelope>(server.url, 'POST', `/runs/${run.run_id}/stop`);
+    expect(body.run).toMatchObject({ status: 'stopped', signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(900);
+    expect(processesWith('oss-test-sleeper')).toEqual([]);
+  });
+
+  it('kills what is left of the tree when the main process exits by itself', async () => {
+    const s = await startServer({
+      catalog: `tools:\n  - name: leaves\n    cmd: ["bash", "-c", "setsid bash -c 'exec -a oss-test-orphan sleep 1000' & echo bye"]\n`,
+    });
+    try {
+      const run = await start(s, 'leaves');
+      const { events } = await readSse(`${s.url}/runs/${run.run_id}/logs`);
+      expect(linesOf(events)).toEqual(['bye']);
+      expect((await getRun(s, run.run_id)).status).toBe('succeeded');
+      expect(processesWith('oss-test-orphan')).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('timeout', () => {
+  it('ends a run that outlives its timeout_s as timed_out, the same way as a stop', async () => {
+    const run = await start(server, 'slow');
+    const { events } = await readSse(`${server.url}/runs/${run.run_id}/logs`);
+    const final = JSON.parse(events.at(-1)?.data.join('\n') ?? '') as Run;
+    expect(final).toMatchObject({ status: 'timed_out', end_reason: 'timeout', signal: 'SIGTERM' });
+    const took = Date.parse(final.finished_at ?? '') - Date.parse(final.started_at ?? '');
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(10_000);
+    expect(linesOf(events)).toEqual(['start']);
+    expect(processesWith('oss-test-timeout')).toEqual([]);
+  });
+});
+
+describe('queueing', () => {
+  it('holds runs past MAX_CONCURRENT_RUNS as queued, first in first out; a queued run can be stopped', async () => {
+    const s = await startServer({ catalogFile: CATALOG, env: { MAX_CONCURRENT_RUNS: '1' } });
+    try {
+      const a = await start(s, 'sleeper');
+      const b = await start(s, 'hello');
+      const c = await start(s, 'hello');
+      expect([a.status, b.status, c.status]).toEqual(['running', 'queued', 'queued']);
+      const stoppedC = await api<RunEnvelope>(s.url, 'POST', `/runs/${c.run_id}/stop`);
+      expect(stoppedC.body.run).toMatchObject({ status: 'stopped', started_at: null, exit_code: null });
+      const sse = readSse(`${s.url}/runs/${b.run_id}/logs`);
+      await api(s.url, 'POST', `/runs/${a.run_id}/stop`);
+      const { events } = await sse;
+      expect(linesOf(events)).toEqual(['Hello OSS Runner']);
+      expect((await getRun(s, b.run_id)).status).toBe('succeeded');
+      expect((await getRun(s, c.run_id)).status).toBe('stopped');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('crash recovery', () => {
+  it('after kill -9 of the server, no process of its runs lives on and the next start marks them lost, logs intact', async () => {
+    const logDir = tempDir();
+    const first = await startServer({ catalogFile: CATALOG, logDir });
+    const run = await start(first, 'stubborn');
+    await readSse(`${first.url}/runs/${run.run_id}/logs`, {}, (e) => (e.data.includes('ready') ? false : undefined));
+    await waitFor('the run to be up', () => (processesWith('oss-test-grandchild').length ? true : undefined));
+    await first.crash();
+    await waitFor('the run processes to die with the server', () => (['oss-test-stubborn', 'oss-test-grandchild', 'oss-test-detached'].every((m) => processesWith(m).length === 0) ? true : undefined), 5000);
+
+    const second = await startServer({ catalogFile: CATALOG, logDir });
+    try {
+      expect(second.output()).toMatch(/1 run\(s\) were going .* marked lost/);
+      const lost = await getRun(second, run.run_id);
+      expect(lost).toMatchObject({ status: 'lost', end_reason: 'lost', log_bytes: 6 });
+      expect(lost.finished_at).not.toBeNull();
+      expect(await (await fetch(`${second.url}/runs/${run.run_id}/log`)).text()).toBe('ready\n');
+      const { events } = await readSse(`${second.url}/runs/${run.run_id}/logs`);
+      expect(linesOf(events)).toEqual(['ready']);
+      expect(events.at(-1)?.event).toBe('end');
+      expect((await api<Health>(second.url, 'GET', '/health')).body.runs.lost).toBe(1);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('a reader that stalls', () => {
+  it('neither grows server memory nor slows the tool or other readers', async () => {
+    const rssBefore = server.rss();
+    const run = await start(server, 'million');
+    // A reader that sends its request and then never reads: the socket buffers fill up, then it waits.
+    const { hostname, port } = new URL(server.url);
+    const stalled = net.connect(Number(port), hostname);
+    await once(stalled, 'connect');
+    stalled.write(`GET /runs/${run.run_id}/logs HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+    stalled.pause();
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, server.rss())), 20);
+    const other = await readSse(`${server.url}/runs/${run.run_id}/logs`);
+    await waitFor('the run to finish', async () => ((await getRun(server, run.run_id)).status === 'succeeded' ? true : undefined), 30_000);
+    clearInterval(sampler);
+    expect(linesOf(other.events)).toHaveLength(1_000_000);
+    // 80 MB went through; the stalled reader holds at most a chunk and the socket buffers.
+    expect(peak - rssBefore).toBeLessThan(80 * 1024 * 1024);
+    const size = (await getRun(server, run.run_id)).log_bytes;
+    expect(size).toBe(81_000_000);
+    expect(stalled.bytesRead).toBeLessThan(10 * 1024 * 1024);
+    stalled.destroy();
+  });
+});
+
+describe('catalog', () => {
+  const badStart = async (yaml: string) => {
+    const dir = tempDir();
+    const err = await startServer({ catalog: yaml, logDir: dir }).then(
+      async (s) => {
+        await s.stop();
+        return new Error('started');
+      },
+      (e: Error) => e,
+    );
+    return err.message;
+  };
+
+  it('refuses to start with a bad entry, naming the entry and the field', async () => {
+    expect(await badStart('tools:\n  - name: ok\n    cmd: [echo]\n  - name: broken\n    cmd: "echo hi"\n')).toMatch(/tool #2 "broken", field cmd: .*array/);
+    expect(await badStart('tools:\n  - name: Bad Name\n    cmd: [echo]\n')).toMatch(/tool #1 "Bad Name", field name/);
+    expect(await badStart('tools:\n  - name: twice\n    cmd: [echo]\n  - name: twice\n    cmd: [echo]\n')).toMatch(/tool #2 "twice", field name: .*twice/);
+    expect(await badStart('tools:\n  - name: x\n    cmd: [echo]\n    shell: true\n')).toMatch(/tool #1 "x", field \(entry\): Unrecognized key: "shell"/);
+    expect(await badStart('tools:\n  - name: x\n    cmd: []\n')).toMatch(/tool #1 "x", field cmd/);
+    expect(await badStart('tools: [\n')).toMatch(/invalid YAML/);
+  });
+
+  it('refuses to start with a catalog file that does not exist', async () => {
+    const dir = tempDir();
+    const message = await startServer({ catalogFile: path.join(dir, 'nope.yaml'), logDir: dir }).then(
+      () => 'started',
+      (e: Error) => e.message,
+    );
+    expect(message).toMatch(/cannot read/);
+    expect(existsSync(path.join(dir, 'oss-runner.db'))).toBe(false);
+  });
+});
