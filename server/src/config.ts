@@ -23,7 +23,15 @@ const Env = z.object({
   AUTH_JWKS_URL: z.url().optional(),
   AUTH_JWT_ISSUER: z.string().optional(),
   AUTH_JWT_AUDIENCE: z.string().optional(),
+  /** Seconds of clock skew allowed on a JWT's exp, nbf and iat (at most 30). */
+  AUTH_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(30).default(5),
   AUTH_DISABLED: bool,
+  /** Runs one credential may start per minute (429 with Retry-After past it). */
+  START_RATE_PER_MINUTE: positiveInt.default(60),
+  /** Failed authentications one address may make per minute before it is refused for a while. */
+  AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
+  /** Lifetime of the run-bound tokens that let a browser's EventSource read a log. */
+  LOG_TOKEN_TTL_S: positiveInt.max(3600).default(300),
   ALLOWED_ORIGINS: z
     .string()
     .optional()

@@ -11,6 +11,8 @@ export class DomainError extends Error {
   constructor(
     readonly kind: DomainErrorKind,
     message: string,
+    /** For `too_many`: seconds until a retry can succeed (the Retry-After header). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = 'DomainError';
@@ -20,6 +22,9 @@ export class DomainError extends Error {
 export const notFound = (message: string) => new DomainError('not_found', message);
 export const conflict = (message: string) => new DomainError('conflict', message);
 export const badRequest = (message: string) => new DomainError('bad_request', message);
+export const unauthorized = (message: string) => new DomainError('unauthorized', message);
+export const forbidden = (message: string) => new DomainError('forbidden', message);
+export const tooMany = (message: string, retryAfterS: number) => new DomainError('too_many', message, retryAfterS);
 
 const TRPC_CODE: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {
   bad_request: 'BAD_REQUEST',

@@ -3,6 +3,7 @@
  * way a user would (`node --import tsx server/src/main.ts`), and talks to it over real HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export interface TestServer {
   url: string;
+  /** The ADMIN_API_KEY the server was started with; helpers send it unless told otherwise. */
+  adminKey: string;
   proc: ChildProcess;
   logDir: string;
   /** Everything the server printed so far. */
@@ -27,6 +30,21 @@ export interface TestServer {
   /** SIGKILL, as a crash. */
   crash(): Promise<void>;
   exited: Promise<number | null>;
+}
+
+/** The credential helpers send to each test server by default (its ADMIN_API_KEY). */
+const defaultKeys = new Map<string, string>();
+
+/** Headers with the server's admin key added, unless a credential is given; `authorization: ''` sends none. */
+export function withAuth(base: string, headers: Record<string, string> = {}): Record<string, string> {
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  if (lower.authorization === '') {
+    const { authorization: _none, ...rest } = lower;
+    return rest;
+  }
+  const key = [...defaultKeys].find(([url]) => base.startsWith(url))?.[1];
+  if (lower.authorization || lower['x-api-key'] || !key) return lower;
+  return { ...lower, authorization: `Bearer ${key}` };
 }
 
 export function tempDir(prefix = 'oss-runner-test-'): string {
@@ -43,17 +61,20 @@ export function writeCatalog(dir: string, yaml: string): string {
 export async function startServer(opts: { catalog?: string; catalogFile?: string; logDir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
   const logDir = opts.logDir ?? tempDir();
   const catalogFile = opts.catalogFile ?? (opts.catalog !== undefined ? writeCatalog(logDir, opts.catalog) : undefined);
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    LOG_DIR: logDir,
+    STOP_GRACE_S: '1',
+    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
+    ...(catalogFile ? { CATALOG_FILE: catalogFile } : {}),
+    ...opts.env,
+  };
+  for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
   const proc = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      LOG_DIR: logDir,
-      STOP_GRACE_S: '1',
-      ...(catalogFile ? { CATALOG_FILE: catalogFile } : {}),
-      ...opts.env,
-    },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -73,8 +94,11 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
       reject(new Error(`server exited (${code}) before listening:\n${out}`));
     });
   });
+  const adminKey = env.ADMIN_API_KEY ?? '';
+  if (adminKey) defaultKeys.set(url, adminKey);
   return {
     url,
+    adminKey,
     proc,
     logDir,
     output: () => out,
@@ -95,7 +119,7 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
 export async function api<T = unknown>(base: string, method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(base + route, {
     method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: withAuth(base, body === undefined ? headers : { 'content-type': 'application/json', ...headers }),
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -109,22 +133,30 @@ export async function api<T = unknown>(base: string, method: string, route: stri
 }
 
 /** The typed tRPC client a Node program would use: subscriptions over WebSocket, the rest over HTTP. */
-export function trpcClient(base: string) {
-  const wsClient = createWSClient({ url: base.replace(/^http/, 'ws') + '/trpc', WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+export function trpcClient(base: string, token: string | null = withAuth(base).authorization?.replace('Bearer ', '') ?? null) {
+  const wsClient = createWSClient({
+    url: base.replace(/^http/, 'ws') + '/trpc',
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    ...(token ? { connectionParams: { token } } : {}),
+  });
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
   const client = createTRPCClient<AppRouter>({
-    links: [splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: wsClient }), false: httpBatchLink({ url: `${base}/trpc` }) })],
+    links: [splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: wsClient }), false: httpBatchLink({ url: `${base}/trpc`, headers }) })],
   });
   return { client, close: () => wsClient.close() };
 }
 
 /** The typed tRPC client on tRPC's own SSE transport for subscriptions. */
 export function trpcSseClient(base: string) {
+  const headers = withAuth(base);
+  // The eventsource package (unlike a browser's) can send headers, through its fetch.
+  const authedFetch: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } });
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({
         condition: (op) => op.type === 'subscription',
-        true: httpSubscriptionLink({ url: `${base}/trpc`, EventSource }),
-        false: httpBatchLink({ url: `${base}/trpc` }),
+        true: httpSubscriptionLink({ url: `${base}/trpc`, EventSource, eventSourceOptions: { fetch: authedFetch } }),
+        false: httpBatchLink({ url: `${base}/trpc`, headers }),
       }),
     ],
   });
@@ -141,7 +173,7 @@ export interface SseEvent {
  * exactly what `curl -N` sees. Stops at `event: end` or when the server closes the stream.
  */
 export async function readSse(url: string, headers: Record<string, string> = {}, onEvent?: (e: SseEvent) => boolean | void): Promise<{ status: number; events: SseEvent[]; raw?: string }> {
-  const res = await fetch(url, { headers });
+  const res = await fetch(url, { headers: withAuth(url, headers) });
   if (!res.ok || !res.body) return { status: res.status, events: [], raw: await res.text() };
   const events: SseEvent[] = [];
   const decoder = new TextDecoder();
@@ -205,4 +237,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** fetch, with the server's admin key unless the headers carry a credential (or `authorization: ''`). */
+export function fetchAuthed(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: withAuth(url, (init.headers ?? {}) as Record<string, string>) });
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { api, linesOf, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
+import { api, fetchAuthed, linesOf, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = path.join(ROOT, 'server/test/fixtures/catalog.yaml');
 let server: TestServer;
@@ -31,7 +31,7 @@ describe('stop', () => {
     const t0 = Date.now();
     const stopped = await api<RunEnvelope>(server.url, 'POST', `/runs/${run.run_id}/stop`);
     expect(stopped.status).toBe(200);
-    expect(stopped.body.run).toMatchObject({ status: 'stopped', end_reason: 'stopped', signal: 'SIGKILL' });
+    expect(stopped.body.run).toMatchObject({ status: 'stopped', end_reason: 'stopped', signal: 'SIGKILL', requested_by: 'env:ADMIN_API_KEY', stopped_by: 'env:ADMIN_API_KEY' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // it waited out the grace period (STOP_GRACE_S=1)
     for (const marker of ['oss-test-stubborn', 'oss-test-grandchild', 'oss-test-detached']) expect(processesWith(marker), marker).toEqual([]);
 
@@ -116,7 +116,7 @@ describe('crash recovery', () => {
       const lost = await getRun(second, run.run_id);
       expect(lost).toMatchObject({ status: 'lost', end_reason: 'lost', log_bytes: 6 });
       expect(lost.finished_at).not.toBeNull();
-      expect(await (await fetch(`${second.url}/runs/${run.run_id}/log`)).text()).toBe('ready\n');
+      expect(await (await fetchAuthed(`${second.url}/runs/${run.run_id}/log`)).text()).toBe('ready\n');
       const { events } = await readSse(`${second.url}/runs/${run.run_id}/logs`);
       expect(linesOf(events)).toEqual(['ready']);
       expect(events.at(-1)?.event).toBe('end');

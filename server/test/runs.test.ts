@@ -3,7 +3,7 @@ import type { ApiError } from '../../shared/src/schemas/error';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, readSse, startServer, waitFor, type TestServer } from './harness';
+import { api, fetchAuthed, readSse, startServer, waitFor, type TestServer } from './harness';
 import path from 'node:path';
 import { ROOT } from './harness';
 
@@ -44,7 +44,7 @@ describe('the seed API', () => {
   });
 
   it('starts a run with a body-less POST, as `curl -X POST` sends it, and records it to the end', async () => {
-    const res = await fetch(`${server.url}/set/hello`, { method: 'POST' });
+    const res = await fetchAuthed(`${server.url}/set/hello`, { method: 'POST' });
     expect(res.status).toBe(200);
     const { run } = (await res.json()) as RunEnvelope;
     expect(run).toMatchObject({ name: 'hello', cmd: ['bash', '-c', "echo 'Hello OSS Runner'"], params: {} });
@@ -56,7 +56,7 @@ describe('the seed API', () => {
     expect(done).toMatchObject({ exit_code: 0, signal: null, end_reason: 'exit', log_bytes: 17 });
     expect(Date.parse(done.started_at ?? '')).toBeGreaterThanOrEqual(Date.parse(done.created_at));
     expect(Date.parse(done.finished_at ?? '')).toBeGreaterThanOrEqual(Date.parse(done.started_at ?? ''));
-    const raw = await fetch(`${server.url}/runs/${run.run_id}/log`);
+    const raw = await fetchAuthed(`${server.url}/runs/${run.run_id}/log`);
     expect(raw.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await raw.text()).toBe('Hello OSS Runner\n');
   });
@@ -74,21 +74,21 @@ describe('the seed API', () => {
 
   it('serves the raw log with ranges', async () => {
     const run = await runToEnd('hello');
-    const res = await fetch(`${server.url}/runs/${run.run_id}/log`, { headers: { Range: 'bytes=6-8' } });
+    const res = await fetchAuthed(`${server.url}/runs/${run.run_id}/log`, { headers: { Range: 'bytes=6-8' } });
     expect(res.status).toBe(206);
     expect(await res.text()).toBe('OSS');
   });
 
   it('keeps stdout and stderr in the order they were written, in one log', async () => {
     const run = await runToEnd('interleave');
-    const text = await (await fetch(`${server.url}/runs/${run.run_id}/log`)).text();
+    const text = await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text();
     const expected = Array.from({ length: 500 }, (_, i) => `out${i + 1}\nerr${i + 1}\n`).join('');
     expect(text).toBe(expected);
   });
 
   it('gives tools only the allowlisted environment', async () => {
     const run = await runToEnd('env');
-    const text = await (await fetch(`${server.url}/runs/${run.run_id}/log`)).text();
+    const text = await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text();
     expect(text).toMatch(/^PATH=/m);
     expect(text).not.toContain('do-not-leak-4c1e');
     expect(text).not.toContain('SECRET_TOKEN');
@@ -99,7 +99,7 @@ describe('the seed API', () => {
   it('runs each tool in a fresh working directory under LOG_DIR', async () => {
     const a = await runToEnd('pwd');
     const b = await runToEnd('pwd');
-    const dirOf = async (run: Run) => (await (await fetch(`${server.url}/runs/${run.run_id}/log`)).text()).trim();
+    const dirOf = async (run: Run) => (await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text()).trim();
     expect(await dirOf(a)).toBe(path.join(server.logDir, 'work', a.run_id));
     expect(await dirOf(b)).toBe(path.join(server.logDir, 'work', b.run_id));
   });
@@ -144,10 +144,10 @@ describe('errors', () => {
     await expectError('POST', '/set/no-such-tool', 404, /no-such-tool/);
     await expectError('GET', '/runs/no-such-run', 404, /no-such-run/);
     await expectError('POST', '/runs/no-such-run/stop', 404, /no-such-run/);
-    const sse = await fetch(`${server.url}/runs/no-such-run/logs`);
+    const sse = await fetchAuthed(`${server.url}/runs/no-such-run/logs`);
     expect(sse.status).toBe(404);
     expect(((await sse.json()) as ApiError).message).toMatch(/no-such-run/);
-    expect((await fetch(`${server.url}/runs/no-such-run/log`)).status).toBe(404);
+    expect((await fetchAuthed(`${server.url}/runs/no-such-run/log`)).status).toBe(404);
   });
 
   it('409 for a tool whose program is not installed, and no run is left behind', async () => {
@@ -169,7 +169,7 @@ describe('errors', () => {
     await expectError('POST', '/set/hello', 400, /params\.target/, { params: { target: '/etc' } });
     await expectError('POST', '/set/hello', 400, /^extra: unknown field/, { extra: 1 });
     await expectError('POST', '/set/hello', 400, /^params: /, { params: 'not an object' });
-    const sse = await fetch(`${server.url}/runs/x/logs?last_event_id=abc`);
+    const sse = await fetchAuthed(`${server.url}/runs/x/logs?last_event_id=abc`);
     expect(sse.status).toBe(400);
     expect(((await sse.json()) as ApiError).message).toMatch(/^last_event_id: /);
   });
@@ -208,18 +208,18 @@ describe('documentation', () => {
   });
 
   it('serves the interactive docs from local files', async () => {
-    const page = await fetch(`${server.url}/docs`);
+    const page = await fetchAuthed(`${server.url}/docs`);
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\//);
     for (const asset of html.matchAll(/(?:src|href)="([^"]+)"/g)) {
-      const res = await fetch(`${server.url}${asset[1]}`);
+      const res = await fetchAuthed(`${server.url}${asset[1]}`);
       expect(res.status, asset[1]).toBe(200);
     }
   });
 
   it('sends / to the web app under /ui/', async () => {
-    const res = await fetch(`${server.url}/`, { redirect: 'manual' });
+    const res = await fetchAuthed(`${server.url}/`, { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/ui/');
   });

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogToken } from '../../shared/src/schemas/auth';
 import type { LogEventData } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { api, linesOf, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
+import { api, fetchAuthed, linesOf, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
 
 let server: TestServer;
 
@@ -44,7 +45,7 @@ const trackedLines = (events: Tracked[]) => events.flatMap((e) => (e.data.type =
 describe('SSE', () => {
   it('streams a 200,000-line run complete and in order, batched, ending with the final run', async () => {
     const run = await start('lines');
-    const res = await fetch(`${server.url}/runs/${run.run_id}/logs`);
+    const res = await fetchAuthed(`${server.url}/runs/${run.run_id}/logs`);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect(res.headers.get('cache-control')).toContain('no-cache');
     await res.body?.cancel();
@@ -86,9 +87,11 @@ describe('SSE', () => {
     expect([...linesOf(first.events), ...linesOf(rest.events)]).toEqual(Array.from({ length: 300 }, (_, i) => `tick${i + 1}`));
   });
 
-  it('works with EventSource: onmessage gets the lines as text, `end` carries the run', async () => {
+  it('works with EventSource and a run-bound log token: onmessage gets the lines as text, `end` carries the run', async () => {
     const run = await start('hello');
-    const es = new EventSource(`${server.url}/runs/${run.run_id}/logs`);
+    const { body: token } = await api<LogToken>(server.url, 'POST', `/runs/${run.run_id}/log-token`);
+    expect(Date.parse(token.expires_at) - Date.now()).toBeLessThanOrEqual(300_000);
+    const es = new EventSource(`${server.url}/runs/${run.run_id}/logs?access_token=${token.token}`);
     const messages: string[] = [];
     es.onmessage = (e) => messages.push(e.data as string);
     const final = await new Promise<Run>((resolve, reject) => {
@@ -106,7 +109,7 @@ describe('SSE', () => {
     const run = await start('bytes');
     const { events } = await readSse(`${server.url}/runs/${run.run_id}/logs`);
     expect(linesOf(events)).toEqual(['café \uFFFD\uFFFD bad', 'CR', 'LF', 'last']);
-    const raw = Buffer.from(await (await fetch(`${server.url}/runs/${run.run_id}/log`)).arrayBuffer());
+    const raw = Buffer.from(await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).arrayBuffer());
     expect(raw.equals(Buffer.from('caf\xc3\xa9 \xff\xfe bad\r\nCR\rLF\nlast', 'latin1'))).toBe(true);
   });
 
@@ -119,7 +122,7 @@ describe('SSE', () => {
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.every((p) => p.length <= 256 * 1024)).toBe(true);
     expect(pieces.join('')).toBe('a'.repeat(3_000_000));
-    const raw = await (await fetch(`${server.url}/runs/${run.run_id}/log`)).text();
+    const raw = await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text();
     expect(raw).toBe('a'.repeat(3_000_000) + '\nafter\n');
   });
 });

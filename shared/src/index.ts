@@ -3,3 +3,4 @@ export * from './schemas/logEvent';
 export * from './schemas/tool';
 export * from './schemas/health';
 export * from './schemas/error';
+export * from './schemas/auth';

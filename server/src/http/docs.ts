@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import serveStatic from 'serve-static';
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { z } from 'zod';
+import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { ApiError } from '../../../shared/src/schemas/error';
 import { LogEventId } from '../../../shared/src/schemas/logEvent';
 import { RunId } from '../../../shared/src/schemas/run';
@@ -16,10 +17,19 @@ const errorResponse = (description: string) => ({ description, content: { 'appli
 
 const runPath = z.object({ run_id: RunId });
 
-const extraPaths = {
+const SECURITY_SCHEMES = {
+  bearer: { type: 'http', scheme: 'bearer', description: 'An API key (osr_...) or a JWT' },
+  apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key' },
+} as const;
+/** The log routes also take a run-bound token from POST /runs/{run_id}/log-token, for EventSource. */
+const LOG_SECURITY: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }, { logToken: [] }];
+const accessToken = z.object({ access_token: z.string().optional().describe('a token from POST /runs/{run_id}/log-token (for EventSource, which cannot send headers)') });
+
+const extraPaths: ZodOpenApiPathsObject = {
   '/runs/{run_id}/logs': {
     get: {
       operationId: 'runs-logs-sse',
+      security: LOG_SECURITY,
       tags: ['runs'],
       summary: "The run's log, live, as Server-Sent Events",
       description: [
@@ -31,12 +41,14 @@ const extraPaths = {
       ].join(' '),
       requestParams: {
         path: runPath,
-        query: z.object({ last_event_id: LogEventId.optional() }),
+        query: z.object({ last_event_id: LogEventId.optional() }).extend(accessToken.shape),
         header: z.object({ 'last-event-id': LogEventId.optional() }),
       },
       responses: {
         200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
         400: errorResponse('Malformed last_event_id'),
+        401: errorResponse('No credential, or one that does not verify'),
+        403: errorResponse('Needs the viewer role'),
         404: errorResponse('Unknown run'),
       },
     },
@@ -44,12 +56,15 @@ const extraPaths = {
   '/runs/{run_id}/log': {
     get: {
       operationId: 'runs-log-raw',
+      security: LOG_SECURITY,
       tags: ['runs'],
       summary: 'The raw log, byte for byte (Range requests allowed)',
-      requestParams: { path: runPath },
+      requestParams: { path: runPath, query: accessToken },
       responses: {
         200: { description: 'The whole log', content: { 'text/plain': { schema: z.string() } } },
         206: { description: 'The requested range', content: { 'text/plain': { schema: z.string() } } },
+        401: errorResponse('No credential, or one that does not verify'),
+        403: errorResponse('Needs the viewer role'),
         404: errorResponse('Unknown run'),
       },
     },
@@ -57,15 +72,19 @@ const extraPaths = {
 };
 
 export function openApiDocument(router: AppRouter, info: { title: string; version: string }): OpenAPIObject {
-  return generateOpenApiDocument(router, {
+  const doc = generateOpenApiDocument(router, {
     title: info.title,
     version: info.version,
     description:
-      'Run whitelisted open-source tools, watch their output live and keep every run on record. The same procedures are served as tRPC at /trpc (HTTP and WebSocket).',
+      'Run whitelisted open-source tools, watch their output live and keep every run on record. The same procedures are served as tRPC at /trpc (HTTP and WebSocket). Roles: viewer (read runs and logs) < operator (+ start and stop) < admin (+ API keys and the audit log).',
     baseUrl: '/',
     docsUrl: '/docs',
     paths: extraPaths,
+    securitySchemes: SECURITY_SCHEMES,
   });
+  // The run-bound log token is documented for the two log routes only.
+  doc.components = { ...doc.components, securitySchemes: { ...doc.components?.securitySchemes, logToken: { type: 'apiKey', in: 'query', name: 'access_token' } } };
+  return doc;
 }
 
 const SWAGGER_DIR = (createRequire(import.meta.url)('swagger-ui-dist') as { getAbsoluteFSPath: () => string }).getAbsoluteFSPath();

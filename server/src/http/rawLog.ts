@@ -2,10 +2,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import send from 'send';
 import type { Services } from '../services';
+import { authorizeLogRead } from './auth';
 import { sendThrown } from './respond';
 
 export async function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: string, services: Services, onError: (e: unknown) => void): Promise<void> {
   try {
+    await authorizeLogRead(req, runId, services);
     await services.runs.get(runId);
   } catch (e) {
     return sendThrown(res, e, onError);

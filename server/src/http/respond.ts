@@ -23,9 +23,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, message: string): void {
+export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   const body: ApiError = { message, code: CODE_OF_STATUS[status] ?? 'ERROR' };
-  sendJson(res, status, body);
+  sendJson(res, status, body, headers);
 }
 
 /** Answers a thrown error: a DomainError with its status and message, anything else as a 500. */
@@ -34,7 +34,9 @@ export function sendThrown(res: ServerResponse, error: unknown, log: (e: unknown
     res.destroy();
     return;
   }
-  if (error instanceof DomainError) return sendError(res, HTTP_STATUS[error.kind], error.message);
+  if (error instanceof DomainError) {
+    return sendError(res, HTTP_STATUS[error.kind], error.message, error.retryAfterS ? { 'Retry-After': String(error.retryAfterS) } : {});
+  }
   log(error);
   sendError(res, 500, 'internal server error');
 }

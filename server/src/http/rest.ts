@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createOpenApiFetchHandler } from 'trpc-to-openapi';
 import type { ApiError } from '../../../shared/src/schemas/error';
 import type { AppRouter } from '../routers';
-import type { Context } from '../trpc/context';
+import type { Context, ContextOptions } from '../trpc/context';
 import { BodyTooLargeError, readBody, sendError, sendJson } from './respond';
 
 interface ZodIssueLike {
@@ -37,7 +37,7 @@ export function normalizeError(raw: Record<string, unknown>, status: number): Ap
   return { message, code: code === 'PARSE_ERROR' ? 'BAD_REQUEST' : code };
 }
 
-export function restHandler(router: AppRouter, createContext: (opts: { req: Request; res?: unknown }) => Promise<Context>, maxBodyBytes: number, onError: (e: unknown) => void) {
+export function restHandler(router: AppRouter, createContext: (opts: ContextOptions) => Promise<Context>, maxBodyBytes: number, onError: (e: unknown) => void) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
     const headers = new Headers();
@@ -67,7 +67,7 @@ export function restHandler(router: AppRouter, createContext: (opts: { req: Requ
       endpoint: '/',
       router,
       req: request,
-      createContext: ({ req: r }) => createContext({ req: r }),
+      createContext: ({ req: r }) => createContext({ req: r, ip: req.socket.remoteAddress }),
       onError: ({ error }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
       },
@@ -84,6 +84,7 @@ export function restHandler(router: AppRouter, createContext: (opts: { req: Requ
     } catch {
       // not JSON: fall back to the status alone
     }
-    sendJson(res, response.status, normalizeError(raw, response.status));
+    const retryAfterS = (raw.data as { retryAfterS?: unknown } | undefined)?.retryAfterS;
+    sendJson(res, response.status, normalizeError(raw, response.status), typeof retryAfterS === 'number' ? { 'Retry-After': String(retryAfterS) } : {});
   };
 }

@@ -9,6 +9,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config';
+import { DomainError } from '../errors';
 import { appRouter } from '../routers';
 import type { Services } from '../services';
 import { contextFactory } from '../trpc/context';
@@ -37,6 +38,10 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
     maxBodySize: config.MAX_BODY_BYTES,
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
+    },
+    responseMeta: ({ errors }) => {
+      const retryAfterS = errors.map((e) => (e.cause instanceof DomainError ? e.cause.retryAfterS : undefined)).find(Boolean);
+      return retryAfterS ? { headers: { 'Retry-After': String(retryAfterS) } } : {};
     },
   });
   const rest = restHandler(appRouter, createContext, config.MAX_BODY_BYTES, onError);

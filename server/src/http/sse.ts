@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LogEventId, type LogEvent } from '../../../shared/src/schemas/logEvent';
 import type { Services } from '../services';
+import { authorizeLogRead } from './auth';
 import { sendError, sendThrown } from './respond';
 
 export function formatSse(event: LogEvent): string {
@@ -27,6 +28,7 @@ export async function serveLogStream(
   const lastId = rawId === undefined || rawId === '' ? undefined : LogEventId.safeParse(rawId);
   if (lastId && !lastId.success) return sendError(res, 400, `last_event_id: ${lastId.error.issues[0]?.message ?? 'invalid'}`);
   try {
+    await authorizeLogRead(req, runId, services);
     await services.runs.get(runId);
   } catch (e) {
     return sendThrown(res, e, opts.onError);

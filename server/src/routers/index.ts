@@ -1,12 +1,18 @@
 import { router } from '../trpc/init';
+import { apiKeysRouter } from './apiKeys';
+import { auditRouter } from './audit';
+import { authRouter } from './auth';
 import { catalogRouter } from './catalog';
 import { healthRouter } from './health';
 import { runsRouter } from './runs';
 
 export const appRouter = router({
   health: healthRouter,
+  auth: authRouter,
   catalog: catalogRouter,
   runs: runsRouter,
+  apiKeys: apiKeysRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -2,7 +2,8 @@ import { tracked } from '@trpc/server';
 import { LogsInput } from '../../../shared/src/schemas/logEvent';
 import type { Context } from '../trpc/context';
 import { RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
-import { mapStreamErrors, publicProcedure, router } from '../trpc/init';
+import { LogToken } from '../../../shared/src/schemas/auth';
+import { mapStreamErrors, operatorProcedure, router, viewerProcedure } from '../trpc/init';
 
 async function* streamLogs(ctx: Context, input: LogsInput, signal: AbortSignal | undefined) {
   await ctx.services.runs.get(input.run_id);
@@ -14,51 +15,79 @@ async function* streamLogs(ctx: Context, input: LogsInput, signal: AbortSignal |
   }
 }
 
-const errors = { 400: 'Invalid input (the message names the field)', 404: 'Unknown tool or run' };
+const errors = {
+  400: 'Invalid input (the message names the field)',
+  401: 'No credential, or one that does not verify',
+  403: 'The role is too low',
+  404: 'Unknown tool or run',
+};
+const needs = (role: string) => `Needs the ${role} role.`;
 
 export const runsRouter = router({
-  start: publicProcedure
+  start: operatorProcedure
+    .use(async ({ ctx, next }) => {
+      await ctx.services.auth.countStart(ctx.principal);
+      return next();
+    })
     .meta({
       openapi: {
         method: 'POST',
         path: '/set/{name}',
         tags: ['runs'],
         summary: 'Start a run of a catalog tool',
-        description: 'The body is optional: `curl -X POST` with no body starts the tool with no parameters.',
-        errorResponses: { ...errors, 409: 'The tool is not available on this server', 413: 'Body too large', 415: 'Body is not JSON' },
+        description: `The body is optional: \`curl -X POST\` with no body starts the tool with no parameters. ${needs('operator')}`,
+        errorResponses: { ...errors, 409: 'The tool is not available on this server', 413: 'Body too large', 415: 'Body is not JSON', 429: 'Too many starts with this credential (see Retry-After)' },
       },
     })
     .input(StartRunInput.strict())
     .output(RunEnvelope)
-    .mutation(async ({ ctx, input }) => ({ run: await ctx.services.runs.start(input, ctx.principal) })),
+    .mutation(async ({ ctx, input }) => ({ run: await ctx.services.runs.start(input, ctx.principal.id) })),
 
-  list: publicProcedure
-    .meta({ openapi: { method: 'GET', path: '/runs', tags: ['runs'], summary: 'Runs, newest first', errorResponses: { 400: errors[400] } } })
+  list: viewerProcedure
+    .meta({ openapi: { method: 'GET', path: '/runs', tags: ['runs'], summary: 'Runs, newest first', description: needs('viewer'), errorResponses: errors } })
     .input(RunListInput)
     .output(RunList)
     .query(({ ctx, input }) => ctx.services.runs.list(input)),
 
-  get: publicProcedure
-    .meta({ openapi: { method: 'GET', path: '/runs/{run_id}', tags: ['runs'], summary: 'One run', errorResponses: { 404: 'Unknown run' } } })
+  get: viewerProcedure
+    .meta({ openapi: { method: 'GET', path: '/runs/{run_id}', tags: ['runs'], summary: 'One run', description: needs('viewer'), errorResponses: errors } })
     .input(RunIdInput)
     .output(RunEnvelope)
     .query(async ({ ctx, input }) => ({ run: await ctx.services.runs.get(input.run_id) })),
 
-  stop: publicProcedure
+  stop: operatorProcedure
     .meta({
       openapi: {
         method: 'POST',
         path: '/runs/{run_id}/stop',
         tags: ['runs'],
         summary: 'Stop a queued or running run',
-        description: 'SIGTERM to every process of the run, SIGKILL after STOP_GRACE_S; answers once the run has ended, as `stopped`.',
-        errorResponses: { 404: 'Unknown run', 409: 'The run has already ended' },
+        description: `SIGTERM to every process of the run, SIGKILL after STOP_GRACE_S; answers once the run has ended, as \`stopped\`. ${needs('operator')}`,
+        errorResponses: { ...errors, 409: 'The run has already ended' },
       },
     })
     .input(RunIdInput)
     .output(RunEnvelope)
-    .mutation(async ({ ctx, input }) => ({ run: await ctx.services.runs.stop(input.run_id, ctx.principal) })),
+    .mutation(async ({ ctx, input }) => ({ run: await ctx.services.runs.stop(input.run_id, ctx.principal.id) })),
+
+  logToken: viewerProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/runs/{run_id}/log-token',
+        tags: ['runs'],
+        summary: 'A short-lived token for reading one run’s log from a browser',
+        description: `EventSource cannot send headers: pass the token as \`?access_token=\` to /runs/{run_id}/logs or /runs/{run_id}/log. It is good for that run only, for LOG_TOKEN_TTL_S seconds. ${needs('viewer')}`,
+        errorResponses: errors,
+      },
+    })
+    .input(RunIdInput)
+    .output(LogToken)
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.runs.get(input.run_id);
+      return ctx.services.logTokens.issue(input.run_id, ctx.principal);
+    }),
 
   /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
-  logs: publicProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => mapStreamErrors(streamLogs(ctx, input, signal))),
+  logs: viewerProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => mapStreamErrors(streamLogs(ctx, input, signal))),
 });

@@ -1,3 +1,7 @@
+import type { AuditLog } from './audit';
+import type { ApiKeyService } from './auth/apiKeys';
+import type { Authenticator } from './auth/authenticator';
+import type { LogTokenService } from './auth/logTokens';
 import type { Catalog } from './catalog';
 import type { LogStreamer } from './logStream';
 import type { RunService } from './runService';
@@ -11,4 +15,8 @@ export interface Services {
   catalog: Catalog;
   runs: RunService;
   logs: LogStreamer;
+  auth: Authenticator;
+  apiKeys: ApiKeyService;
+  logTokens: LogTokenService;
+  audit: AuditLog;
 }

@@ -33,7 +33,4 @@ export interface RunStore {
   /** Runs left `queued` or `running`, with the process handle recorded for each. */
   unfinished(): Promise<{ run: Run; process: ProcessHandle | null }[]>;
   setProcess(runId: string, handle: ProcessHandle | null): Promise<void>;
-  close(): Promise<void>;
 }
-
-export class InvalidCursorError extends Error {}

@@ -1,32 +1,9 @@
-/** The embedded run store: one SQLite file in LOG_DIR, in WAL mode. */
-import Database from 'better-sqlite3';
+/** The embedded run store, in the SQLite database. */
+import type Database from 'better-sqlite3';
 import type { RunCounts } from '../../../shared/src/schemas/health';
 import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
-import { InvalidCursorError, type ProcessHandle, type RunFilter, type RunPatch, type RunStore } from './runStore';
-
-const MIGRATIONS = [
-  `CREATE TABLE runs (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     run_id TEXT NOT NULL UNIQUE,
-     name TEXT NOT NULL,
-     cmd TEXT NOT NULL,
-     params TEXT NOT NULL,
-     status TEXT NOT NULL,
-     exit_code INTEGER,
-     signal TEXT,
-     created_at TEXT NOT NULL,
-     started_at TEXT,
-     finished_at TEXT,
-     requested_by TEXT,
-     stopped_by TEXT,
-     end_reason TEXT,
-     error TEXT,
-     log_bytes INTEGER NOT NULL DEFAULT 0,
-     process TEXT
-   );
-   CREATE INDEX runs_status ON runs (status, seq);
-   CREATE INDEX runs_name ON runs (name, seq);`,
-];
+import type { ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
+import { decodeCursor, encodeCursor } from './cursor';
 
 type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; process: string | null };
 
@@ -38,33 +15,9 @@ function toRun(row: Row): Run {
   return { ...rest, cmd: JSON.parse(cmd) as string[], params: JSON.parse(params) as Record<string, unknown> } as Run;
 }
 
-const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString('base64url');
-function decodeCursor(cursor: string): number {
-  const m = /^s(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m?.[1]) throw new InvalidCursorError('cursor is not one this server gave out');
-  return Number(m[1]);
-}
 
 export class SqliteRunStore implements RunStore {
-  private readonly db: Database.Database;
-
-  constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-  }
-
-  private migrate() {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] ?? '');
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
-  }
+  constructor(private readonly db: Database.Database) {}
 
   insert(run: Run): Promise<void> {
     const row: Record<string, unknown> = { ...run, cmd: JSON.stringify(run.cmd), params: JSON.stringify(run.params) };
@@ -132,8 +85,4 @@ export class SqliteRunStore implements RunStore {
     return Promise.resolve();
   }
 
-  close(): Promise<void> {
-    this.db.close();
-    return Promise.resolve();
-  }
 }

@@ -1,0 +1,28 @@
+/** Who may read a run's log on the hand-written routes (SSE and raw log): the same rules as tRPC. */
+import type { IncomingMessage } from 'node:http';
+import { unauthorized } from '../errors';
+import type { Services } from '../services';
+import type { Principal } from '../services/auth/principal';
+import { credentialOf } from '../trpc/context';
+
+/**
+ * A viewer by header (curl, Node), or by `?access_token=` holding a log token for this very run (the
+ * browser's EventSource, which cannot send headers). Throws the DomainError to answer with.
+ */
+export async function authorizeLogRead(req: IncomingMessage, runId: string, services: Services): Promise<Principal> {
+  const ip = req.socket.remoteAddress ?? null;
+  const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('access_token');
+  const credential = credentialOf({ get: (name) => [req.headers[name]].flat()[0] });
+  let principal: Principal | null = null;
+  try {
+    if (credential || !token) principal = await services.auth.authenticate(credential, ip);
+    else {
+      principal = await services.logTokens.verify(token, runId);
+      if (!principal) throw unauthorized('access_token: not a valid log token for this run (they expire after a few minutes: ask POST /runs/{run_id}/log-token for a new one)');
+    }
+    return services.auth.authorize(principal, 'viewer', runId);
+  } catch (e) {
+    services.audit.record({ actor: principal?.id ?? null, ip, action: 'runs.logs', run_id: runId, outcome: 'denied', detail: (e as Error).message });
+    throw e;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Turns a credential (an API key, ADMIN_API_KEY or a JWT) into a principal, the same way for every
+ * transport, and keeps the limits on abuse: failed authentications per address, starts per credential.
+ */
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { hasRole, type Role } from '../../../../shared/src/schemas/auth';
+import { forbidden, tooMany, unauthorized } from '../../errors';
+import type { AuditLog } from '../audit';
+import { safeEqual, type ApiKeyService } from './apiKeys';
+import { JwtError, type JwtVerifier } from './jwt';
+import type { Principal } from './principal';
+
+export interface AuthOptions {
+  disabled: boolean;
+  adminApiKey?: string | undefined;
+  /** Failed authentications an address may make per minute before it is refused (429). */
+  authFailuresPerMinute: number;
+  /** Runs one credential may start per minute. */
+  startsPerMinute: number;
+}
+
+const ANONYMOUS: Principal = { id: 'anonymous', role: 'admin', expiresAt: null };
+
+const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+
+export class Authenticator {
+  private readonly failures: RateLimiterMemory;
+  private readonly starts: RateLimiterMemory;
+
+  constructor(
+    private readonly apiKeys: ApiKeyService,
+    private readonly jwt: JwtVerifier,
+    private readonly audit: AuditLog,
+    private readonly options: AuthOptions,
+  ) {
+    this.failures = new RateLimiterMemory({ points: options.authFailuresPerMinute, duration: 60 });
+    this.starts = new RateLimiterMemory({ points: options.startsPerMinute, duration: 60 });
+  }
+
+  get disabled(): boolean {
+    return this.options.disabled;
+  }
+
+  /** Whether any way to authenticate is configured besides stored API keys. */
+  get configured(): boolean {
+    return this.options.disabled || Boolean(this.options.adminApiKey) || this.jwt.enabled;
+  }
+
+  /**
+   * The principal for a credential, null when none was sent. A credential that does not verify is a
+   * 401 (and counts against the address); an address with too many failures gets 429 for a while.
+   */
+  async authenticate(credential: string | null, ip: string | null): Promise<Principal | null> {
+    if (this.options.disabled) return ANONYMOUS;
+    if (!credential) return null;
+    const address = ip ?? 'unknown';
+    const record = await this.failures.get(address);
+    if (record && record.consumedPoints >= this.options.authFailuresPerMinute) {
+      throw tooMany('too many failed authentications from this address; try again later', retryAfter(record));
+    }
+    let reason = 'not a known API key or a verifiable JWT';
+    let principal: Principal | null = null;
+    if (this.options.adminApiKey && safeEqual(credential, this.options.adminApiKey)) principal = { id: 'env:ADMIN_API_KEY', role: 'admin', expiresAt: null };
+    else if (this.apiKeys.looksLikeKey(credential)) principal = await this.apiKeys.verify(credential);
+    else if (this.jwt.enabled && this.jwt.looksLikeJwt(credential)) {
+      try {
+        principal = await this.jwt.verify(credential);
+      } catch (e) {
+        if (!(e instanceof JwtError)) throw e;
+        reason = e.message;
+      }
+    }
+    if (principal) return principal;
+    await this.failures.consume(address).catch(() => undefined);
+    this.audit.record({ actor: null, ip, action: 'auth', outcome: 'denied', detail: `invalid credentials: ${reason}` });
+    throw unauthorized(`invalid credentials: ${reason}`);
+  }
+
+  /** Throws 401 without a principal (or with an expired one) and 403 when its role is below `role`. */
+  authorize(principal: Principal | null, role: Role, runId?: string | null): Principal {
+    if (!principal) throw unauthorized('credentials required: send Authorization: Bearer <API key or JWT>, or X-API-Key: <key>');
+    if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw unauthorized('invalid credentials: the token has expired');
+    if (principal.runId !== undefined && principal.runId !== runId) throw forbidden('this token is only good for the log of another run');
+    if (!hasRole(principal.role, role)) throw forbidden(`this needs the ${role} role; the credential has ${principal.role ? `the ${principal.role} role` : 'no role'}`);
+    return principal;
+  }
+
+  /** Counts a start against the credential's rate limit; 429 past it. */
+  async countStart(principal: Principal): Promise<void> {
+    try {
+      await this.starts.consume(principal.id);
+    } catch (e) {
+      if (e instanceof RateLimiterRes) throw tooMany(`too many runs started with this credential (${this.options.startsPerMinute} a minute); try again later`, retryAfter(e));
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/** API keys, audit log and settings in the embedded SQLite database. */
+import type Database from 'better-sqlite3';
+import type { ApiKey, AuditList, AuditRecord } from '../../../shared/src/schemas/auth';
+import type { ApiKeyRecord, ApiKeyStore, AuditFilter, AuditStore, SettingsStore } from './authStore';
+import { decodeCursor, encodeCursor } from './cursor';
+
+const KEY_COLUMNS = 'id, name, role, created_at, created_by, last_used_at, revoked_at';
+
+export class SqliteApiKeyStore implements ApiKeyStore {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(key: ApiKeyRecord): Promise<void> {
+    this.db
+      .prepare(`INSERT INTO api_keys (${KEY_COLUMNS}, hash) VALUES (@id, @name, @role, @created_at, @created_by, @last_used_at, @revoked_at, @hash)`)
+      .run(key);
+    return Promise.resolve();
+  }
+
+  find(id: string): Promise<ApiKeyRecord | undefined> {
+    return Promise.resolve(this.db.prepare(`SELECT ${KEY_COLUMNS}, hash FROM api_keys WHERE id = ?`).get(id) as ApiKeyRecord | undefined);
+  }
+
+  list(): Promise<ApiKey[]> {
+    return Promise.resolve(this.db.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id`).all() as ApiKey[]);
+  }
+
+  revoke(id: string, at: string): Promise<boolean> {
+    return Promise.resolve(this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0);
+  }
+
+  touch(id: string, at: string): Promise<void> {
+    this.db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, id);
+    return Promise.resolve();
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve((this.db.prepare('SELECT COUNT(*) AS n FROM api_keys').get() as { n: number }).n);
+  }
+}
+
+export class SqliteAuditStore implements AuditStore {
+  constructor(private readonly db: Database.Database) {}
+
+  append(record: Omit<AuditRecord, 'id'>): Promise<void> {
+    this.db.prepare('INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail) VALUES (@at, @actor, @ip, @action, @run_id, @outcome, @detail)').run(record);
+    return Promise.resolve();
+  }
+
+  list(filter: AuditFilter): Promise<AuditList> {
+    const where: string[] = [];
+    const args: Record<string, unknown> = { limit: filter.limit + 1 };
+    if (filter.action) {
+      where.push('action = @action');
+      args.action = filter.action;
+    }
+    if (filter.outcome) {
+      where.push('outcome = @outcome');
+      args.outcome = filter.outcome;
+    }
+    if (filter.cursor) {
+      where.push('id < @before');
+      args.before = decodeCursor(filter.cursor);
+    }
+    const rows = this.db.prepare(`SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`).all(args) as AuditRecord[];
+    const more = rows.length > filter.limit;
+    const items = more ? rows.slice(0, filter.limit) : rows;
+    const last = items[items.length - 1];
+    return Promise.resolve({ items, next_cursor: more && last ? encodeCursor(last.id) : null });
+  }
+}
+
+export class SqliteSettingsStore implements SettingsStore {
+  constructor(private readonly db: Database.Database) {}
+
+  getOrInit(name: string, init: () => string): Promise<string> {
+    this.db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)').run(name, init());
+    return Promise.resolve((this.db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value);
+  }
+}

@@ -1,0 +1,63 @@
+/** The embedded database: one SQLite file in LOG_DIR, in WAL mode, migrated on open. */
+import Database from 'better-sqlite3';
+
+const MIGRATIONS = [
+  `CREATE TABLE runs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     run_id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     cmd TEXT NOT NULL,
+     params TEXT NOT NULL,
+     status TEXT NOT NULL,
+     exit_code INTEGER,
+     signal TEXT,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     finished_at TEXT,
+     requested_by TEXT,
+     stopped_by TEXT,
+     end_reason TEXT,
+     error TEXT,
+     log_bytes INTEGER NOT NULL DEFAULT 0,
+     process TEXT
+   );
+   CREATE INDEX runs_status ON runs (status, seq);
+   CREATE INDEX runs_name ON runs (name, seq);`,
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     last_used_at TEXT,
+     revoked_at TEXT
+   );
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT,
+     ip TEXT,
+     action TEXT NOT NULL,
+     run_id TEXT,
+     outcome TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX audit_action ON audit (action, id);
+   CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+export function openDatabase(file: string): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] ?? '');
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}
