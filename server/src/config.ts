@@ -25,6 +25,8 @@ const Env = z.object({
   AUTH_JWT_AUDIENCE: z.string().optional(),
   /** Seconds of clock skew allowed on a JWT's exp, nbf and iat (at most 30). */
   AUTH_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(30).default(5),
+  /** Seconds before the JWKS may be fetched again when a token names an unknown `kid`. */
+  AUTH_JWKS_COOLDOWN_S: z.coerce.number().min(0).default(30),
   AUTH_DISABLED: bool,
   /** Runs one credential may start per minute (429 with Retry-After past it). */
   START_RATE_PER_MINUTE: positiveInt.default(60),

@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     issuer: config.AUTH_JWT_ISSUER,
     audience: config.AUTH_JWT_AUDIENCE,
     clockToleranceS: config.AUTH_JWT_CLOCK_TOLERANCE_S,
+    jwksCooldownS: config.AUTH_JWKS_COOLDOWN_S,
   });
   const auth = new Authenticator(apiKeys, jwt, audit, {
     disabled: config.AUTH_DISABLED,

@@ -14,6 +14,7 @@ export interface JwtOptions {
   issuer?: string | undefined;
   audience?: string | undefined;
   clockToleranceS: number;
+  jwksCooldownS: number;
 }
 
 const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA'];
@@ -34,7 +35,7 @@ export class JwtVerifier {
 
   constructor(private readonly options: JwtOptions) {
     this.secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
-    this.jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }) : undefined;
+    this.jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: options.jwksCooldownS * 1000, cacheMaxAge: 10 * 60_000 }) : undefined;
   }
 
   get enabled(): boolean {
@@ -63,7 +64,8 @@ export class JwtVerifier {
       if (alg === 'HS256' && this.secret) payload = (await jwtVerify(token, this.secret, { ...common, algorithms: ['HS256'] })).payload;
       else if (alg && ASYMMETRIC.includes(alg) && this.jwks) payload = (await jwtVerify(token, this.jwks, { ...common, algorithms: ASYMMETRIC })).payload;
       else throw new JwtError(`tokens signed with ${alg ?? 'no algorithm'} are not accepted here`);
-      return { id: `jwt:${payload.sub ?? 'unknown'}`, role: roleOf(payload), expiresAt: (payload.exp ?? 0) * 1000 };
+      // Good until exp plus the tolerance that verification allowed; a WebSocket is closed then.
+      return { id: `jwt:${payload.sub ?? 'unknown'}`, role: roleOf(payload), expiresAt: ((payload.exp ?? 0) + this.options.clockToleranceS) * 1000 };
     } catch (e) {
       if (e instanceof JwtError) throw e;
       if (e instanceof errors.JWTExpired) throw new JwtError('the token has expired');
