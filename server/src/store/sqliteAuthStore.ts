@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import type { ApiKey, AuditList, AuditRecord } from '../../../shared/src/schemas/auth';
 import type { ApiKeyRecord, ApiKeyStore, AuditFilter, AuditStore, SettingsStore } from './authStore';
-import { decodeCursor, encodeCursor } from './cursor';
+import { selectPage } from './sqliteDb';
 
 const KEY_COLUMNS = 'id, name, role, created_at, created_by, last_used_at, revoked_at';
 
@@ -47,25 +47,8 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   list(filter: AuditFilter): Promise<AuditList> {
-    const where: string[] = [];
-    const args: Record<string, unknown> = { limit: filter.limit + 1 };
-    if (filter.action) {
-      where.push('action = @action');
-      args.action = filter.action;
-    }
-    if (filter.outcome) {
-      where.push('outcome = @outcome');
-      args.outcome = filter.outcome;
-    }
-    if (filter.cursor) {
-      where.push('id < @before');
-      args.before = decodeCursor(filter.cursor);
-    }
-    const rows = this.db.prepare(`SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`).all(args) as AuditRecord[];
-    const more = rows.length > filter.limit;
-    const items = more ? rows.slice(0, filter.limit) : rows;
-    const last = items[items.length - 1];
-    return Promise.resolve({ items, next_cursor: more && last ? encodeCursor(last.id) : null });
+    const { rows, next_cursor } = selectPage<AuditRecord>(this.db, { table: 'audit', seq: 'id', equals: { action: filter.action, outcome: filter.outcome }, cursor: filter.cursor, limit: filter.limit });
+    return Promise.resolve({ items: rows, next_cursor });
   }
 }
 

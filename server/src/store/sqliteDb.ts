@@ -1,5 +1,6 @@
 /** The embedded database: one SQLite file in LOG_DIR, in WAL mode, migrated on open. */
 import Database from 'better-sqlite3';
+import { decodeCursor, encodeCursor } from './cursor';
 
 const MIGRATIONS = [
   `CREATE TABLE runs (
@@ -60,4 +61,32 @@ export function openDatabase(file: string): Database.Database {
     })();
   }
   return db;
+}
+
+/**
+ * One newest-first page of `table`: rows whose columns equal the given values (undefined values are
+ * no filter), after `cursor`, and the cursor of the next page. Column names come from code, never
+ * from input; values are bound parameters.
+ */
+export function selectPage<Row extends Record<string, unknown>>(
+  db: Database.Database,
+  query: { table: string; seq: string; equals: Record<string, string | undefined>; cursor?: string | undefined; limit: number },
+): { rows: Row[]; next_cursor: string | null } {
+  const where: string[] = [];
+  const args: Record<string, unknown> = { limit: query.limit + 1 };
+  for (const [column, value] of Object.entries(query.equals)) {
+    if (value === undefined) continue;
+    where.push(`${column} = @${column}`);
+    args[column] = value;
+  }
+  if (query.cursor) {
+    where.push(`${query.seq} < @before`);
+    args.before = decodeCursor(query.cursor);
+  }
+  const sql = `SELECT * FROM ${query.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.seq} DESC LIMIT @limit`;
+  const rows = db.prepare(sql).all(args) as Row[];
+  const more = rows.length > query.limit;
+  const page = more ? rows.slice(0, query.limit) : rows;
+  const last = page[page.length - 1];
+  return { rows: page, next_cursor: more && last ? encodeCursor(Number(last[query.seq])) : null };
 }

@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { RunCounts } from '../../../shared/src/schemas/health';
 import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
 import type { ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
-import { decodeCursor, encodeCursor } from './cursor';
+import { selectPage } from './sqliteDb';
 
 type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; process: string | null };
 
@@ -42,26 +42,8 @@ export class SqliteRunStore implements RunStore {
   }
 
   list(filter: RunFilter): Promise<RunList> {
-    const where: string[] = [];
-    const args: Record<string, unknown> = { limit: filter.limit + 1 };
-    if (filter.status) {
-      where.push('status = @status');
-      args.status = filter.status;
-    }
-    if (filter.name) {
-      where.push('name = @name');
-      args.name = filter.name;
-    }
-    if (filter.cursor) {
-      where.push('seq < @before');
-      args.before = decodeCursor(filter.cursor);
-    }
-    const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
-    const rows = this.db.prepare(sql).all(args) as Row[];
-    const more = rows.length > filter.limit;
-    const page = more ? rows.slice(0, filter.limit) : rows;
-    const last = page[page.length - 1];
-    return Promise.resolve({ items: page.map(toRun), next_cursor: more && last ? encodeCursor(last.seq) : null });
+    const { rows, next_cursor } = selectPage<Row>(this.db, { table: 'runs', seq: 'seq', equals: { status: filter.status, name: filter.name }, cursor: filter.cursor, limit: filter.limit });
+    return Promise.resolve({ items: rows.map(toRun), next_cursor });
   }
 
   counts(): Promise<RunCounts> {
