@@ -13,7 +13,7 @@ export default defineConfig({
   server: {
     proxy: {
       '/trpc': { target: api, ws: true },
-      '^/(health|opensource-list|set|runs|openapi.json|docs)': { target: api },
+      '^/(health|me|opensource-list|set|runs|api-keys|audit|openapi.json|docs)': { target: api },
     },
   },
 });

@@ -16,6 +16,7 @@ import { LogTokenService } from './services/auth/logTokens';
 import { Catalog, CatalogError, loadCatalogFile } from './services/catalog';
 import { LocalLogFeed } from './services/logFeed';
 import { LogStreamer } from './services/logStream';
+import { LocalRunFeed } from './services/runFeed';
 import { RunService } from './services/runService';
 import { openStores } from './store';
 
@@ -46,12 +47,10 @@ async function main(): Promise<void> {
   const catalog = new Catalog(loadCatalogFile(config.CATALOG_FILE), config.TOOL_ENV.PATH ?? '');
   const stores = openStores(config.LOG_DIR);
 
-  const executor = createExecutor(config.PROCESS_ISOLATION);
-  if (executor.isolation === 'process-group') {
-    log.warn('bubblewrap (bwrap) cannot create a PID namespace here: runs are contained by process groups, which a process that calls setsid can escape. Install bubblewrap (apt-get install bubblewrap).');
-  }
+  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION);
+  if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
   const feed = new LocalLogFeed();
-  const runs = new RunService(stores.runs, catalog, executor, feed, {
+  const runs = new RunService(stores.runs, catalog, executor, feed, new LocalRunFeed(), {
     logDir: config.LOG_DIR,
     toolEnv: config.TOOL_ENV,
     defaultTimeoutS: config.RUN_TIMEOUT_S,
@@ -99,7 +98,9 @@ async function main(): Promise<void> {
     app.server.once('error', reject);
   });
   const { port } = app.server.address() as AddressInfo;
-  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  // Listening on every address: print one a browser on this machine can open.
+  const shown = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const host = shown.includes(':') ? `[${shown}]` : shown;
   const url = `http://${host}:${port}`;
   await bootstrapAdminKey(url, auth, apiKeys);
   log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, isolation: ${executor.isolation})`);

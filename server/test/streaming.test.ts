@@ -180,6 +180,31 @@ describe('tRPC', () => {
     expect(trackedLines(events)).toEqual(expectedLines(200_000));
   });
 
+  it('tells live lists of every run change: created, started, ended', async () => {
+    const { client, close } = trpcClient(server.url);
+    try {
+      const seen: Run[] = [];
+      let runId = '';
+      const ended = new Promise<void>((resolve, reject) => {
+        const sub = client.runs.onChange.subscribe(undefined, {
+          onStarted: () => void start('hello').then((r) => (runId = r.run_id)),
+          onData: (run) => {
+            seen.push(run);
+            if (run.run_id === runId && run.status === 'succeeded') {
+              sub.unsubscribe();
+              resolve();
+            }
+          },
+          onError: reject,
+        });
+      });
+      await ended;
+      expect(seen.filter((r) => r.run_id === runId).map((r) => r.status)).toEqual(['queued', 'running', 'succeeded']);
+    } finally {
+      await close();
+    }
+  });
+
   it('ends a subscription to an unknown run with NOT_FOUND', async () => {
     const { client, close } = trpcClient(server.url);
     try {

@@ -76,10 +76,12 @@ function exitStatusOf(child: ChildProcess, isolation: Isolation): Promise<ExitSt
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, sig) => {
-      // bubblewrap reports a child killed by a signal the way shells do: 128 + the signal number.
+      // bubblewrap reports a child killed by a signal the way shells do, 128 + the signal number;
+      // the process-group executor reports it the same way, so both read alike.
       if (isolation === 'pid-namespace' && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) {
         resolve({ exitCode: code, signal: SIGNAL_NAMES.get(code - 128) ?? null });
-      } else resolve({ exitCode: code, signal: sig });
+      } else if (sig) resolve({ exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig });
+      else resolve({ exitCode: code, signal: null });
     });
   });
 }
@@ -171,19 +173,28 @@ class ProcessGroupExecutor extends BaseExecutor {
   }
 }
 
-/** Whether bubblewrap can give a run a PID namespace on this machine (it cannot in most containers). */
+/** Null when bubblewrap can give a run a PID namespace here; else why not (in most containers it cannot). */
 function probeBubblewrap(): string | null {
   const result = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-pid', '--die-with-parent', '--proc', '/proc', '--', 'true'], {
-    stdio: 'ignore',
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
     timeout: 5000,
   });
-  return result.status === 0 ? 'bwrap' : null;
+  if (result.status === 0) return null;
+  if (result.error && 'code' in result.error && result.error.code === 'ENOENT') return 'bubblewrap is not installed (apt-get install bubblewrap)';
+  return `bubblewrap cannot create a PID namespace here (${result.stderr.trim() || `exit ${result.status}`}); in a container it needs extra privileges (see the README)`;
 }
 
-export function createExecutor(preference: 'auto' | Isolation): ProcessExecutor {
-  if (preference === 'process-group') return new ProcessGroupExecutor();
-  const bwrap = probeBubblewrap();
-  if (bwrap) return new PidNamespaceExecutor(bwrap);
-  if (preference === 'pid-namespace') throw new Error('PROCESS_ISOLATION=pid-namespace, but bubblewrap (bwrap) cannot create a PID namespace here');
-  return new ProcessGroupExecutor();
+export interface ExecutorChoice {
+  executor: ProcessExecutor;
+  /** Why the PID namespace is not used, when it is not. */
+  fallbackReason: string | null;
+}
+
+export function createExecutor(preference: 'auto' | Isolation): ExecutorChoice {
+  if (preference === 'process-group') return { executor: new ProcessGroupExecutor(), fallbackReason: 'PROCESS_ISOLATION=process-group' };
+  const problem = probeBubblewrap();
+  if (!problem) return { executor: new PidNamespaceExecutor('bwrap'), fallbackReason: null };
+  if (preference === 'pid-namespace') throw new Error(`PROCESS_ISOLATION=pid-namespace, but ${problem}`);
+  return { executor: new ProcessGroupExecutor(), fallbackReason: problem };
 }

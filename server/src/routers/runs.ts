@@ -89,5 +89,8 @@ export const runsRouter = router({
     }),
 
   /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
+  /** Every run as it is created, starts and ends: for lists that update live. */
+  onChange: viewerProcedure.subscription(({ ctx, signal }) => mapStreamErrors(ctx.services.runs.changes(signal ?? new AbortController().signal))),
+
   logs: viewerProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => mapStreamErrors(streamLogs(ctx, input, signal))),
 });

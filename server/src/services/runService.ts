@@ -10,10 +10,11 @@ import type { RunCounts } from '../../../shared/src/schemas/health';
 import { isFinal, type EndReason, type Run, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
 import { badRequest, conflict, notFound } from '../errors';
 import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess } from '../process/executor';
-import type { RunStore } from '../store/runStore';
+import type { RunPatch, RunStore } from '../store/runStore';
 import { InvalidCursorError } from '../store/cursor';
 import type { Catalog, ToolEntry } from './catalog';
 import type { LogFeed } from './logFeed';
+import { runChanges, type RunFeed } from './runFeed';
 import type { LogState } from './logStream';
 import { LogWriter } from './logWriter';
 
@@ -55,8 +56,16 @@ export class RunService {
     private readonly catalog: Catalog,
     private readonly executor: ProcessExecutor,
     private readonly feed: LogFeed,
+    private readonly runFeed: RunFeed,
     private readonly options: RunServiceOptions,
   ) {}
+
+  /** Records a change of a run and tells live lists about it. */
+  private async update(runId: string, patch: RunPatch): Promise<Run | undefined> {
+    const run = await this.store.update(runId, patch);
+    if (run) this.runFeed.publish(run);
+    return run;
+  }
 
   logPath(runId: string): string {
     return path.join(this.options.logDir, 'runs', `${runId}.log`);
@@ -94,6 +103,7 @@ export class RunService {
       log_bytes: 0,
     };
     await this.store.insert(run);
+    this.runFeed.publish(run);
     this.queue.push(run.run_id);
     this.dispatch();
     await this.launching.get(run.run_id);
@@ -117,6 +127,11 @@ export class RunService {
     }
   }
 
+  /** Every run as it is created, starts and ends, until `signal` aborts. */
+  changes(signal: AbortSignal): AsyncGenerator<Run> {
+    return runChanges(this.runFeed, signal);
+  }
+
   counts(): Promise<RunCounts> {
     return this.store.counts();
   }
@@ -132,7 +147,7 @@ export class RunService {
     if (active) return this.requestStop(active, 'stopped', stoppedBy);
     const queued = this.queue.indexOf(runId);
     if (queued >= 0) this.queue.splice(queued, 1);
-    const stopped = await this.store.update(runId, { status: 'stopped', end_reason: 'stopped', stopped_by: stoppedBy, finished_at: now() });
+    const stopped = await this.update(runId, { status: 'stopped', end_reason: 'stopped', stopped_by: stoppedBy, finished_at: now() });
     this.feed.publish(runId);
     return stopped ?? run;
   }
@@ -162,7 +177,7 @@ export class RunService {
       }
       if (process) killLeftover(process);
       const logBytes = await stat(this.logPath(run.run_id)).then((s) => s.size, () => 0);
-      await this.store.update(run.run_id, {
+      await this.update(run.run_id, {
         status: 'lost',
         end_reason: 'lost',
         finished_at: now(),
@@ -225,7 +240,7 @@ export class RunService {
       spawned = true;
       active.proc = proc;
       await this.store.setProcess(run.run_id, proc.handle);
-      active.run = (await this.store.update(run.run_id, { status: 'running', started_at: now() })) ?? run;
+      active.run = (await this.update(run.run_id, { status: 'running', started_at: now() })) ?? run;
       this.feed.publish(run.run_id);
       active.markStarted();
 
@@ -247,7 +262,7 @@ export class RunService {
     await active.writer?.close();
 
     const { status, endReason } = this.outcome(active, exit, spawned);
-    const final = await this.store.update(run.run_id, {
+    const final = await this.update(run.run_id, {
       status,
       end_reason: endReason,
       exit_code: exit.exitCode,

@@ -9,9 +9,11 @@ const t = initTRPC
   .context<Context>()
   .meta<OpenApiMeta>()
   .create({
+    // No stack traces in answers, whatever NODE_ENV says; Retry-After travels with a 429.
     errorFormatter: ({ shape, error }) => {
+      const { stack: _stack, ...data } = shape.data;
       const retryAfterS = error.cause instanceof DomainError ? error.cause.retryAfterS : undefined;
-      return retryAfterS ? { ...shape, data: { ...shape.data, retryAfterS } } : shape;
+      return { ...shape, data: retryAfterS ? { ...data, retryAfterS } : data };
     },
   });
 
