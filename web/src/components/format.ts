@@ -1,0 +1,25 @@
+import type { Run } from '../../../shared/src/schemas/run';
+
+export function duration(run: Run, now: number): string | null {
+  if (!run.started_at) return null;
+  const end = run.finished_at ? Date.parse(run.finished_at) : now;
+  return formatMs(end - Date.parse(run.started_at));
+}
+
+export function formatMs(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+export function when(iso: string | null): string {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

@@ -1,0 +1,148 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
+import { useState } from 'react';
+import { isFinal, type Run } from '../../../../shared/src/schemas/run';
+import { StatusBadge } from '../../components/StatusBadge';
+import { bytes, duration, when } from '../../components/format';
+import { useNow } from '../../components/useNow';
+import { homePath, linkProps } from '../../lib/router';
+import { useTRPC } from '../../lib/trpc';
+import { LogView } from './LogView';
+import { useRunLog } from './useRunLog';
+
+/** One run: its record, its log live, download and stop. */
+export function RunPage({ runId, canStop }: { runId: string; canStop: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const getOptions = trpc.runs.get.queryOptions({ run_id: runId });
+  const record = useQuery(getOptions);
+  const log = useRunLog(runId);
+  const [confirming, setConfirming] = useState(false);
+
+  useSubscription(
+    trpc.runs.onChange.subscriptionOptions(undefined, {
+      onData: (run: Run) => {
+        if (run.run_id === runId) queryClient.setQueryData(getOptions.queryKey, { run });
+      },
+    }),
+  );
+  const run = log.ended ?? record.data?.run;
+  const live = run ? !isFinal(run.status) : true;
+  const now = useNow(live);
+  const stop = useMutation(
+    trpc.runs.stop.mutationOptions({
+      onSuccess: (data) => queryClient.setQueryData(getOptions.queryKey, data),
+      onSettled: () => setConfirming(false),
+    }),
+  );
+  const logToken = useMutation(trpc.runs.logToken.mutationOptions());
+
+  const download = async () => {
+    // A short-lived token bound to this run: the long-lived credential never goes into a URL.
+    const { token } = await logToken.mutateAsync({ run_id: runId });
+    const a = document.createElement('a');
+    a.href = `/runs/${encodeURIComponent(runId)}/log?access_token=${encodeURIComponent(token)}`;
+    a.download = `${run?.name ?? 'run'}-${runId}.log`;
+    a.click();
+  };
+
+  if (record.error) {
+    return (
+      <main>
+        <p>
+          <a {...linkProps(homePath())}>← All runs</a>
+        </p>
+        <p role="alert" className="error">
+          {record.error.data?.code === 'NOT_FOUND' ? `There is no run ${runId}.` : `Could not load the run: ${record.error.message}`}
+        </p>
+      </main>
+    );
+  }
+
+  return (
+    <main className="run-page">
+      <p>
+        <a {...linkProps(homePath())}>← All runs</a>
+      </p>
+      <header className="run-head">
+        <h2>
+          {run?.name ?? '…'} {run && <StatusBadge status={run.status} />}
+        </h2>
+        <div className="actions">
+          <button type="button" onClick={() => void download()} disabled={logToken.isPending}>
+            Download the raw log
+          </button>
+          {canStop && run && !isFinal(run.status) && (
+            <button type="button" className="danger" onClick={() => setConfirming(true)} disabled={stop.isPending}>
+              {stop.isPending ? 'Stopping…' : 'Stop'}
+            </button>
+          )}
+        </div>
+      </header>
+      {confirming && (
+        <div className="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text">
+          <h3 id="confirm-title">Stop this run?</h3>
+          <p id="confirm-text">Every process of the run gets SIGTERM, then SIGKILL if it is still there after the grace period.</p>
+          <div className="actions">
+            <button type="button" className="danger" autoFocus onClick={() => stop.mutate({ run_id: runId })} disabled={stop.isPending}>
+              Stop the run
+            </button>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
+      {stop.error && <p role="alert" className="error">Could not stop: {stop.error.message}</p>}
+      {run && (
+        <dl className="facts">
+          <dt>Command</dt>
+          <dd>
+            <code>{run.cmd.join(' ')}</code>
+          </dd>
+          <dt>Started by</dt>
+          <dd>{run.requested_by ?? '—'}</dd>
+          <dt>Created</dt>
+          <dd>{when(run.created_at)}</dd>
+          <dt>Started</dt>
+          <dd>{when(run.started_at)}</dd>
+          <dt>Finished</dt>
+          <dd>{when(run.finished_at)}</dd>
+          <dt>Duration</dt>
+          <dd>{duration(run, now) ?? '—'}</dd>
+          <dt>Exit code</dt>
+          <dd data-testid="exit-code">{run.exit_code ?? '—'}</dd>
+          {run.signal && (
+            <>
+              <dt>Signal</dt>
+              <dd>{run.signal}</dd>
+            </>
+          )}
+          {run.end_reason && (
+            <>
+              <dt>Ended by</dt>
+              <dd>
+                {run.end_reason}
+                {run.stopped_by ? ` (${run.stopped_by})` : ''}
+              </dd>
+            </>
+          )}
+          <dt>Log</dt>
+          <dd>{bytes(run.log_bytes)}</dd>
+          {run.error && (
+            <>
+              <dt>Error</dt>
+              <dd className="error">{run.error}</dd>
+            </>
+          )}
+        </dl>
+      )}
+      {log.error && (
+        <p role="alert" className="error">
+          The live log was interrupted: {log.error.message}
+        </p>
+      )}
+      <LogView lines={log.lines} version={log.version} live={!log.ended} />
+    </main>
+  );
+}
