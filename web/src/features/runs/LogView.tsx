@@ -58,9 +58,15 @@ export function LogView({ lines, version, live }: { lines: string[]; version: nu
     if (follow && count > 0) virtualizer.scrollToIndex(count - 1, { align: 'end' });
   }, [version, count, follow, virtualizer]);
 
+  // Scrolling up (wheel, keys, scrollbar) stops following; coming back to the end resumes it. The
+  // direction tells a person's scroll from the view's own, which only ever moves down.
+  const lastTop = useRef(0);
   const onScroll = useCallback(() => {
     const el = scroller.current;
-    if (el) setFollow(el.scrollHeight - el.scrollTop - el.clientHeight < ROW * 2);
+    if (!el) return;
+    if (el.scrollTop < lastTop.current - 1) setFollow(false);
+    else if (el.scrollHeight - el.scrollTop - el.clientHeight < ROW * 2) setFollow(true);
+    lastTop.current = el.scrollTop;
   }, []);
 
   const matches = useMemo(() => {

@@ -3,7 +3,7 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import { useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
-import { bytes, duration, when } from '../../components/format';
+import { argvText, bytes, duration, when } from '../../components/format';
 import { useNow } from '../../components/useNow';
 import { homePath, linkProps } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
@@ -98,7 +98,7 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
         <dl className="facts">
           <dt>Command</dt>
           <dd>
-            <code>{run.cmd.join(' ')}</code>
+            <code>{argvText(run.cmd)}</code>
           </dd>
           <dt>Started by</dt>
           <dd>{run.requested_by ?? '—'}</dd>

@@ -1,4 +1,5 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
+import { argvText } from '../../components/format';
 import { navigate, runPath } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
 
@@ -25,7 +26,7 @@ export function ToolList({ canRun }: { canRun: boolean }) {
             <div>
               <h3>{tool.name}</h3>
               <p>{tool.description}</p>
-              <code className="cmd">{tool.cmd.join(' ')}</code>
+              <code className="cmd">{argvText(tool.cmd)}</code>
               {!tool.available && <p className="muted unavailable">Not available here: {tool.unavailable_reason}</p>}
             </div>
             {canRun && (

@@ -1,0 +1,212 @@
+/**
+ * The web app in a real browser: Debian's Chromium driven by playwright-core, against the real
+ * server started by the test. Screenshots of the main screens land in test-results/screenshots/.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedApiKey } from '../../shared/src/schemas/auth';
+import type { RunEnvelope } from '../../shared/src/schemas/run';
+import { api, fetchAuthed, ROOT, startServer, waitFor, type TestServer } from '../../server/test/harness';
+
+const CATALOG = path.join(ROOT, 'web/e2e/catalog.yaml');
+const SHOTS = path.join(ROOT, 'test-results/screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let browser: Browser;
+let server: TestServer;
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+  server = await startServer({ catalogFile: CATALOG });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A fresh page; with `credential`, already signed in (as after an earlier visit). */
+async function open(s: TestServer, route: string, credential?: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  if (credential) await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), credential);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => {
+    throw e;
+  });
+  await page.goto(s.url + route);
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+const runIdOf = (page: Page) => decodeURIComponent(new URL(page.url()).pathname.split('/').pop() ?? '');
+const log = (page: Page) => page.getByRole('log', { name: 'Log output' });
+
+describe('the web app', () => {
+  it('signs in with an API key, starts hello with one click and shows its output', async () => {
+    const page = await open(server, '/');
+    expect(new URL(page.url()).pathname).toBe('/ui/');
+    await page.getByLabel('API key or JWT').fill(server.adminKey);
+    await shot(page, '01-sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('env:ADMIN_API_KEY').waitFor();
+    await expect(page.getByRole('button', { name: 'Run missing' }).isDisabled()).resolves.toBe(true);
+    await shot(page, '02-home');
+
+    await page.getByRole('button', { name: 'Run hello' }).click();
+    await page.waitForURL(/\/ui\/runs\//);
+    await log(page).getByText('Hello OSS Runner').waitFor();
+    await page.locator('.run-head [data-status="succeeded"]').waitFor();
+    expect(await page.getByTestId('exit-code').textContent()).toBe('0');
+    await shot(page, '03-run-hello');
+    await page.context().close();
+  });
+
+  it('renders ANSI colours and keeps markup in a log as text', async () => {
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/colours')).body;
+    const page = await open(server, `/ui/runs/${run.run_id}`, server.adminKey);
+    const red = log(page).getByText('red', { exact: true });
+    await red.waitFor();
+    expect(await red.evaluate((e) => getComputedStyle(e).color)).toBe('rgb(187, 0, 0)');
+    await log(page).getByText('<img src=x onerror=alert(1)><script>alert(2)</script>').waitFor();
+    expect(await page.locator('.log-lines img, .log-lines script').count()).toBe(0);
+    await page.context().close();
+  });
+
+  it('shows a long run live, stops it after a confirmation, and shows it stopped', async () => {
+    const page = await open(server, '/', server.adminKey);
+    await page.getByRole('button', { name: 'Run ticker' }).click();
+    await page.waitForURL(/\/ui\/runs\//);
+    await log(page).getByText('tick 3', { exact: true }).waitFor();
+    await log(page).getByText('tick 8', { exact: true }).waitFor(); // lines keep arriving
+    await page.locator('.run-head [data-status="running"]').waitFor();
+    await shot(page, '04-run-live');
+
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    const dialog = page.getByRole('alertdialog', { name: 'Stop this run?' });
+    await dialog.waitFor();
+    await shot(page, '05-stop-confirmation');
+    await dialog.getByRole('button', { name: 'Stop the run' }).click();
+    await page.locator('.run-head [data-status="stopped"]').waitFor();
+    const runId = runIdOf(page);
+    expect((await api<RunEnvelope>(server.url, 'GET', `/runs/${runId}`)).body.run.status).toBe('stopped');
+    await expect(page.getByRole('button', { name: 'Stop', exact: true }).count()).resolves.toBe(0);
+    await shot(page, '06-run-stopped');
+
+    // The runs list got the change by subscription.
+    await page.getByRole('link', { name: '← All runs' }).click();
+    await page.locator(`tr[data-run-id="${runId}"] [data-status="stopped"]`).waitFor();
+    await shot(page, '07-runs-list');
+    await page.context().close();
+  });
+
+  it('updates the runs list live when a run starts and ends elsewhere', async () => {
+    const page = await open(server, '/', server.adminKey);
+    await page.locator('table.runs').waitFor();
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/ticker')).body;
+    const row = page.locator(`tr[data-run-id="${run.run_id}"]`);
+    await row.locator('[data-status="running"]').waitFor();
+    await api(server.url, 'POST', `/runs/${run.run_id}/stop`);
+    await row.locator('[data-status="stopped"]').waitFor();
+    await page.context().close();
+  });
+
+  it('opens a finished run of a million lines at its end, searches it, and shows the same after a reload', async () => {
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/million')).body;
+    await waitFor('the million lines', async () => ((await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.status === 'succeeded' ? true : undefined), 30_000);
+    const page = await open(server, `/ui/runs/${run.run_id}`, server.adminKey);
+    const count = page.getByTestId('match-count');
+    await page.waitForFunction(() => document.querySelector('[data-testid="match-count"]')?.textContent === '1,000,000 lines', undefined, { timeout: 30_000 });
+    await log(page).getByText('line 1000000 of the million').waitFor();
+    expect(await page.locator('.log-lines .line').count()).toBeLessThan(200); // virtualized
+    await shot(page, '08-million-end');
+
+    await page.getByLabel('Search the log').fill('line 0500000 of');
+    await page.getByLabel('Search the log').press('Enter');
+    await page.waitForFunction(() => document.querySelector('[data-testid="match-count"]')?.textContent === '1 of 1');
+    await log(page).locator('mark', { hasText: 'line 0500000 of' }).waitFor();
+    expect(await log(page).locator('.line.current').getAttribute('data-line')).toBe('500000');
+    await shot(page, '09-million-search');
+
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('[data-testid="match-count"]')?.textContent === '1,000,000 lines', undefined, { timeout: 30_000 });
+    await log(page).getByText('line 1000000 of the million').waitFor();
+    expect(await count.textContent()).toBe('1,000,000 lines');
+    await page.context().close();
+  });
+
+  it('offers a viewer no Run or Stop button', async () => {
+    const { body: viewer } = await api<CreatedApiKey>(server.url, 'POST', '/api-keys', { name: 'e2e viewer', role: 'viewer' });
+    const page = await open(server, '/', viewer.key);
+    await page.getByText('viewer', { exact: true }).waitFor();
+    await page.getByRole('heading', { name: 'hello' }).waitFor();
+    expect(await page.getByRole('button', { name: /^Run / }).count()).toBe(0);
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/ticker')).body;
+    await page.goto(`${server.url}/ui/runs/${run.run_id}`);
+    await log(page).getByText('tick 2', { exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: 'Stop', exact: true }).count()).toBe(0);
+    await shot(page, '10-viewer');
+    await api(server.url, 'POST', `/runs/${run.run_id}/stop`);
+    await page.context().close();
+  });
+
+  it('brings the sign-in back on a 401 without losing the page', async () => {
+    const { body: key } = await api<CreatedApiKey>(server.url, 'POST', '/api-keys', { name: 'soon revoked', role: 'viewer' });
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/hello')).body;
+    await api(server.url, 'DELETE', `/api-keys/${key.api_key.id}`);
+    const page = await open(server, `/ui/runs/${run.run_id}`, key.key);
+    await page.getByText('The server did not accept your credential').waitFor();
+    await page.getByLabel('API key or JWT').fill(server.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await log(page).getByText('Hello OSS Runner').waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/ui/runs/${run.run_id}`);
+    await page.context().close();
+  });
+
+  it('is readable on a phone', async () => {
+    const page = await open(server, '/', server.adminKey, { width: 390, height: 844 });
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(page, '11-phone');
+    await page.context().close();
+  });
+});
+
+describe('unbroken', () => {
+  it('reconnects after the server restarts and resumes the log: nothing missing, nothing twice', async () => {
+    const first = await startServer({ catalogFile: CATALOG });
+    const port = new URL(first.url).port;
+    const page = await open(first, '/', first.adminKey);
+    await page.getByRole('button', { name: 'Run ticker' }).click();
+    await page.waitForURL(/\/ui\/runs\//);
+    await log(page).getByText('tick 5', { exact: true }).waitFor();
+    const runId = runIdOf(page);
+
+    await first.crash();
+    await page.getByText('Reconnecting to the server…').waitFor();
+    const second = await startServer({ catalogFile: CATALOG, logDir: first.logDir, env: { PORT: port, ADMIN_API_KEY: first.adminKey } });
+    try {
+      await page.locator('.run-head [data-status="lost"]').waitFor({ timeout: 30_000 });
+      const raw = await (await fetchAuthed(`${second.url}/runs/${runId}/log`)).text();
+      const expected = raw.split('\n').filter(Boolean);
+      expect(expected.length).toBeGreaterThan(5);
+      await page.waitForFunction((n) => document.querySelector('[data-testid="match-count"]')?.textContent === `${n} lines`, expected.length);
+      // Every line once, in order: the log view holds exactly what the raw log holds.
+      const final = (await api<RunEnvelope>(second.url, 'GET', `/runs/${runId}`)).body.run;
+      expect(final.status).toBe('lost');
+      await page.getByLabel('Search the log').fill(`tick ${expected.length}`);
+      await page.getByLabel('Search the log').press('Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="match-count"]')?.textContent?.endsWith('of 1'));
+      await shot(page, '12-after-restart');
+    } finally {
+      await page.context().close();
+      await second.stop();
+    }
+  });
+});
