@@ -3,6 +3,7 @@
  * server started by the test. Screenshots of the main screens land in test-results/screenshots/.
  */
 import { mkdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +166,16 @@ describe('the web app', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await log(page).getByText('Hello OSS Runner').waitFor();
     expect(new URL(page.url()).pathname).toBe(`/ui/runs/${run.run_id}`);
+    await page.context().close();
+  });
+
+  it('loads at most 250 kB of JavaScript, gzipped', async () => {
+    const page = await open(server, '/');
+    const scripts = await page.evaluate(() => [...document.querySelectorAll('script[src]')].map((s) => (s as HTMLScriptElement).src));
+    let total = 0;
+    for (const src of scripts) total += gzipSync(Buffer.from(await (await fetch(src)).arrayBuffer())).length;
+    expect(scripts.length).toBeGreaterThan(0);
+    expect(total).toBeLessThanOrEqual(250 * 1024);
     await page.context().close();
   });
 
