@@ -1,0 +1,311 @@
+/**
+ * The benchmark cases. Each measures the real server (started by the caller) beside a baseline run
+ * in the same invocation, and returns rows for the table. Sizes are parameters, so the same code
+ * runs as a quick smoke test in `npm test` and at full size in `npm run bench`.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type Database from 'better-sqlite3';
+import type { RunEnvelope, RunList } from '../shared/src/schemas/run';
+import { api, startServer, tempDir, type TestServer } from '../server/test/harness';
+import { openDatabase } from '../server/src/store/sqliteDb';
+import { readCurl, readSse, readWs, type ReadResult } from './readers';
+
+export interface Sizes {
+  /** Lines of the one-reader and ten-reader cases. */
+  lines: number;
+  /** Lines read by each of the many readers, and how many readers. */
+  manyLines: number;
+  manyReaders: number;
+  /** Seconds of the 1,000 lines/s latency tool, and its readers. */
+  latencySeconds: number;
+  latencyReaders: number;
+  /** Bytes of the large-output case. */
+  bigBytes: number;
+  shortRuns: number;
+  recordedRuns: number;
+  repeat: number;
+}
+
+export const FULL: Sizes = { lines: 1_000_000, manyLines: 20_000, manyReaders: 1000, latencySeconds: 5, latencyReaders: 100, bigBytes: 1024 ** 3, shortRuns: 200, recordedRuns: 100_000, repeat: 3 };
+export const SMOKE: Sizes = { lines: 20_000, manyLines: 2_000, manyReaders: 20, latencySeconds: 1, latencyReaders: 5, bigBytes: 8 * 1024 ** 2, shortRuns: 20, recordedRuns: 2_000, repeat: 1 };
+
+export interface Row {
+  case: string;
+  baseline: string;
+  measured: string;
+  ratio: string;
+  target: string;
+  met: boolean | null;
+  /** Lines lost, repeated or out of order, over all readers. */
+  mismatches: number;
+}
+
+const LINE = (i: number) => String(i + 1).padStart(80, '0');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+/** The tools the cases run; `node` prints monotonic timestamps (CLOCK_MONOTONIC, shared by all processes). */
+export function benchCatalog(sizes: Sizes): string {
+  const node = JSON.stringify(process.execPath);
+  const ticker = `let n=0;const max=Number(process.argv[1]);const t=setInterval(()=>{process.stdout.write(process.hrtime.bigint()+'\\n');if(++n>=max)clearInterval(t)},1)`;
+  const tools = [
+    `  - name: lines\n    cmd: ["seq", "-f", "%080.0f", "1", "${sizes.lines}"]`,
+    `  - name: many\n    cmd: ["seq", "-f", "%080.0f", "1", "${sizes.manyLines}"]`,
+    `  - name: ticker\n    cmd: [${node}, "-e", ${JSON.stringify(ticker)}, "${sizes.latencySeconds * 1000}"]`,
+    `  - name: big\n    cmd: ["bash", "-c", "yes $(printf 'x%.0s' {1..79}) | head -c ${sizes.bigBytes}"]`,
+    `  - name: hello\n    cmd: ["echo", "hello"]`,
+  ];
+  return `tools:\n${tools.join('\n')}\n`;
+}
+
+export async function startBenchServer(sizes: Sizes, env: Record<string, string> = {}): Promise<TestServer> {
+  return startServer({
+    catalog: benchCatalog(sizes),
+    env: { START_RATE_PER_MINUTE: '1000000', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', ...env },
+  });
+}
+
+/** Samples the server's resident memory until stopped; answers the peak. */
+function memorySampler(server: TestServer) {
+  let peak = server.rss();
+  const timer = setInterval(() => (peak = Math.max(peak, server.rss())), 20);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, server.rss());
+  };
+}
+
+/** The ceiling: a plain Node program reading the tool's pipe. Answers the time and the lines seen. */
+export async function pipeReader(argv: string[], onLine?: (line: string) => void): Promise<{ ms: number; lines: number }> {
+  const t0 = performance.now();
+  const child = spawn(argv[0] ?? '', argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let lines = 0;
+  let tail = '';
+  child.stdout.setEncoding('latin1');
+  child.stdout.on('data', (d: string) => {
+    if (!onLine) {
+      for (let i = d.indexOf('\n'); i >= 0; i = d.indexOf('\n', i + 1)) lines++;
+      return;
+    }
+    const parts = (tail + d).split('\n');
+    tail = parts.pop() ?? '';
+    for (const p of parts) {
+      lines++;
+      onLine(p);
+    }
+  });
+  await new Promise((r) => child.once('close', r));
+  return { ms: performance.now() - t0, lines };
+}
+
+const start = async (server: TestServer, name: string) => (await api<RunEnvelope>(server.url, 'POST', `/set/${name}`, undefined, { authorization: `Bearer ${server.adminKey}` })).body.run;
+
+/** Case 1: one reader, SSE (curl -N) and tRPC over WebSocket, against the pipe reader. */
+export async function oneReader(server: TestServer, sizes: Sizes): Promise<{ rows: Row[]; sseMs: number }> {
+  const base: number[] = [];
+  const sse: number[] = [];
+  const ws: number[] = [];
+  let mismatches = 0;
+  const timed = async (reader: typeof readCurl) => {
+    const t0 = performance.now();
+    const run = await start(server, 'lines');
+    const r = await reader(server, run.run_id, LINE);
+    mismatches += r.mismatches + Math.abs(r.lines - sizes.lines);
+    return r.doneAt - t0;
+  };
+  for (let i = 0; i < sizes.repeat; i++) {
+    base.push((await pipeReader(['seq', '-f', '%080.0f', '1', String(sizes.lines)])).ms);
+    sse.push(await timed(readCurl));
+    ws.push(await timed(readWs));
+  }
+  const b = median(base);
+  const row = (label: string, t: number, target: string, met: boolean): Row => ({
+    case: `${sizes.lines.toLocaleString('en')} lines, 1 reader: ${label}`,
+    baseline: `${s(b)} (pipe reader)`,
+    measured: `${s(t)}, ${((sizes.lines / t) * 1000 / 1e6).toFixed(2)} M lines/s`,
+    ratio: `${((b / t) * 100).toFixed(0)}% of the ceiling`,
+    target,
+    met,
+    mismatches,
+  });
+  return {
+    sseMs: median(sse),
+    rows: [row('SSE, curl -N', median(sse), '>= 50% of the ceiling', b / median(sse) >= 0.5), row('tRPC WebSocket', median(ws), 'no slower than SSE', median(ws) <= median(sse) * 1.05)],
+  };
+}
+
+/** Cases 2 and 3: one run read by many subscribers at once, half SSE, half WebSocket. */
+export async function manyReaders(server: TestServer, name: 'lines' | 'many', readers: number, lines: number, oneReaderMs: number | null): Promise<Row> {
+  const idle = server.rss();
+  const peak = memorySampler(server);
+  const t0 = performance.now();
+  const run = await start(server, name);
+  const results: ReadResult[] = await Promise.all(Array.from({ length: readers }, (_, i) => (i % 2 ? readWs : readSse)(server, run.run_id, LINE)));
+  const elapsed = Math.max(...results.map((r) => r.doneAt)) - t0;
+  const top = peak();
+  const mismatches = results.reduce((n, r) => n + r.mismatches + Math.abs(r.lines - lines), 0);
+  const base = oneReaderMs ?? NaN;
+  const memOk = top < 500 * 2 ** 20;
+  return {
+    case: `${lines.toLocaleString('en')} lines, ${readers} readers (SSE and WebSocket)`,
+    baseline: oneReaderMs ? `${s(base)} (1 SSE reader)` : '—',
+    measured: `${s(elapsed)}, server peak ${mib(top)} (idle ${mib(idle)})`,
+    ratio: oneReaderMs ? `${(elapsed / base).toFixed(1)}x one reader` : '—',
+    target: oneReaderMs ? '<= 3x one reader' : 'all complete, server < 500 MiB',
+    met: oneReaderMs ? elapsed / base <= 3 : memOk && mismatches === 0,
+    mismatches,
+  };
+}
+
+/** Case 4: a tool printing 1,000 lines a second; delay from a line written to a reader receiving it. */
+export async function latency(server: TestServer, sizes: Sizes, readers: number): Promise<Row> {
+  const delays: number[] = [];
+  const record = (line: string) => {
+    const written = BigInt(line);
+    delays.push(Number(process.hrtime.bigint() - written) / 1e6);
+  };
+  const baseDelays: number[] = [];
+  const node = process.execPath;
+  const script = `let n=0;const max=Number(process.argv[1]);const t=setInterval(()=>{process.stdout.write(process.hrtime.bigint()+'\\n');if(++n>=max)clearInterval(t)},1)`;
+  await pipeReader([node, '-e', script, String(sizes.latencySeconds * 200)], (l) => baseDelays.push(Number(process.hrtime.bigint() - BigInt(l)) / 1e6));
+  const run = await start(server, 'ticker');
+  const results = await Promise.all(Array.from({ length: readers }, (_, i) => (i % 2 ? readWs : readSse)(server, run.run_id, null, record)));
+  const mismatches = results.reduce((n, r) => n + Math.abs(r.lines - sizes.latencySeconds * 1000), 0);
+  const p50 = pct(delays, 50);
+  const p99 = pct(delays, 99);
+  return {
+    case: `latency at 1,000 lines/s, ${readers} reader${readers > 1 ? 's' : ''}`,
+    baseline: `p50 ${ms(pct(baseDelays, 50))}, p99 ${ms(pct(baseDelays, 99))} (pipe reader)`,
+    measured: `p50 ${ms(p50)}, p99 ${ms(p99)}`,
+    ratio: '—',
+    target: 'p50 <= 5 ms, p99 <= 50 ms',
+    met: p50 <= 5 && p99 <= 50,
+    mismatches,
+  };
+}
+
+/** Case 5: a tool printing a lot (1 GiB): server memory stays flat; the log is kept per the limits. */
+export async function bigOutput(server: TestServer, sizes: Sizes): Promise<Row> {
+  const idle = server.rss();
+  const peak = memorySampler(server);
+  const t0 = performance.now();
+  const run = await start(server, 'big');
+  const r = await readCurl(server, run.run_id, null);
+  const elapsed = r.doneAt - t0;
+  const top = peak();
+  const final = (await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`, undefined, { authorization: `Bearer ${server.adminKey}` })).body.run;
+  const expectedLines = Math.ceil(sizes.bigBytes / 80);
+  return {
+    case: `${mib(sizes.bigBytes)} of output, 1 SSE reader`,
+    baseline: `idle ${mib(idle)}`,
+    measured: `${s(elapsed)}, peak ${mib(top)} (+${mib(top - idle)}), log ${mib(final.log_bytes)}`,
+    ratio: `+${mib(top - idle)} over idle`,
+    target: 'server memory grows < 64 MiB',
+    met: top - idle < 64 * 2 ** 20,
+    mismatches: Math.abs(r.lines - expectedLines),
+  };
+}
+
+/** Case 6: many short runs started at once; start-to-first-byte, and GET /runs meanwhile. */
+export async function shortRuns(server: TestServer, sizes: Sizes): Promise<Row> {
+  const auth = { authorization: `Bearer ${server.adminKey}` };
+  const listTimes: number[] = [];
+  let storming = true;
+  const lister = (async () => {
+    while (storming) {
+      const t = performance.now();
+      await api<RunList>(server.url, 'GET', '/runs?limit=50', undefined, auth);
+      listTimes.push(performance.now() - t);
+    }
+  })();
+  const healthBase: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    await fetch(`${server.url}/health`);
+    healthBase.push(performance.now() - t);
+  }
+  const firstBytes = await Promise.all(
+    Array.from({ length: sizes.shortRuns }, async () => {
+      const t0 = performance.now();
+      const run = await start(server, 'hello');
+      const r = await readSse(server, run.run_id, () => 'hello');
+      return { ms: (r.firstLineAt ?? NaN) - t0, bad: r.mismatches + Math.abs(r.lines - 1) };
+    }),
+  );
+  storming = false;
+  await lister;
+  const fb = firstBytes.map((f) => f.ms);
+  return {
+    case: `${sizes.shortRuns} short runs at once (MAX_CONCURRENT_RUNS=8)`,
+    baseline: `GET /health p50 ${ms(pct(healthBase, 50))} before`,
+    measured: `first byte p50 ${ms(pct(fb, 50))}, p99 ${ms(pct(fb, 99))}; GET /runs p99 ${ms(pct(listTimes, 99))} (${listTimes.length} calls)`,
+    ratio: '—',
+    target: 'all start and stream; lists stay responsive',
+    met: firstBytes.every((f) => Number.isFinite(f.ms)),
+    mismatches: firstBytes.reduce((n, f) => n + f.bad, 0),
+  };
+}
+
+/** Fills a run store with `n` finished runs, straight into SQLite (before the server opens it). */
+export function seedRuns(db: Database.Database, n: number): void {
+  const insert = db.prepare(
+    `INSERT INTO runs (run_id, name, cmd, params, status, exit_code, created_at, started_at, finished_at, requested_by, end_reason, log_bytes)
+     VALUES (@run_id, @name, '["echo"]', '{}', @status, @exit_code, @at, @at, @at, 'bench', 'exit', 10)`,
+  );
+  db.transaction(() => {
+    for (let i = 0; i < n; i++) {
+      const at = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString();
+      const failed = i % 10 === 0;
+      insert.run({ run_id: `seed-${i}`, name: i % 3 ? 'hello' : 'lines', status: failed ? 'failed' : 'succeeded', exit_code: failed ? 1 : 0, at });
+    }
+  })();
+}
+
+/** Case 7: paging through many recorded runs. */
+export async function paging(sizes: Sizes): Promise<Row> {
+  const logDir = tempDir();
+  const db = openDatabase(path.join(logDir, 'oss-runner.db'));
+  seedRuns(db, sizes.recordedRuns);
+  db.close();
+  const server = await startServer({ catalog: benchCatalog(sizes), logDir });
+  try {
+    const auth = { authorization: `Bearer ${server.adminKey}` };
+    const health: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const t = performance.now();
+      await fetch(`${server.url}/health`);
+      health.push(performance.now() - t);
+    }
+    const pages: number[] = [];
+    let cursor: string | null = null;
+    let seen = 0;
+    do {
+      const t = performance.now();
+      const page: RunList = (await api<RunList>(server.url, 'GET', `/runs?limit=500${cursor ? `&cursor=${cursor}` : ''}`, undefined, auth)).body;
+      pages.push(performance.now() - t);
+      seen += page.items.length;
+      cursor = page.next_cursor;
+    } while (cursor);
+    const filtered: number[] = [];
+    for (const q of ['status=failed', 'name=lines', 'status=failed&name=lines']) {
+      const t = performance.now();
+      await api(server.url, 'GET', `/runs?limit=50&${q}`, undefined, auth);
+      filtered.push(performance.now() - t);
+    }
+    return {
+      case: `GET /runs over ${sizes.recordedRuns.toLocaleString('en')} runs (pages of 500)`,
+      baseline: `GET /health p50 ${ms(pct(health, 50))}`,
+      measured: `page p50 ${ms(pct(pages, 50))}, p99 ${ms(pct(pages, 99))}; filtered first page max ${ms(Math.max(...filtered))}`,
+      ratio: `${(pct(pages, 50) / pct(health, 50)).toFixed(1)}x /health`,
+      target: 'every run paged once',
+      met: seen === sizes.recordedRuns,
+      mismatches: Math.abs(seen - sizes.recordedRuns),
+    };
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The benchmark suite at small sizes, to catch breakage (not timing): every case runs against the
+ * real server and every reader must get every line, in order, once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestServer } from '../server/test/harness';
+import { bigOutput, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer } from './cases';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startBenchServer(SMOKE);
+});
+afterAll(() => server.stop());
+
+describe('benchmark smoke', () => {
+  it('one reader over SSE and WebSocket, then ten at once', async () => {
+    const one = await oneReader(server, SMOKE);
+    for (const row of one.rows) expect(row.mismatches, row.case).toBe(0);
+    expect((await manyReaders(server, 'lines', 10, SMOKE.lines, one.sseMs)).mismatches).toBe(0);
+  });
+
+  it('many readers', async () => {
+    const row = await manyReaders(server, 'many', SMOKE.manyReaders, SMOKE.manyLines, null);
+    expect(row.mismatches).toBe(0);
+    expect(row.met).toBe(true);
+  });
+
+  it('latency, large output, short runs, paging', async () => {
+    expect((await latency(server, SMOKE, SMOKE.latencyReaders)).mismatches).toBe(0);
+    expect((await bigOutput(server, SMOKE)).mismatches).toBe(0);
+    expect((await shortRuns(server, SMOKE)).mismatches).toBe(0);
+    expect((await paging(SMOKE)).mismatches).toBe(0);
+  });
+});
