@@ -5,15 +5,10 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LogEventId, type LogEvent } from '../../../shared/src/schemas/logEvent';
+import { LogEventId } from '../../../shared/src/schemas/logEvent';
 import type { Services } from '../services';
 import { authorizeLogRead } from './auth';
 import { sendError, sendThrown } from './respond';
-
-export function formatSse(event: LogEvent): string {
-  if (event.data.type === 'end') return `event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`;
-  return `id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`;
-}
 
 export async function serveLogStream(
   req: IncomingMessage,
@@ -47,7 +42,7 @@ export async function serveLogStream(
   try {
     const from = lastId?.success ? Number(lastId.data) : 0;
     for await (const event of services.logs.events(runId, from, closed.signal)) {
-      if (!res.write(formatSse(event))) await Promise.race([once(res, 'drain'), once(closed.signal, 'abort')]);
+      if (!res.write(event.sse())) await Promise.race([once(res, 'drain'), once(closed.signal, 'abort')]);
     }
   } catch (e) {
     opts.onError(e);

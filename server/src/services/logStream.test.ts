@@ -2,10 +2,9 @@ import { mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { LogEvent } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
 import { LocalLogFeed } from './logFeed';
-import { cutPoint, linesOf, LogStreamer, type LogState } from './logStream';
+import { cutPoint, linesOf, LogStreamer, type LogState, type StreamEvent } from './logStream';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -46,8 +45,8 @@ describe('linesOf', () => {
 describe('LogStreamer', () => {
   const run = { run_id: 'r', status: 'succeeded' } as Run;
 
-  async function collect(streamer: LogStreamer, from = 0): Promise<LogEvent[]> {
-    const events: LogEvent[] = [];
+  async function collect(streamer: LogStreamer, from = 0): Promise<StreamEvent[]> {
+    const events: StreamEvent[] = [];
     for await (const e of streamer.events('r', from, new AbortController().signal)) events.push(e);
     return events;
   }
@@ -73,7 +72,8 @@ describe('LogStreamer', () => {
     const events = await collecting;
     const lines = events.flatMap((e) => (e.data.type === 'lines' ? e.data.lines : []));
     expect(lines).toEqual(['one', 'two', 'three-is', '-long', 'tail']);
-    expect(events.at(-1)).toEqual({ id: String(state.length), data: { type: 'end', run } });
+    expect(events.at(-1)).toMatchObject({ id: String(state.length), data: { type: 'end', run } });
+    expect(events.at(-1)?.sse().toString()).toBe(`event: end\nid: ${state.length}\ndata: ${JSON.stringify(run)}\n\n`);
     expect(feed.subscribers).toBe(0);
 
     // Every id resumes exactly after its event.
@@ -83,5 +83,23 @@ describe('LogStreamer', () => {
       const before = events.slice(0, i + 1).flatMap((x) => (x.data.type === 'lines' ? x.data.lines : []));
       expect([...before, ...restLines]).toEqual(lines);
     }
+  });
+
+  it('serves readers at the same offset from one read: the same lines, the same SSE bytes', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'logstream-'));
+    const file = path.join(dir, 'r.log');
+    const text = Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+    writeFileSync(file, text);
+    const state: LogState = { length: Buffer.byteLength(text), ended: run };
+    const streamer = new LogStreamer(new LocalLogFeed(), () => Promise.resolve(state), () => file, { chunkBytes: 4096 });
+    const [a, b] = await Promise.all([collect(streamer), collect(streamer)]);
+    expect(a.length).toBe(b.length);
+    a.forEach((e, i) => {
+      const other = b[i];
+      expect(e.id).toBe(other?.id);
+      if (e.data.type === 'lines' && other?.data.type === 'lines') expect(e.data.lines).toBe(other.data.lines);
+      expect(e.data.type === 'end' || e.sse() === other?.sse()).toBe(true);
+    });
+    expect(a.flatMap((e) => (e.data.type === 'lines' ? e.data.lines : []))).toHaveLength(5000);
   });
 });

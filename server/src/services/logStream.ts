@@ -55,8 +55,9 @@ export function cutPoint(buf: Uint8Array, n: number, final: boolean, chunkBytes:
 
 /** The lines in `buf[0, cut)`: decoded as UTF-8 (bad bytes become U+FFFD), split at \n, \r\n and \r. */
 export function linesOf(buf: Uint8Array, cut: number): string[] {
-  const text = Buffer.from(buf.buffer, buf.byteOffset, cut).toString('utf8');
-  const lines = text.split(LINE_BREAK);
+  const view = Buffer.from(buf.buffer, buf.byteOffset, cut);
+  const text = view.toString('utf8');
+  const lines = view.indexOf(CR) < 0 ? text.split('\n') : text.split(LINE_BREAK);
   const last = buf[cut - 1];
   if (last === LF || last === CR) lines.pop();
   return lines;
@@ -93,8 +94,33 @@ class Wakeup {
   }
 }
 
+/** A piece of a log cut at line ends: the same for every reader that reads from the same offset. */
+interface Chunk {
+  /** Byte offset just past it: the id of its event. */
+  end: number;
+  lines: string[];
+  /** The event in SSE form, encoded once and written as the same bytes to every SSE reader. */
+  sse?: Buffer;
+}
+
+/** What the readers of one run share: its file, and the chunks read lately (or being read). */
+class SharedRun {
+  readers = 0;
+  file: Promise<FileHandle> | undefined;
+  readonly chunks = new Map<number, Promise<Chunk | null>>();
+}
+
+/** Chunks kept per run for readers that follow one another; older ones are read again from the file. */
+const CACHED_CHUNKS = 16;
+
+export interface StreamEvent extends LogEvent {
+  /** The event as Server-Sent Events bytes; shared by all readers of the same chunk. */
+  sse(): Buffer;
+}
+
 export class LogStreamer {
   private readonly options: LogStreamOptions;
+  private readonly runs = new Map<string, SharedRun>();
 
   constructor(
     private readonly feed: LogFeed,
@@ -106,41 +132,91 @@ export class LogStreamer {
   }
 
   /**
+   * The chunk of the log that starts at `pos`. Readers at the same offset share one read and one
+   * decoding (many readers following a live run cost about as much as one). Null: no whole line yet.
+   */
+  private chunkAt(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Promise<Chunk | null> {
+    const cached = shared.chunks.get(pos);
+    if (cached) return cached;
+    const reading = this.readChunk(shared, runId, pos, length, ended);
+    shared.chunks.set(pos, reading);
+    // Only whole chunks are kept: a position with no complete line yet is read again later.
+    reading.then(
+      (chunk) => {
+        if (!chunk) shared.chunks.delete(pos);
+        else if (shared.chunks.size > CACHED_CHUNKS) shared.chunks.delete(shared.chunks.keys().next().value ?? -1);
+      },
+      () => shared.chunks.delete(pos),
+    );
+    return reading;
+  }
+
+  private async readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Promise<Chunk | null> {
+    const { chunkBytes } = this.options;
+    shared.file ??= open(this.logPath(runId), 'r');
+    const file = await shared.file;
+    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, length - pos));
+    const { bytesRead } = await file.read(buf, 0, buf.length, pos);
+    const final = ended && pos + bytesRead >= length;
+    const cut = cutPoint(buf, bytesRead, final, chunkBytes);
+    return cut > 0 ? { end: pos + cut, lines: linesOf(buf, cut) } : null;
+  }
+
+  private acquire(runId: string): SharedRun {
+    let shared = this.runs.get(runId);
+    if (!shared) this.runs.set(runId, (shared = new SharedRun()));
+    shared.readers++;
+    return shared;
+  }
+
+  private release(runId: string, shared: SharedRun): void {
+    if (--shared.readers > 0) return;
+    this.runs.delete(runId);
+    void shared.file?.then((f) => f.close()).catch(() => undefined);
+  }
+
+  /**
    * The run's log as events, from byte offset `from` (0, or an id received earlier), live until the
    * run ends; the last event is `end` with the final run. Stops early when `signal` aborts.
    */
-  async *events(runId: string, from: number, signal: AbortSignal): AsyncGenerator<LogEvent> {
-    const { chunkBytes, pollMs } = this.options;
+  async *events(runId: string, from: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const { pollMs } = this.options;
     const wakeup = new Wakeup();
     // Subscribe before the first look at the state, so nothing written in between goes unnoticed.
     const unsubscribe = this.feed.subscribe(runId, wakeup.notify);
-    const buf = Buffer.allocUnsafe(chunkBytes);
-    let file: FileHandle | undefined;
+    const shared = this.acquire(runId);
     let pos = from;
     try {
       while (!signal.aborted) {
         const { length, ended } = await this.state(runId);
         if (pos < length) {
-          file ??= await open(this.logPath(runId), 'r');
-          const want = Math.min(chunkBytes, length - pos);
-          const { bytesRead } = await file.read(buf, 0, want, pos);
-          const final = ended !== null && pos + bytesRead >= length;
-          const cut = cutPoint(buf, bytesRead, final, chunkBytes);
-          if (cut > 0) {
-            const lines = linesOf(buf, cut);
-            pos += cut;
-            yield { id: String(pos), data: { type: 'lines', lines } };
+          const chunk = await this.chunkAt(shared, runId, pos, length, ended !== null);
+          if (chunk) {
+            pos = chunk.end;
+            const event: StreamEvent = {
+              id: String(chunk.end),
+              data: { type: 'lines', lines: chunk.lines },
+              sse: () => (chunk.sse ??= Buffer.from(formatSse(event))),
+            };
+            yield event;
             continue;
           }
         } else if (ended) {
-          yield { id: String(Math.max(pos, length)), data: { type: 'end', run: ended } };
+          const event: StreamEvent = { id: String(Math.max(pos, length)), data: { type: 'end', run: ended }, sse: () => Buffer.from(formatSse(event)) };
+          yield event;
           return;
         }
         await wakeup.wait(signal, pollMs);
       }
     } finally {
       unsubscribe();
-      await file?.close();
+      this.release(runId, shared);
     }
   }
+}
+
+/** An event in Server-Sent Events form: `data:` lines, the offset as `id:`; `event: end` with the run. */
+export function formatSse(event: LogEvent): string {
+  if (event.data.type === 'end') return `event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`;
+  return `id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`;
 }

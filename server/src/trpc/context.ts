@@ -23,7 +23,7 @@ export interface Context {
 }
 
 /** Bytes a WebSocket may have queued before a stream waits for the client to read. */
-const WS_HIGH_WATER = 1024 * 1024;
+const WS_HIGH_WATER = 256 * 1024;
 
 interface Drainable {
   bufferedAmount?: number;
