@@ -120,7 +120,7 @@ export async function oneReader(server: TestServer, sizes: Sizes): Promise<{ row
   for (let i = 0; i < sizes.repeat; i++) {
     base.push((await pipeReader(['seq', '-f', '%080.0f', '1', String(sizes.lines)])).ms);
     sse.push(await timed(readCurl));
-    ws.push(await timed(readWs));
+    ws.push(await timed((srv, id, exp) => readWs(srv, id, exp, undefined, true)));
   }
   const b = median(base);
   const row = (label: string, t: number, target: string, met: boolean): Row => ({

@@ -4,6 +4,9 @@
  * order, and notes when the first and the last line arrived.
  */
 import { spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TestServer } from '../server/test/harness';
 import { trpcClient } from '../server/test/harness';
 
@@ -67,19 +70,32 @@ export async function readSse(server: TestServer, runId: string, expected: ((i: 
   return checker.result();
 }
 
-/** `curl -sN`, the issue's reference reader. */
+/**
+ * `curl -sN` into a file, the issue's reference reader: the clock stops when curl has the last line;
+ * the lines are checked afterwards, outside the measured time.
+ */
 export async function readCurl(server: TestServer, runId: string, expected: ((i: number) => string) | null): Promise<ReadResult> {
-  const checker = new LineChecker(expected);
-  const curl = spawn('curl', ['-sN', '-H', `Authorization: Bearer ${server.adminKey}`, `${server.url}/runs/${runId}/logs`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const parse = sseParser(checker);
-  curl.stdout.setEncoding('utf8');
-  curl.stdout.on('data', (d: string) => parse(d));
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'bench-curl-')), 'out.sse');
+  let firstLineAt: number | null = null;
+  const curl = spawn('curl', ['-sN', '-o', file, '-H', `Authorization: Bearer ${server.adminKey}`, `${server.url}/runs/${runId}/logs`], { stdio: 'ignore' });
   await new Promise((r) => curl.once('close', r));
-  return checker.result();
+  const doneAt = performance.now();
+  const checker = new LineChecker(expected);
+  const parse = sseParser(checker);
+  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  for await (const chunk of stream) parse(chunk as string);
+  rmSync(path.dirname(file), { recursive: true, force: true });
+  firstLineAt = checker.firstLineAt;
+  return { ...checker.result(), firstLineAt, doneAt };
 }
 
-export async function readWs(server: TestServer, runId: string, expected: ((i: number) => string) | null, onLine?: (line: string) => void): Promise<ReadResult> {
+/**
+ * The typed tRPC client over WebSocket. With `deferCheck` the lines are checked after the last one
+ * arrived, outside the measured time (for one reader; many readers check as they go, to bound memory).
+ */
+export async function readWs(server: TestServer, runId: string, expected: ((i: number) => string) | null, onLine?: (line: string) => void, deferCheck = false): Promise<ReadResult> {
   const checker = new LineChecker(expected, onLine);
+  const batches: string[][] = [];
   const { client, close } = trpcClient(server.url, server.adminKey);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -87,8 +103,11 @@ export async function readWs(server: TestServer, runId: string, expected: ((i: n
         { run_id: runId },
         {
           onData: ({ data }) => {
-            if (data.type === 'lines') for (const line of data.lines) checker.add(line);
-            else {
+            if (data.type === 'lines') {
+              checker.firstLineAt ??= performance.now();
+              if (deferCheck) batches.push(data.lines);
+              else for (const line of data.lines) checker.add(line);
+            } else {
               sub.unsubscribe();
               resolve();
             }
@@ -100,5 +119,7 @@ export async function readWs(server: TestServer, runId: string, expected: ((i: n
   } finally {
     await close();
   }
-  return checker.result();
+  const doneAt = performance.now();
+  for (const batch of batches) for (const line of batch) checker.add(line);
+  return { ...checker.result(), doneAt };
 }

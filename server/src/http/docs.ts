@@ -3,6 +3,7 @@
  * routes) and the interactive docs page, served from swagger-ui-dist's local files (no CDN).
  */
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import serveStatic from 'serve-static';
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
@@ -87,7 +88,8 @@ export function openApiDocument(router: AppRouter, info: { title: string; versio
   return doc;
 }
 
-const SWAGGER_DIR = (createRequire(import.meta.url)('swagger-ui-dist') as { getAbsoluteFSPath: () => string }).getAbsoluteFSPath();
+// Resolved, not required: requiring swagger-ui-dist would load its whole bundle into the server.
+const SWAGGER_DIR = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
 const DOCS_PAGE = `<!doctype html>
 <html lang="en">

@@ -6,14 +6,15 @@
  * Every reader reads the file at its own position, into one fixed buffer: a reader that falls behind
  * never grows memory and never slows the tool or the other readers.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { setImmediate } from 'node:timers';
 import type { LogEvent } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
 import type { LogFeed } from './logFeed';
 
 const LF = 0x0a;
 const CR = 0x0d;
-const LINE_BREAK = /\r\n|\r|\n/;
+const CRLF_OR_CR = /\r\n?/g;
 
 export interface LogState {
   /** Bytes of the log that may be read. */
@@ -53,14 +54,21 @@ export function cutPoint(buf: Uint8Array, n: number, final: boolean, chunkBytes:
   return lead > 0 && lead + size > n ? lead : n;
 }
 
+/**
+ * The text of `buf[0, cut)`: decoded as UTF-8 (bad bytes become U+FFFD), every \r\n and \r turned
+ * into \n, without the line break that ends it.
+ */
+export function textOf(buf: Uint8Array, cut: number): string {
+  const view = Buffer.from(buf.buffer, buf.byteOffset, cut);
+  let text = view.toString('utf8');
+  if (view.indexOf(CR) >= 0) text = text.replace(CRLF_OR_CR, '\n');
+  const last = buf[cut - 1];
+  return last === LF || last === CR ? text.slice(0, -1) : text;
+}
+
 /** The lines in `buf[0, cut)`: decoded as UTF-8 (bad bytes become U+FFFD), split at \n, \r\n and \r. */
 export function linesOf(buf: Uint8Array, cut: number): string[] {
-  const view = Buffer.from(buf.buffer, buf.byteOffset, cut);
-  const text = view.toString('utf8');
-  const lines = view.indexOf(CR) < 0 ? text.split('\n') : text.split(LINE_BREAK);
-  const last = buf[cut - 1];
-  if (last === LF || last === CR) lines.pop();
-  return lines;
+  return textOf(buf, cut).split('\n');
 }
 
 /** Resolves a waiting reader when it is notified, aborted, or after a poll interval. */
@@ -98,16 +106,18 @@ class Wakeup {
 interface Chunk {
   /** Byte offset just past it: the id of its event. */
   end: number;
-  lines: string[];
+  /** Its lines joined by \n; split only for transports that want them one by one. */
+  text: string;
+  lines?: string[];
   /** The event in SSE form, encoded once and written as the same bytes to every SSE reader. */
   sse?: Buffer;
 }
 
-/** What the readers of one run share: its file, and the chunks read lately (or being read). */
+/** What the readers of one run share: its file, and the chunks read lately. */
 class SharedRun {
   readers = 0;
-  file: Promise<FileHandle> | undefined;
-  readonly chunks = new Map<number, Promise<Chunk | null>>();
+  fd: number | undefined;
+  readonly chunks = new Map<number, Chunk>();
 }
 
 /** Chunks kept per run for readers that follow one another; older ones are read again from the file. */
@@ -135,31 +145,30 @@ export class LogStreamer {
    * The chunk of the log that starts at `pos`. Readers at the same offset share one read and one
    * decoding (many readers following a live run cost about as much as one). Null: no whole line yet.
    */
-  private chunkAt(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Promise<Chunk | null> {
+  private chunkAt(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Chunk | null {
     const cached = shared.chunks.get(pos);
     if (cached) return cached;
-    const reading = this.readChunk(shared, runId, pos, length, ended);
-    shared.chunks.set(pos, reading);
+    const chunk = this.readChunk(shared, runId, pos, length, ended);
     // Only whole chunks are kept: a position with no complete line yet is read again later.
-    reading.then(
-      (chunk) => {
-        if (!chunk) shared.chunks.delete(pos);
-        else if (shared.chunks.size > CACHED_CHUNKS) shared.chunks.delete(shared.chunks.keys().next().value ?? -1);
-      },
-      () => shared.chunks.delete(pos),
-    );
-    return reading;
+    if (chunk) {
+      shared.chunks.set(pos, chunk);
+      if (shared.chunks.size > CACHED_CHUNKS) shared.chunks.delete(shared.chunks.keys().next().value ?? -1);
+    }
+    return chunk;
   }
 
-  private async readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Promise<Chunk | null> {
+  /**
+   * Reads synchronously: the log was just written, so it is in the page cache, where reading a chunk
+   * takes microseconds, less than a thread-pool round trip, and keeps readers right behind the writer.
+   */
+  private readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Chunk | null {
     const { chunkBytes } = this.options;
-    shared.file ??= open(this.logPath(runId), 'r');
-    const file = await shared.file;
+    shared.fd ??= openSync(this.logPath(runId), 'r');
     const buf = Buffer.allocUnsafe(Math.min(chunkBytes, length - pos));
-    const { bytesRead } = await file.read(buf, 0, buf.length, pos);
+    const bytesRead = readSync(shared.fd, buf, 0, buf.length, pos);
     const final = ended && pos + bytesRead >= length;
     const cut = cutPoint(buf, bytesRead, final, chunkBytes);
-    return cut > 0 ? { end: pos + cut, lines: linesOf(buf, cut) } : null;
+    return cut > 0 ? { end: pos + cut, text: textOf(buf, cut) } : null;
   }
 
   private acquire(runId: string): SharedRun {
@@ -172,7 +181,7 @@ export class LogStreamer {
   private release(runId: string, shared: SharedRun): void {
     if (--shared.readers > 0) return;
     this.runs.delete(runId);
-    void shared.file?.then((f) => f.close()).catch(() => undefined);
+    if (shared.fd !== undefined) closeSync(shared.fd);
   }
 
   /**
@@ -190,15 +199,17 @@ export class LogStreamer {
       while (!signal.aborted) {
         const { length, ended } = await this.state(runId);
         if (pos < length) {
-          const chunk = await this.chunkAt(shared, runId, pos, length, ended !== null);
+          const chunk = this.chunkAt(shared, runId, pos, length, ended !== null);
           if (chunk) {
             pos = chunk.end;
-            const event: StreamEvent = {
+            yield {
               id: String(chunk.end),
-              data: { type: 'lines', lines: chunk.lines },
-              sse: () => (chunk.sse ??= Buffer.from(formatSse(event))),
+              get data() {
+                return { type: 'lines' as const, lines: (chunk.lines ??= chunk.text.split('\n')) };
+              },
+              // One pass over the text: no array of lines for SSE.
+              sse: () => (chunk.sse ??= Buffer.from(`id: ${chunk.end}\ndata: ${chunk.text.replaceAll('\n', '\ndata: ')}\n\n`)),
             };
-            yield event;
             continue;
           }
         } else if (ended) {
@@ -207,6 +218,9 @@ export class LogStreamer {
           return;
         }
         await wakeup.wait(signal, pollMs);
+        // Let the writes already on their way land first: one bigger event instead of many small ones,
+        // for the cost of one turn of the event loop.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       unsubscribe();

@@ -234,7 +234,7 @@ export class RunService {
       await mkdir(path.dirname(this.logPath(run.run_id)), { recursive: true });
       const workDir = this.workDir(run.run_id);
       await mkdir(workDir, { recursive: true, mode: 0o750 });
-      active.writer = await LogWriter.create(this.logPath(run.run_id));
+      active.writer = LogWriter.create(this.logPath(run.run_id));
       if (refusal) throw new Error(refusal);
       const proc = await this.executor.spawn({ argv: entry.cmd, cwd: workDir, env: { ...this.options.toolEnv } });
       spawned = true;
@@ -256,10 +256,10 @@ export class RunService {
       await pumped;
     } catch (e) {
       error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
-      await active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
+      active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
     }
     if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
-    await active.writer?.close();
+    active.writer?.close();
 
     const { status, endReason } = this.outcome(active, exit, spawned);
     const final = await this.update(run.run_id, {
@@ -280,15 +280,17 @@ export class RunService {
     return final ?? run;
   }
 
-  private async pump(writer: LogWriter, proc: RunningProcess, runId: string): Promise<void> {
-    try {
-      for await (const chunk of proc.output) {
-        await writer.write(chunk as Buffer);
+  /** Writes the output to the log as it comes, telling readers after each piece. Settles at its end. */
+  private pump(writer: LogWriter, proc: RunningProcess, runId: string): Promise<void> {
+    return new Promise((resolve) => {
+      proc.output.on('data', (chunk: Buffer) => {
+        writer.write(chunk);
         this.feed.publish(runId);
-      }
-    } catch {
-      // the output was destroyed after the drain period: what arrived is written
-    }
+      });
+      // Destroyed after the drain period, or ended: either way what arrived is written.
+      proc.output.once('close', () => resolve());
+      proc.output.once('error', () => undefined);
+    });
   }
 
   private outcome(active: ActiveRun, exit: ExitStatus, spawned: boolean): { status: RunStatus; endReason: EndReason } {
