@@ -12,7 +12,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { constants } from 'node:os';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { ProcessHandle } from '../store/runStore';
@@ -33,8 +32,13 @@ export interface ExitStatus {
 
 export interface RunningProcess {
   readonly handle: ProcessHandle;
-  /** stdout and stderr, interleaved as written. Ends when no process of the run holds it open. */
-  readonly output: Readable;
+  /**
+   * Hands each piece of output (stdout and stderr, interleaved as written) to `onChunk`, in one
+   * buffer reused for the whole run: a chunk is valid only during the call. Settles when no process
+   * of the run holds the output open any more, or when closeOutput() is called.
+   */
+  readOutput(onChunk: (chunk: Buffer) => void): Promise<void>;
+  closeOutput(): void;
   /** Settles when the run's main process has exited and its other processes were killed. */
   readonly exited: Promise<ExitStatus>;
   /** SIGTERM to every process of the run, then SIGKILL to all after `graceMs`. Resolves once exited. */
@@ -59,17 +63,45 @@ export function killLeftover(handle: ProcessHandle): void {
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
+/** Bytes read from a run's output at once, into one buffer for the whole run: no garbage per read. */
+const OUTPUT_READ_BYTES = 64 * 1024;
+
+interface OutputChannel {
+  childEnd: net.Socket;
+  ourEnd: net.Socket;
+  /** Where the bytes read go; reading waits until there is one. */
+  setReader: (onChunk: (chunk: Buffer) => void) => void;
+}
+
 /** One connected pair of Unix sockets: the child writes stdout and stderr to one end, we read the other. */
-async function outputChannel(): Promise<{ childEnd: net.Socket; ourEnd: net.Socket }> {
-  const server = net.createServer();
+async function outputChannel(): Promise<OutputChannel> {
+  const server = net.createServer({ pauseOnConnect: true });
   const address = `\0oss-runner-${randomUUID()}`; // abstract namespace: no file, gone when closed
   server.listen(address);
   await once(server, 'listening');
-  const childEnd = net.connect(address);
-  const [[ourEnd]] = (await Promise.all([once(server, 'connection'), once(childEnd, 'connect')])) as [[net.Socket], unknown];
+  let reader: ((chunk: Buffer) => void) | undefined;
+  const buffer = Buffer.allocUnsafe(OUTPUT_READ_BYTES);
+  const ourEnd = net.connect({
+    path: address,
+    onread: {
+      buffer,
+      callback: (n) => {
+        reader?.(buffer.subarray(0, n));
+        return true;
+      },
+    },
+  });
+  ourEnd.pause();
+  const [[childEnd]] = (await Promise.all([once(server, 'connection'), once(ourEnd, 'connect')])) as [[net.Socket], unknown];
   server.close();
-  childEnd.pause();
-  return { childEnd, ourEnd };
+  return {
+    childEnd,
+    ourEnd,
+    setReader: (onChunk) => {
+      reader = onChunk;
+      ourEnd.resume();
+    },
+  };
 }
 
 function exitStatusOf(child: ChildProcess, isolation: Isolation): Promise<ExitStatus> {
@@ -95,7 +127,7 @@ abstract class BaseExecutor implements ProcessExecutor {
   protected abstract reap(child: ChildProcess): void;
 
   async spawn(spec: SpawnSpec): Promise<RunningProcess> {
-    const { childEnd, ourEnd } = await outputChannel();
+    const { childEnd, ourEnd, setReader } = await outputChannel();
     const { file, args, detached } = this.command(spec);
     let child: ChildProcess;
     try {
@@ -121,7 +153,13 @@ abstract class BaseExecutor implements ProcessExecutor {
         this.signalAll(child, 'SIGKILL');
         return exited;
       })());
-    return { handle, output: ourEnd, exited, terminate };
+    const outputClosed = new Promise<void>((resolve) => ourEnd.once('close', () => resolve()));
+    ourEnd.on('error', () => ourEnd.destroy());
+    const readOutput = (onChunk: (chunk: Buffer) => void) => {
+      setReader(onChunk);
+      return outputClosed;
+    };
+    return { handle, readOutput, closeOutput: () => ourEnd.destroy(), exited, terminate };
   }
 }
 

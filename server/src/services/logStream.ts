@@ -131,6 +131,8 @@ export interface StreamEvent extends LogEvent {
 export class LogStreamer {
   private readonly options: LogStreamOptions;
   private readonly runs = new Map<string, SharedRun>();
+  /** Reads are synchronous and their bytes are decoded into strings at once: one buffer serves them all. */
+  private readonly scratch: Buffer;
 
   constructor(
     private readonly feed: LogFeed,
@@ -139,6 +141,7 @@ export class LogStreamer {
     options: Partial<LogStreamOptions> = {},
   ) {
     this.options = { ...DEFAULTS, ...options };
+    this.scratch = Buffer.allocUnsafe(this.options.chunkBytes);
   }
 
   /**
@@ -164,8 +167,8 @@ export class LogStreamer {
   private readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Chunk | null {
     const { chunkBytes } = this.options;
     shared.fd ??= openSync(this.logPath(runId), 'r');
-    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, length - pos));
-    const bytesRead = readSync(shared.fd, buf, 0, buf.length, pos);
+    const buf = this.scratch;
+    const bytesRead = readSync(shared.fd, buf, 0, Math.min(chunkBytes, length - pos), pos);
     const final = ended && pos + bytesRead >= length;
     const cut = cutPoint(buf, bytesRead, final, chunkBytes);
     return cut > 0 ? { end: pos + cut, text: textOf(buf, cut) } : null;

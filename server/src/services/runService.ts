@@ -252,7 +252,7 @@ export class RunService {
       clearTimeout(timer);
       // Output ends once no process holds it; only one that escaped its process group can delay that.
       await Promise.race([pumped, sleep(OUTPUT_DRAIN_MS)]);
-      proc.output.destroy();
+      proc.closeOutput();
       await pumped;
     } catch (e) {
       error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
@@ -282,14 +282,9 @@ export class RunService {
 
   /** Writes the output to the log as it comes, telling readers after each piece. Settles at its end. */
   private pump(writer: LogWriter, proc: RunningProcess, runId: string): Promise<void> {
-    return new Promise((resolve) => {
-      proc.output.on('data', (chunk: Buffer) => {
-        writer.write(chunk);
-        this.feed.publish(runId);
-      });
-      // Destroyed after the drain period, or ended: either way what arrived is written.
-      proc.output.once('close', () => resolve());
-      proc.output.once('error', () => undefined);
+    return proc.readOutput((chunk) => {
+      writer.write(chunk);
+      this.feed.publish(runId);
     });
   }
 
