@@ -42,10 +42,10 @@ export async function serveLogStream(
   try {
     const from = lastId?.success ? Number(lastId.data) : 0;
     for await (const event of services.logs.events(runId, from, closed.signal)) {
-      if (!res.write(event.sse())) await Promise.race([once(res, 'drain'), once(closed.signal, 'abort')]);
+      if (!res.write(event.sse())) await once(res, 'drain', { signal: closed.signal });
     }
   } catch (e) {
-    opts.onError(e);
+    if (!closed.signal.aborted) opts.onError(e);
   } finally {
     clearInterval(heartbeat);
     res.end();
