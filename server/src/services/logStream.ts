@@ -109,8 +109,8 @@ interface Chunk {
   /** Its lines joined by \n; split only for transports that want them one by one. */
   text: string;
   lines?: string[];
-  /** The event in SSE form, made once for every SSE reader of the chunk. */
-  sse?: string;
+  /** The event in SSE form, encoded once and written as the same bytes to every SSE reader. */
+  sse?: Buffer;
 }
 
 /** What the readers of one run share: its file, and the chunks read lately. */
@@ -124,12 +124,8 @@ class SharedRun {
 const CACHED_CHUNKS = 4;
 
 export interface StreamEvent extends LogEvent {
-  /**
-   * The event as Server-Sent Events text, shared by all readers of the same chunk. A string, not
-   * bytes: a socket encodes a string into memory it frees as soon as it is sent, where a Buffer would
-   * wait for a garbage collection (and grow the server's memory with the output's size).
-   */
-  sse(): string;
+  /** The event as Server-Sent Events bytes; shared by all readers of the same chunk. */
+  sse(): Buffer;
 }
 
 export class LogStreamer {
@@ -215,12 +211,12 @@ export class LogStreamer {
                 return { type: 'lines' as const, lines: (chunk.lines ??= chunk.text.split('\n')) };
               },
               // One pass over the text: no array of lines for SSE.
-              sse: () => (chunk.sse ??= `id: ${chunk.end}\ndata: ${chunk.text.replaceAll('\n', '\ndata: ')}\n\n`),
+              sse: () => (chunk.sse ??= Buffer.from(`id: ${chunk.end}\ndata: ${chunk.text.replaceAll('\n', '\ndata: ')}\n\n`)),
             };
             continue;
           }
         } else if (ended) {
-          const event: StreamEvent = { id: String(Math.max(pos, length)), data: { type: 'end', run: ended }, sse: () => formatSse(event) };
+          const event: StreamEvent = { id: String(Math.max(pos, length)), data: { type: 'end', run: ended }, sse: () => Buffer.from(formatSse(event)) };
           yield event;
           return;
         }

@@ -5,7 +5,6 @@
  * client's connection is backed up.
  */
 import type { IncomingMessage } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import { DomainError } from '../errors';
 import type { Services } from '../services';
@@ -22,25 +21,35 @@ export interface Context {
   waitForDrain: (signal?: AbortSignal) => Promise<void>;
 }
 
-/** Bytes a WebSocket may have queued before a stream waits for the client to read. */
-const WS_HIGH_WATER = 256 * 1024;
-
 interface Drainable {
-  bufferedAmount?: number;
   writableNeedDrain?: boolean;
+  destroyed?: boolean;
   once?: (event: 'drain' | 'close', listener: () => void) => unknown;
+  off?: (event: 'drain' | 'close', listener: () => void) => unknown;
+}
+
+/** Resolves when `stream` has flushed what it holds (or closed, or the signal aborted). */
+function drained(stream: Drainable, signal?: AbortSignal): Promise<void> {
+  if (!stream.writableNeedDrain || stream.destroyed || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off?.('drain', done);
+      stream.off?.('close', done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.once?.('drain', done);
+    stream.once?.('close', done);
+    signal?.addEventListener('abort', done);
+  });
 }
 
 function drainWaiter(res: unknown): Context['waitForDrain'] {
-  const conn = (res ?? {}) as Drainable;
-  if (typeof conn.bufferedAmount === 'number') {
-    return async (signal) => {
-      while ((conn.bufferedAmount ?? 0) > WS_HIGH_WATER && !signal?.aborted) await sleep(5);
-    };
-  }
-  return async () => {
-    if (conn.writableNeedDrain && conn.once) await new Promise<void>((resolve) => (conn.once?.('drain', resolve), conn.once?.('close', resolve)));
-  };
+  // A WebSocket (from ws) writes to its TCP socket: wait on that socket's own 'drain', so a
+  // subscription sends its next event only once the previous one has left for the client.
+  const socket = (res as { _socket?: Drainable } | undefined)?._socket;
+  const stream = socket ?? ((res ?? {}));
+  return (signal) => drained(stream, signal);
 }
 
 interface HeaderSource {
