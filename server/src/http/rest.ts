@@ -1,11 +1,11 @@
 /**
  * The REST API: trpc-to-openapi serving the same procedures as tRPC on the seed's paths. This adapter
  * makes its edges behave: a body-less POST (`curl -X POST`) is an empty JSON object, a body past the
- * limit is a 413, a body that is not JSON a 415, and every error is `{message, code, issues?}` with
- * a message that names the field at fault.
+ * limit is a 413, a body that is not JSON a 415, malformed JSON a 400, and every error is
+ * `{message, code, issues?}` with a message that names the field at fault.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createOpenApiFetchHandler } from 'trpc-to-openapi';
+import { createOpenApiNodeHttpHandler } from 'trpc-to-openapi';
 import type { ApiError } from '../../../shared/src/schemas/error';
 import type { AppRouter } from '../routers';
 import type { Context, ContextOptions } from '../trpc/context';
@@ -37,54 +37,84 @@ export function normalizeError(raw: Record<string, unknown>, status: number): Ap
   return { message, code: code === 'PARSE_ERROR' ? 'BAD_REQUEST' : code };
 }
 
+/** Collects what the handler answers, so errors can be reshaped before anything is sent. */
+function responseShim(res: ServerResponse) {
+  let status = 200;
+  const headers: Record<string, string> = {};
+  let settle: (answer: { status: number; headers: Record<string, string>; body: string }) => void = () => undefined;
+  const answered = new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve) => (settle = resolve));
+  const shim = {
+    get statusCode() {
+      return status;
+    },
+    set statusCode(code: number) {
+      status = code;
+    },
+    setHeader: (name: string, value: string | string[]) => {
+      headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    },
+    end: (body?: string) => settle({ status, headers, body: body ?? '' }),
+    // What trpc-to-openapi's abort signal listens to: the real response.
+    once: (event: string, listener: () => void) => res.once(event, listener),
+    off: (event: string, listener: () => void) => res.off(event, listener),
+    get writableEnded() {
+      return res.writableEnded;
+    },
+  };
+  return { shim: shim as unknown as ServerResponse, answered };
+}
+
 export function restHandler(router: AppRouter, createContext: (opts: ContextOptions) => Promise<Context>, maxBodyBytes: number, onError: (e: unknown) => void) {
+  // Built once: building it (per request, as its fetch adapter does) validates the whole router again.
+  const handler = createOpenApiNodeHttpHandler<AppRouter, IncomingMessage, ServerResponse>({
+    router,
+    createContext: ({ req }) => createContext({ req, ip: req.socket.remoteAddress }),
+    maxBodySize: maxBodyBytes,
+    onError: ({ error }) => {
+      if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
+    },
+  });
+
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (typeof value === 'string') headers.set(name, value);
-      else if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    }
-    let body: Buffer | undefined;
     if (method !== 'GET' && method !== 'HEAD') {
+      let body: Buffer;
       try {
         body = await readBody(req, maxBodyBytes);
       } catch (e) {
         if (e instanceof BodyTooLargeError) return sendError(res, 413, `body: larger than ${maxBodyBytes} bytes`);
         throw e;
       }
+      const type = req.headers['content-type'] ?? '';
       if (body.length === 0) {
         // `curl -X POST` sends neither a body nor a Content-Type: that is an empty JSON object.
-        body = Buffer.from('{}');
-        headers.set('content-type', 'application/json');
-      } else if (!/^application\/json\b/i.test(headers.get('content-type') ?? '')) {
-        return sendError(res, 415, `body: Content-Type must be application/json (got ${headers.get('content-type') ?? 'none'})`);
+        req.headers['content-type'] = 'application/json';
+        (req as IncomingMessage & { body?: unknown }).body = {};
+      } else if (!/^application\/json\b/i.test(type)) {
+        return sendError(res, 415, `body: Content-Type must be application/json (got ${type || 'none'})`);
+      } else {
+        try {
+          (req as IncomingMessage & { body?: unknown }).body = JSON.parse(body.toString('utf8'));
+        } catch {
+          return sendError(res, 400, 'body: not valid JSON');
+        }
       }
     }
-    const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
-    const request = new Request(url, { method, headers, ...(body ? { body: new Uint8Array(body) } : {}) });
-    const response = await createOpenApiFetchHandler<AppRouter>({
-      endpoint: '/',
-      router,
-      req: request,
-      createContext: ({ req: r }) => createContext({ req: r, ip: req.socket.remoteAddress }),
-      onError: ({ error }) => {
-        if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
-      },
-    });
-    const text = await response.text();
-    if (response.status < 400) {
-      res.writeHead(response.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-      res.end(text);
+    const { shim, answered } = responseShim(res);
+    await handler(req, shim);
+    const answer = await answered;
+    if (answer.status < 400) {
+      res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(answer.body) });
+      res.end(answer.body);
       return;
     }
     let raw: Record<string, unknown> = {};
     try {
-      raw = JSON.parse(text) as Record<string, unknown>;
+      raw = JSON.parse(answer.body) as Record<string, unknown>;
     } catch {
       // not JSON: fall back to the status alone
     }
     const retryAfterS = (raw.data as { retryAfterS?: unknown } | undefined)?.retryAfterS;
-    sendJson(res, response.status, normalizeError(raw, response.status), typeof retryAfterS === 'number' ? { 'Retry-After': String(retryAfterS) } : {});
+    sendJson(res, answer.status, normalizeError(raw, answer.status), typeof retryAfterS === 'number' ? { 'Retry-After': String(retryAfterS) } : {});
   };
 }
