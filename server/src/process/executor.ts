@@ -122,7 +122,7 @@ abstract class BaseExecutor implements ProcessExecutor {
   abstract readonly isolation: Isolation;
   protected abstract command(spec: SpawnSpec): { file: string; args: string[]; detached: boolean };
   /** Sends `sig` to every process of the run. */
-  protected abstract signalAll(child: ChildProcess, sig: NodeJS.Signals): void;
+  protected abstract signalAll(child: ChildProcess, sig: NodeJS.Signals): void | Promise<void>;
   /** Called once the main process has exited: nothing of the run may outlive it. */
   protected abstract reap(child: ChildProcess): void;
 
@@ -147,10 +147,10 @@ abstract class BaseExecutor implements ProcessExecutor {
     let terminating: Promise<ExitStatus> | undefined;
     const terminate = (graceMs: number) =>
       (terminating ??= (async () => {
-        this.signalAll(child, 'SIGTERM');
+        await this.signalAll(child, 'SIGTERM');
         const done = await Promise.race([exited, sleep(graceMs).then(() => null)]);
         if (done) return done;
-        this.signalAll(child, 'SIGKILL');
+        await this.signalAll(child, 'SIGKILL');
         return exited;
       })());
     const outputClosed = new Promise<void>((resolve) => ourEnd.once('close', () => resolve()));
@@ -162,6 +162,9 @@ abstract class BaseExecutor implements ProcessExecutor {
     return { handle, readOutput, closeOutput: () => ourEnd.destroy(), exited, terminate };
   }
 }
+
+/** How long a SIGTERM waits for bubblewrap to have started the tool in its namespace. */
+const NAMESPACE_WAIT_MS = 1000;
 
 /** Each run in its own PID namespace under bubblewrap: nothing escapes it, nothing outlives it. */
 class PidNamespaceExecutor extends BaseExecutor {
@@ -178,15 +181,24 @@ class PidNamespaceExecutor extends BaseExecutor {
     return { file: this.bwrap, args, detached: false };
   }
 
-  protected signalAll(child: ChildProcess, sig: NodeJS.Signals) {
+  protected async signalAll(child: ChildProcess, sig: NodeJS.Signals) {
     if (child.pid === undefined || child.exitCode !== null) return;
     if (sig === 'SIGKILL') return signal(child.pid, 'SIGKILL'); // bwrap's namespace init follows it, and the kernel kills the rest
-    const init = childPids(child.pid)[0];
-    const ns = init === undefined ? null : pidNamespace(init);
-    if (!ns) return;
-    // Everyone but the namespace's init: its death would SIGKILL the rest without their grace.
-    for (const pid of pidsInNamespace(ns)) if (pid !== init) signal(pid, sig);
+    // A stop can come before bubblewrap has set up the namespace and started the tool in it: wait for
+    // the tool (a moment at most) rather than signal nobody and fall through to SIGKILL.
+    for (let waited = 0; waited <= NAMESPACE_WAIT_MS && child.exitCode === null; waited += 10) {
+      const init = childPids(child.pid)[0];
+      const ns = init === undefined ? null : pidNamespace(init);
+      const members = ns ? pidsInNamespace(ns).filter((pid) => pid !== init) : [];
+      if (members.length) {
+        // Everyone but the namespace's init: its death would SIGKILL the rest without their grace.
+        for (const pid of members) signal(pid, sig);
+        return;
+      }
+      await sleep(10);
+    }
   }
+
 
   protected reap() {
     // The namespace ended with its init when the main process exited: nothing is left to kill.

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Tool } from '../../../shared/src/schemas/tool';
+import { checkPlacement, ParamSpecs, paramsJsonSchema } from './params';
 
 const ToolEntry = z.strictObject({
   name: z
@@ -23,6 +24,13 @@ const ToolEntry = z.strictObject({
     .min(1, 'must name the program to run'),
   timeout_s: z.number().int().positive().optional(),
   install_hint: z.string().max(1000).optional().describe('how to install the program, shown while it is missing'),
+  params: ParamSpecs.default({}),
+  /** Which exit codes mean success and which mean findings; any other code is an error. */
+  outcome: z
+    .strictObject({ success: z.array(z.number().int()).default([0]), findings: z.array(z.number().int()).default([]) })
+    .optional(),
+}).superRefine((entry, ctx) => {
+  for (const { field, message } of checkPlacement(entry.cmd, entry.params)) ctx.addIssue({ code: 'custom', path: field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message });
 });
 export type ToolEntry = z.infer<typeof ToolEntry>;
 
@@ -118,7 +126,7 @@ export class Catalog {
         cmd: entry.cmd,
         available: reason === null,
         unavailable_reason: reason,
-        params: { type: 'object', properties: {}, additionalProperties: false },
+        params: paramsJsonSchema(entry.params),
       };
     });
   }

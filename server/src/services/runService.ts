@@ -7,7 +7,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunCounts } from '../../../shared/src/schemas/health';
-import { isFinal, type EndReason, type Run, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
+import { isFinal, type EndReason, type Outcome, type Run, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
 import { badRequest, conflict, notFound } from '../errors';
 import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess } from '../process/executor';
 import type { RunPatch, RunStore } from '../store/runStore';
@@ -17,6 +17,7 @@ import type { LogFeed } from './logFeed';
 import { runChanges, type RunFeed } from './runFeed';
 import type { LogState } from './logStream';
 import { LogWriter } from './logWriter';
+import { buildArgv, validateParams } from './params';
 
 export interface RunServiceOptions {
   logDir: string;
@@ -75,21 +76,27 @@ export class RunService {
     return path.join(this.options.logDir, 'work', runId);
   }
 
+  /** Where a tool writes the files it declares (`{{artifacts}}` in its cmd). */
+  artifactsDir(runId: string): string {
+    return path.join(this.options.logDir, 'artifacts', runId);
+  }
+
   /** Starts a catalog tool; the run is `running` on return, or `queued` when every slot is taken. */
   async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null): Promise<Run> {
     if (!this.accepting) throw conflict('the server is shutting down and starts no new runs');
     const entry = this.catalog.get(input.name);
     if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
-    const unknownParam = Object.keys(input.params ?? {})[0];
-    if (unknownParam !== undefined) throw badRequest(`params.${unknownParam}: tool "${entry.name}" has no parameter "${unknownParam}"`);
+    const params = validateParams(entry.params, input.params);
     const unavailable = this.catalog.unavailableReason(entry);
     if (unavailable) throw conflict(`tool "${entry.name}" is not available on this server: ${unavailable}`);
 
+    const runId = randomUUID();
     const run: Run = {
-      run_id: randomUUID(),
+      run_id: runId,
       name: entry.name,
-      cmd: entry.cmd,
-      params: {},
+      // The argv that will run, each parameter value in its own element, fixed now (it survives a restart).
+      cmd: buildArgv(entry.cmd, entry.params, params, this.artifactsDir(runId)),
+      params,
       status: 'queued',
       exit_code: null,
       signal: null,
@@ -99,6 +106,7 @@ export class RunService {
       requested_by: requestedBy,
       stopped_by: null,
       end_reason: null,
+      outcome: null,
       error: null,
       log_bytes: 0,
     };
@@ -219,7 +227,7 @@ export class RunService {
     const entry = this.catalog.get(run.name);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd }, markStarted };
+    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {} }, markStarted };
     this.active.set(runId, active);
     active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : null);
     await started;
@@ -234,9 +242,10 @@ export class RunService {
       await mkdir(path.dirname(this.logPath(run.run_id)), { recursive: true });
       const workDir = this.workDir(run.run_id);
       await mkdir(workDir, { recursive: true, mode: 0o750 });
+      if (run.cmd.some((a) => a.startsWith(this.artifactsDir(run.run_id)))) await mkdir(this.artifactsDir(run.run_id), { recursive: true, mode: 0o750 });
       active.writer = LogWriter.create(this.logPath(run.run_id));
       if (refusal) throw new Error(refusal);
-      const proc = await this.executor.spawn({ argv: entry.cmd, cwd: workDir, env: { ...this.options.toolEnv } });
+      const proc = await this.executor.spawn({ argv: run.cmd, cwd: workDir, env: { ...this.options.toolEnv } });
       spawned = true;
       active.proc = proc;
       await this.store.setProcess(run.run_id, proc.handle);
@@ -261,10 +270,11 @@ export class RunService {
     if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
     active.writer?.close();
 
-    const { status, endReason } = this.outcome(active, exit, spawned);
+    const { status, endReason, outcome } = this.outcome(active, exit, spawned);
     const final = await this.update(run.run_id, {
       status,
       end_reason: endReason,
+      outcome,
       exit_code: exit.exitCode,
       signal: exit.signal,
       finished_at: now(),
@@ -288,12 +298,20 @@ export class RunService {
     });
   }
 
-  private outcome(active: ActiveRun, exit: ExitStatus, spawned: boolean): { status: RunStatus; endReason: EndReason } {
-    if (!spawned) return { status: 'failed', endReason: 'spawn_error' };
-    if (active.stop?.reason === 'timeout') return { status: 'timed_out', endReason: 'timeout' };
-    if (active.stop) return { status: 'stopped', endReason: active.stop.reason };
-    if (exit.exitCode === 0) return { status: 'succeeded', endReason: 'exit' };
-    return { status: 'failed', endReason: exit.signal ? 'signal' : 'exit' };
+  /**
+   * How the run ended. A stop or timeout wins over the exit code; otherwise the tool's `outcome`
+   * rules say what the code meant (without them, 0 is success and anything else an error).
+   */
+  private outcome(active: ActiveRun, exit: ExitStatus, spawned: boolean): { status: RunStatus; endReason: EndReason; outcome: Outcome | null } {
+    if (!spawned) return { status: 'failed', endReason: 'spawn_error', outcome: null };
+    if (active.stop?.reason === 'timeout') return { status: 'timed_out', endReason: 'timeout', outcome: null };
+    if (active.stop) return { status: 'stopped', endReason: active.stop.reason, outcome: null };
+    const endReason = exit.signal ? 'signal' : 'exit';
+    const rules = active.entry.outcome ?? { success: [0], findings: [] };
+    const code = exit.exitCode;
+    if (!exit.signal && code !== null && rules.success.includes(code)) return { status: 'succeeded', endReason, outcome: 'success' };
+    if (!exit.signal && code !== null && rules.findings.includes(code)) return { status: 'succeeded', endReason, outcome: 'findings' };
+    return { status: 'failed', endReason, outcome: 'error' };
   }
 
   private async requestStop(active: ActiveRun, reason: StopReason, by: string | null): Promise<Run> {

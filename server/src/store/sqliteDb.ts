@@ -46,6 +46,7 @@ const MIGRATIONS = [
    );
    CREATE INDEX audit_action ON audit (action, id);
    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `ALTER TABLE runs ADD COLUMN outcome TEXT;`,
 ];
 
 export function openDatabase(file: string): Database.Database {

@@ -11,6 +11,10 @@ export const isFinal = (status: RunStatus): boolean => FINAL_STATUSES.includes(s
 export const EndReason = z.enum(['exit', 'signal', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown']);
 export type EndReason = z.infer<typeof EndReason>;
 
+/** What a finished run's exit code meant, per the tool's `outcome` rules (null when it did not exit). */
+export const Outcome = z.enum(['success', 'findings', 'error']);
+export type Outcome = z.infer<typeof Outcome>;
+
 export const RunId = z.string().min(1).max(128).describe('the run id');
 
 const Timestamp = z.iso.datetime({ offset: true });
@@ -30,6 +34,7 @@ export const Run = z
     requested_by: z.string().nullable(),
     stopped_by: z.string().nullable(),
     end_reason: EndReason.nullable(),
+    outcome: Outcome.nullable(),
     error: z.string().nullable().describe('why the run could not start or went wrong, for people'),
     log_bytes: z.number().int().nonnegative(),
   })
@@ -43,7 +48,17 @@ export const RunIdInput = z.object({ run_id: RunId });
 
 export const StartRunInput = z.object({
   name: z.string().min(1).max(128).describe('the catalog tool to run'),
-  params: z.record(z.string(), z.unknown()).optional().describe('the tool parameters'),
+  params: z
+    .preprocess((value, ctx) => {
+      // JSON.parse makes "__proto__" an own key, which a plain copy would turn into a prototype:
+      // refuse it like any other unknown parameter.
+      if (value !== null && typeof value === 'object' && Object.hasOwn(value, '__proto__')) {
+        ctx.issues.push({ code: 'custom', message: 'unknown parameter', path: ['__proto__'], input: value });
+      }
+      return value;
+    }, z.record(z.string(), z.unknown()))
+    .optional()
+    .describe('the tool parameters (see the tool in GET /opensource-list)'),
 });
 export type StartRunInput = z.infer<typeof StartRunInput>;
 

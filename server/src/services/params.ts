@@ -1,0 +1,234 @@
+/**
+ * Typed tool parameters. A catalog entry declares them; `cmd` places each with a placeholder that is
+ * a whole argv element (`{{name}}`) or the value of a `--flag={{name}}` element, so every value
+ * becomes exactly one argv element and never part of a shell string. Values are checked here, with one
+ * zod schema per tool built from its declaration (the same schema is published as JSON Schema).
+ */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { badRequest } from '../errors';
+
+const NAME = /^[a-z][a-z0-9_]{0,63}$/;
+/** C0 controls and DEL: refused in every string value (NUL included). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+const common = { description: z.string().max(500).optional(), required: z.boolean().default(false) };
+
+export const ParamSpec = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('string'),
+    ...common,
+    pattern: z
+      .string()
+      .refine((p) => {
+        try {
+          new RegExp(p, 'u');
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid regular expression')
+      .optional(),
+    max_length: z.number().int().positive().max(65536).default(1024),
+    /** Values may begin with "-" only when this is set (they could pass for an option otherwise). */
+    allow_dash: z.boolean().default(false),
+    default: z.string().optional(),
+  }),
+  z.strictObject({ type: z.literal('enum'), ...common, values: z.array(z.string().min(1)).min(1), default: z.string().optional() }),
+  z.strictObject({ type: z.literal('multi'), ...common, values: z.array(z.string().min(1)).min(1), default: z.array(z.string()).optional() }),
+  z.strictObject({ type: z.literal('integer'), ...common, min: z.number().int().optional(), max: z.number().int().optional(), default: z.number().int().optional() }),
+  z.strictObject({
+    type: z.literal('boolean'),
+    description: common.description,
+    /** The argv element placed when true; the element is dropped when false. */
+    flag: z.string().min(1),
+    default: z.boolean().default(false),
+  }),
+  z.strictObject({
+    type: z.literal('path'),
+    ...common,
+    /** Absolute directories the path must lie under, once resolved with symlinks followed. */
+    roots: z.array(z.string().refine((r) => path.isAbsolute(r), 'each root must be an absolute path')).min(1),
+    default: z.string().optional(),
+  }),
+]);
+export type ParamSpec = z.infer<typeof ParamSpec>;
+
+export const ParamSpecs = z.record(z.string().regex(NAME, 'parameter names are a-z, 0-9 and "_", starting with a letter'), ParamSpec);
+export type ParamSpecs = z.infer<typeof ParamSpecs>;
+
+/** `{{name}}` as a whole element, or `--flag={{name}}`; `{{artifacts}}` may begin a path element. */
+const PLACEHOLDER = /\{\{([^{}]*)\}\}/g;
+const WHOLE = /^\{\{([a-z][a-z0-9_]*)\}\}$/;
+const FLAG_VALUE = /^(-{1,2}[A-Za-z0-9][A-Za-z0-9_.-]*=)\{\{([a-z][a-z0-9_]*)\}\}$/;
+const ARTIFACTS = /^\{\{artifacts\}\}(\/[^{}]*)?$/;
+
+/** Problems with how `cmd` places the parameters, as `field: message` pairs (empty when fine). */
+export function checkPlacement(cmd: string[], specs: ParamSpecs): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const placed = new Set<string>();
+  cmd.forEach((element, i) => {
+    const names = [...element.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');
+    if (names.length === 0) return;
+    const field = `cmd.${i}`;
+    if (ARTIFACTS.test(element)) return;
+    const whole = WHOLE.exec(element)?.[1];
+    const flagged = FLAG_VALUE.exec(element);
+    const name = whole ?? flagged?.[2];
+    if (!name) {
+      problems.push({ field, message: `a placeholder must be a whole argv element ("{{name}}") or the value of "--flag={{name}}", not inside "${element}"` });
+      return;
+    }
+    const spec = specs[name];
+    if (!spec) problems.push({ field, message: `{{${name}}} is not a declared parameter` });
+    else if (spec.type === 'boolean' && !whole) problems.push({ field, message: `the boolean parameter "${name}" must be a whole element (it becomes its flag or nothing)` });
+    placed.add(name);
+  });
+  for (const name of Object.keys(specs)) if (!placed.has(name)) problems.push({ field: `params.${name}`, message: 'declared but never placed in cmd' });
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.type === 'enum' && spec.default !== undefined && !spec.values.includes(spec.default)) problems.push({ field: `params.${name}.default`, message: 'must be one of the values' });
+    if (spec.type === 'multi' && spec.default?.some((d) => !spec.values.includes(d))) problems.push({ field: `params.${name}.default`, message: 'must be among the values' });
+  }
+  return problems;
+}
+
+function valueSchema(spec: ParamSpec): z.ZodType {
+  switch (spec.type) {
+    case 'string': {
+      let s = z.string().max(spec.max_length).refine((v) => !CONTROL.test(v), 'must not contain control characters');
+      if (!spec.allow_dash) s = s.refine((v) => !v.startsWith('-'), 'must not begin with "-"');
+      if (spec.pattern) {
+        const re = new RegExp(spec.pattern, 'u');
+        s = s.refine((v) => re.test(v), `must match ${spec.pattern}`);
+      }
+      return s.describe(spec.description ?? '');
+    }
+    case 'enum':
+      return z.enum(spec.values as [string, ...string[]]);
+    case 'multi':
+      return z
+        .array(z.enum(spec.values as [string, ...string[]]))
+        .refine((v) => new Set(v).size === v.length, 'must not name a value twice');
+    case 'integer': {
+      let n = z.number().int();
+      if (spec.min !== undefined) n = n.min(spec.min);
+      if (spec.max !== undefined) n = n.max(spec.max);
+      return n;
+    }
+    case 'boolean':
+      return z.boolean();
+    case 'path':
+      return z
+        .string()
+        .min(1)
+        .max(4096)
+        .refine((v) => !CONTROL.test(v), 'must not contain control characters')
+        .refine((v) => !v.startsWith('-'), 'must not begin with "-"');
+  }
+}
+
+/** The zod schema of a tool's parameters: strict (unknown names are refused), defaults filled in. */
+export function paramsSchema(specs: ParamSpecs) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    let s: z.ZodType = valueSchema(spec);
+    if (spec.description) s = s.describe(spec.description);
+    if (spec.default !== undefined) s = s.default(spec.default as never);
+    else if (!('required' in spec) || !spec.required) s = s.optional();
+    shape[name] = s;
+  }
+  return z.strictObject(shape);
+}
+
+/** The parameters as JSON Schema, for /opensource-list, the OpenAPI document and the web app's form. */
+export function paramsJsonSchema(specs: ParamSpecs): Record<string, unknown> {
+  const schema = z.toJSONSchema(paramsSchema(specs), { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const properties = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [name, spec] of Object.entries(specs)) {
+    const p = properties[name];
+    if (!p) continue;
+    if (spec.type === 'string' && spec.pattern) p.pattern = spec.pattern;
+    if (spec.type === 'path') Object.assign(p, { format: 'path', 'x-roots': spec.roots });
+    if (spec.type === 'multi') p.uniqueItems = true;
+  }
+  delete schema.$schema;
+  return schema;
+}
+
+const within = (dir: string, target: string) => target === dir || target.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+
+/**
+ * Resolves a path value (relative ones against the first root) and throws unless it lies under a
+ * root both as written and with symlinks followed. Whether a path outside the roots exists is never
+ * told: that is checked only inside them.
+ */
+function resolvePath(name: string, value: string, roots: string[]): string {
+  const absolute = path.resolve(roots[0] ?? '/', value);
+  const notUnder = () => badRequest(`params.${name}: ${value} is not under ${roots.join(' or ')}`);
+  if (!roots.some((root) => within(path.resolve(root), absolute))) throw notUnder();
+  let real: string;
+  try {
+    real = realpathSync(absolute);
+  } catch {
+    throw badRequest(`params.${name}: ${value} does not exist`);
+  }
+  const realRoots = roots.flatMap((root) => {
+    try {
+      return [realpathSync(root)];
+    } catch {
+      return [];
+    }
+  });
+  if (!realRoots.some((root) => within(root, real))) throw notUnder();
+  return real;
+}
+
+/** Checks the values sent for a tool (400 naming the parameter), with defaults filled in. */
+export function validateParams(specs: ParamSpecs, input: Record<string, unknown> | undefined): Record<string, unknown> {
+  const parsed = paramsSchema(specs).safeParse(input ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const keys = (issue as { keys?: string[] } | undefined)?.keys;
+    if (keys?.length) throw badRequest(`params.${keys[0]}: unknown parameter (this tool takes ${Object.keys(specs).join(', ') || 'none'})`);
+    throw badRequest(`params.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const values = parsed.data as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(specs)) {
+    const v = values[name];
+    if (spec.type === 'path' && typeof v === 'string') values[name] = resolvePath(name, v, spec.roots);
+  }
+  return values;
+}
+
+/** The argv with each placeholder replaced by its one value (a false boolean drops its element). */
+export function buildArgv(cmd: string[], specs: ParamSpecs, values: Record<string, unknown>, artifactsDir: string): string[] {
+  const argv: string[] = [];
+  for (const element of cmd) {
+    if (ARTIFACTS.test(element)) {
+      argv.push(artifactsDir + element.slice('{{artifacts}}'.length));
+      continue;
+    }
+    const whole = WHOLE.exec(element)?.[1];
+    const flagged = FLAG_VALUE.exec(element);
+    const name = whole ?? flagged?.[2];
+    if (!name) {
+      argv.push(element);
+      continue;
+    }
+    const spec = specs[name];
+    const value = values[name];
+    if (value === undefined || spec === undefined) continue; // an optional parameter left out: its element goes too
+    let text: string;
+    if (spec.type === 'boolean') {
+      if (value !== true) continue;
+      text = spec.flag;
+    } else if (Array.isArray(value)) text = value.join(',');
+    else if (typeof value === 'number') text = String(value);
+    else if (typeof value === 'string') text = value;
+    else continue;
+    argv.push(flagged ? `${flagged[1]}${text}` : text);
+  }
+  return argv;
+}

@@ -1,0 +1,153 @@
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiError } from '../../shared/src/schemas/error';
+import type { Health } from '../../shared/src/schemas/health';
+import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import type { ToolList } from '../../shared/src/schemas/tool';
+import { api, fetchAuthed, readSse, startServer, tempDir, type TestServer } from './harness';
+
+let server: TestServer;
+const root = tempDir('oss-runner-roots-');
+const code = path.join(root, 'code');
+
+beforeAll(async () => {
+  mkdirSync(path.join(code, 'app'), { recursive: true });
+  writeFileSync(path.join(code, 'app', 'main.js'), '');
+  symlinkSync('/etc', path.join(code, 'escape'));
+  server = await startServer({
+    catalog: `tools:
+  - name: show
+    description: prints each argv element on its own line
+    cmd: ["printf", "%s\\\\n", "{{target}}", "--severity={{severity}}", "{{debug}}", "--scanners={{scanners}}", "{{count}}", "{{path}}", "{{anything}}"]
+    params:
+      target:   { type: string, pattern: "^[a-z0-9.-]+$", max_length: 253, required: true, description: a host name }
+      severity: { type: enum, values: [LOW, MEDIUM, HIGH, CRITICAL], default: HIGH }
+      debug:    { type: boolean, flag: "--debug" }
+      scanners: { type: multi, values: [vuln, secret, misconfig], default: [vuln] }
+      count:    { type: integer, min: 1, max: 10 }
+      path:     { type: path, roots: ["${code}"] }
+      anything: { type: string }
+  - name: graded
+    description: exits with the code it is given
+    cmd: ["bash", "-c", "exit \\"$1\\"", "graded", "{{code}}"]
+    params:
+      code: { type: integer, min: 0, max: 255, required: true }
+    outcome: { success: [0], findings: [1] }
+`,
+  });
+});
+afterAll(() => server.stop());
+
+const start = (params: unknown) => api<RunEnvelope & ApiError>(server.url, 'POST', '/set/show', { params });
+async function argvOf(run: Run): Promise<string[]> {
+  await readSse(`${server.url}/runs/${run.run_id}/logs`);
+  return (await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text()).split('\n').slice(0, -1);
+}
+
+describe('typed parameters', () => {
+  it('places each value as exactly one argv element, defaults filled in', async () => {
+    const { status, body } = await start({ target: 'example.com' });
+    expect(status).toBe(200);
+    expect(body.run.params).toEqual({ target: 'example.com', severity: 'HIGH', debug: false, scanners: ['vuln'] });
+    expect(body.run.cmd).toEqual(['printf', '%s\\n', 'example.com', '--severity=HIGH', '--scanners=vuln']);
+    expect(await argvOf(body.run)).toEqual(['example.com', '--severity=HIGH', '--scanners=vuln']);
+  });
+
+  it('takes every kind: string, enum, boolean flag, multi-select, integer, path', async () => {
+    const { body } = await start({ target: 'a.b', severity: 'LOW', debug: true, scanners: ['secret', 'vuln'], count: 3, path: 'app/main.js', anything: '$(id); rm -rf / `id` "quoted" spaces too' });
+    expect(body.run.cmd).toEqual([
+      'printf',
+      '%s\\n',
+      'a.b',
+      '--severity=LOW',
+      '--debug',
+      '--scanners=secret,vuln',
+      '3',
+      path.join(code, 'app', 'main.js'),
+      '$(id); rm -rf / `id` "quoted" spaces too',
+    ]);
+    // Nothing reached a shell: the tool got the text itself.
+    expect((await argvOf(body.run)).at(-1)).toBe('$(id); rm -rf / `id` "quoted" spaces too');
+  });
+
+  it('refuses bad values with a 400 naming the parameter, and starts nothing', async () => {
+    const before = (await api<Health>(server.url, 'GET', '/health')).body.runs.total;
+    const refused: [unknown, RegExp][] = [
+      [{}, /^params\.target: /],
+      [{ target: '$(id)' }, /^params\.target: must match/],
+      [{ target: 'a; rm -rf /' }, /^params\.target: must match/],
+      [{ target: 'x'.repeat(254) }, /^params\.target: /],
+      [{ target: 'a', anything: '--output=/etc/passwd' }, /^params\.anything: must not begin with "-"/],
+      [{ target: 'a', anything: 'a\u0000b' }, /^params\.anything: must not contain control characters/],
+      [{ target: 'a', anything: 'line\nbreak' }, /^params\.anything: must not contain control characters/],
+      [{ target: 'a', anything: 'y'.repeat(1_000_000) }, /^params\.anything: /],
+      [{ target: 'a', severity: 'EXTREME' }, /^params\.severity: /],
+      [{ target: 'a', scanners: ['vuln', 'vuln'] }, /^params\.scanners: must not name a value twice/],
+      [{ target: 'a', scanners: ['rootkit'] }, /^params\.scanners\.0: /],
+      [{ target: 'a', count: 11 }, /^params\.count: /],
+      [{ target: 'a', count: '3' }, /^params\.count: /],
+      [{ target: 'a', debug: 'yes' }, /^params\.debug: /],
+      [{ target: 'a', path: '../../etc/passwd' }, /^params\.path: .* is not under /],
+      [{ target: 'a', path: '/etc/passwd' }, /^params\.path: .* is not under /],
+      [{ target: 'a', path: 'escape/passwd' }, /^params\.path: .* is not under /],
+      [{ target: 'a', path: 'app/missing.js' }, /^params\.path: .* does not exist/],
+      [{ target: 'a', path: '-rf' }, /^params\.path: must not begin with "-"/],
+      [{ target: 'a', extra: 1 }, /^params\.extra: unknown parameter/],
+    ];
+    for (const [params, message] of refused) {
+      const res = await start(params);
+      expect(res.status, JSON.stringify(params).slice(0, 80)).toBe(400);
+      expect(res.body.message).toMatch(message);
+    }
+    const proto = await api<ApiError>(server.url, 'POST', '/set/show', '{"params":{"target":"a","__proto__":{"polluted":true}}}', { 'content-type': 'application/json' });
+    expect(proto.status).toBe(400);
+    expect(proto.body.message).toMatch(/^params\.__proto__: unknown parameter/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await api<Health>(server.url, 'GET', '/health')).body.runs.total).toBe(before);
+  });
+
+  it('publishes each tool’s parameters as JSON Schema', async () => {
+    const { body } = await api<ToolList>(server.url, 'GET', '/opensource-list');
+    const schema = body.items.find((t) => t.name === 'show')?.params as { properties: Record<string, Record<string, unknown>>; required: string[]; additionalProperties: boolean };
+    expect(schema.required).toEqual(['target']);
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.properties.target).toMatchObject({ type: 'string', maxLength: 253, pattern: '^[a-z0-9.-]+$', description: 'a host name' });
+    expect(schema.properties.severity).toMatchObject({ enum: ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], default: 'HIGH' });
+    expect(schema.properties.debug).toMatchObject({ type: 'boolean', default: false });
+    expect(schema.properties.scanners).toMatchObject({ type: 'array', items: { enum: ['vuln', 'secret', 'misconfig'] }, uniqueItems: true });
+    expect(schema.properties.count).toMatchObject({ type: 'integer', minimum: 1, maximum: 10 });
+    expect(schema.properties.path).toMatchObject({ type: 'string', format: 'path', 'x-roots': [code] });
+  });
+});
+
+describe('outcome', () => {
+  it('reads exit codes by the tool’s rules: success, findings, error', async () => {
+    const grade = async (c: number) => {
+      const { body } = await api<RunEnvelope>(server.url, 'POST', '/set/graded', { params: { code: c } });
+      const { events } = await readSse(`${server.url}/runs/${body.run.run_id}/logs`);
+      return JSON.parse(events.at(-1)?.data.join('\n') ?? '') as Run;
+    };
+    expect(await grade(0)).toMatchObject({ status: 'succeeded', outcome: 'success', exit_code: 0 });
+    expect(await grade(1)).toMatchObject({ status: 'succeeded', outcome: 'findings', exit_code: 1 });
+    expect(await grade(2)).toMatchObject({ status: 'failed', outcome: 'error', exit_code: 2 });
+  });
+});
+
+describe('catalog placement', () => {
+  const badStart = async (yaml: string) =>
+    startServer({ catalog: yaml, logDir: tempDir() }).then(
+      async (s) => {
+        await s.stop();
+        return 'started';
+      },
+      (e: Error) => e.message,
+    );
+
+  it('refuses a placeholder inside a string, an undeclared one, and a parameter never placed', async () => {
+    expect(await badStart('tools:\n  - name: x\n    cmd: ["sh", "-c", "scan {{target}}"]\n    params:\n      target: { type: string }\n')).toMatch(/tool #1 "x", field cmd\.2: a placeholder must be a whole argv element/);
+    expect(await badStart('tools:\n  - name: x\n    cmd: ["echo", "{{nope}}"]\n')).toMatch(/tool #1 "x", field cmd\.1: \{\{nope\}\} is not a declared parameter/);
+    expect(await badStart('tools:\n  - name: x\n    cmd: ["echo"]\n    params:\n      target: { type: string }\n')).toMatch(/tool #1 "x", field params\.target: declared but never placed/);
+    expect(await badStart('tools:\n  - name: x\n    cmd: ["echo", "{{s}}"]\n    params:\n      s: { type: enum, values: [a], default: b }\n')).toMatch(/field params\.s\.default: must be one of the values/);
+  });
+});
