@@ -68,6 +68,30 @@ describe('the web app', () => {
     await page.context().close();
   });
 
+  it('runs a tool with parameters from a form generated from its schema', async () => {
+    const page = await open(server, '/', server.adminKey);
+    await page.getByRole('button', { name: 'Run greet' }).click();
+    const form = page.getByRole('form', { name: 'Parameters of greet' });
+    await form.getByLabel('who').fill('Ada Lovelace');
+    await form.getByLabel('times').fill('2');
+    await form.getByLabel('loud').check();
+    await form.getByLabel('blue').check();
+    await shot(page, '02b-parameters');
+    await form.getByRole('button', { name: 'Run greet' }).click();
+    await page.waitForURL(/\/ui\/runs\//);
+    await log(page).getByText('--colours=red,blue').waitFor();
+    const run = (await api<RunEnvelope>(server.url, 'GET', `/runs/${runIdOf(page)}`)).body.run;
+    expect(run.cmd).toEqual(['printf', '%s\\n', 'Ada Lovelace', '--times=2', '--loud', '--colours=red,blue']);
+
+    // A value the server refuses comes back as a message naming the field.
+    await page.goto(`${server.url}/ui/`);
+    await page.getByRole('button', { name: 'Run greet' }).click();
+    await page.getByRole('form', { name: 'Parameters of greet' }).getByLabel('who').fill('$(id)');
+    await page.getByRole('form', { name: 'Parameters of greet' }).getByRole('button', { name: 'Run greet' }).click();
+    await page.getByText(/Could not start: params\.who: must match/).waitFor();
+    await page.context().close();
+  });
+
   it('renders ANSI colours and keeps markup in a log as text', async () => {
     const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/colours')).body;
     const page = await open(server, `/ui/runs/${run.run_id}`, server.adminKey);

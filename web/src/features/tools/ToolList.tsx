@@ -1,4 +1,6 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { hasParams, ParamsForm } from './ParamsForm';
 import { argvText } from '../../components/format';
 import { navigate, runPath } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
@@ -8,6 +10,8 @@ export function ToolList({ canRun }: { canRun: boolean }) {
   const trpc = useTRPC();
   const catalog = useQuery(trpc.catalog.list.queryOptions());
   const start = useMutation(trpc.runs.start.mutationOptions({ onSuccess: ({ run }) => navigate(runPath(run.run_id)) }));
+  // The tool whose parameter form is open.
+  const [asking, setAsking] = useState<string | null>(null);
 
   return (
     <section aria-labelledby="tools-title">
@@ -29,16 +33,25 @@ export function ToolList({ canRun }: { canRun: boolean }) {
               <code className="cmd">{argvText(tool.cmd)}</code>
               {!tool.available && <p className="muted unavailable">Not available here: {tool.unavailable_reason}</p>}
             </div>
-            {canRun && (
+            {canRun && asking !== tool.name && (
               <button
                 type="button"
                 className="primary"
                 disabled={!tool.available || start.isPending}
                 aria-label={`Run ${tool.name}`}
-                onClick={() => start.mutate({ name: tool.name })}
+                onClick={() => (hasParams(tool.params) ? setAsking(tool.name) : start.mutate({ name: tool.name }))}
               >
                 Run
               </button>
+            )}
+            {canRun && asking === tool.name && (
+              <ParamsForm
+                tool={tool.name}
+                schema={tool.params}
+                pending={start.isPending}
+                onSubmit={(params) => start.mutate({ name: tool.name, params })}
+                onCancel={() => setAsking(null)}
+              />
             )}
           </li>
         ))}
