@@ -121,6 +121,16 @@ describe('typed parameters', () => {
   });
 });
 
+describe('the OpenAPI document', () => {
+  it('documents each tool’s parameters on its own start path', async () => {
+    const { body } = await api<{ paths: Record<string, { post?: { requestBody?: { content: Record<string, { schema: { properties: { params: { required: string[] } } } }> } } }>; components: { schemas: Record<string, unknown> } }>(server.url, 'GET', '/openapi.json');
+    const show = body.paths['/set/show']?.post;
+    expect(show?.requestBody?.content['application/json']?.schema.properties.params.required).toEqual(['target']);
+    expect(body.paths['/set/{name}']?.post).toBeDefined();
+    for (const ref of JSON.stringify(body).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) expect(body.components.schemas[ref[1] ?? ''], ref[1]).toBeDefined();
+  });
+});
+
 describe('outcome', () => {
   it('reads exit codes by the tool’s rules: success, findings, error', async () => {
     const grade = async (c: number) => {

@@ -12,6 +12,7 @@ import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { ApiError } from '../../../shared/src/schemas/error';
 import { LogEventId } from '../../../shared/src/schemas/logEvent';
 import { RunId } from '../../../shared/src/schemas/run';
+import type { Tool } from '../../../shared/src/schemas/tool';
 import type { AppRouter } from '../routers';
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ApiError } } });
@@ -72,7 +73,42 @@ const extraPaths: ZodOpenApiPathsObject = {
   },
 };
 
-export function openApiDocument(router: AppRouter, info: { title: string; version: string }): OpenAPIObject {
+/**
+ * One path per catalog tool (`POST /set/hello`, ...) beside the generic `/set/{name}`, so that each
+ * tool's parameters are documented with their own JSON Schema.
+ */
+function toolPaths(tools: Tool[]): Record<string, unknown> {
+  return Object.fromEntries(
+    tools.map((tool) => [
+      `/set/${tool.name}`,
+      {
+        post: {
+          operationId: `start-${tool.name}`,
+          tags: ['tools'],
+          summary: `Start ${tool.name}`,
+          description: `${tool.description}\n\nRuns \`${JSON.stringify(tool.cmd)}\` (no shell). Needs the operator role. The same as POST /set/{name} with name=${tool.name}.`,
+          security: [{ bearer: [] }, { apiKey: [] }],
+          requestBody: {
+            required: false,
+            content: { 'application/json': { schema: { type: 'object', properties: { params: tool.params }, additionalProperties: false } } },
+          },
+          responses: {
+            200: {
+              description: 'The run, started (or queued)',
+              content: { 'application/json': { schema: { type: 'object', properties: { run: { $ref: '#/components/schemas/Run' } }, required: ['run'] } } },
+            },
+            400: { description: 'A parameter is invalid (the message names it)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+            401: { description: 'No credential, or one that does not verify' },
+            403: { description: 'Needs the operator role' },
+            409: { description: 'The tool is not available on this server' },
+          },
+        },
+      },
+    ]),
+  );
+}
+
+export function openApiDocument(router: AppRouter, info: { title: string; version: string }, tools: Tool[] = []): OpenAPIObject {
   const doc = generateOpenApiDocument(router, {
     title: info.title,
     version: info.version,
@@ -84,7 +120,11 @@ export function openApiDocument(router: AppRouter, info: { title: string; versio
     securitySchemes: SECURITY_SCHEMES,
   });
   // The run-bound log token is documented for the two log routes only.
-  doc.components = { ...doc.components, securitySchemes: { ...doc.components?.securitySchemes, logToken: { type: 'apiKey', in: 'query', name: 'access_token' } } };
+  doc.components = {
+    ...doc.components,
+    securitySchemes: { ...doc.components?.securitySchemes, logToken: { type: 'apiKey', in: 'query', name: 'access_token' } },
+  };
+  doc.paths = { ...doc.paths, ...toolPaths(tools) } as OpenAPIObject['paths'];
   return doc;
 }
 

@@ -47,7 +47,7 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
   const rest = restHandler(appRouter, createContext, config.MAX_BODY_BYTES, onError);
   const docs = docsHandler();
   const web = webAppHandler(config.WEB_DIST);
-  const openapi = JSON.stringify(openApiDocument(appRouter, { title: config.APP_NAME, version: services.version }));
+  const openapi = JSON.stringify(openApiDocument(appRouter, { title: config.APP_NAME, version: services.version }, services.catalog.list()));
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
