@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     defaultTimeoutS: config.RUN_TIMEOUT_S,
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
+    maxLogBytes: config.MAX_LOG_BYTES,
   });
   const recovered = await runs.recover();
   if (recovered.lost) log.warn(`${recovered.lost} run(s) were going when the server last stopped: marked lost`);

@@ -127,6 +127,25 @@ describe('crash recovery', () => {
   });
 });
 
+describe('the log cap', () => {
+  it('keeps the head and the tail of a 200 MB output with a marker; the tool runs to its end', async () => {
+    const run = await start(server, 'flood');
+    const { events } = await readSse(`${server.url}/runs/${run.run_id}/logs`);
+    const final = JSON.parse(events.at(-1)?.data.join('\n') ?? '') as Run;
+    expect(final).toMatchObject({ status: 'succeeded', exit_code: 0, log_truncated: true });
+    expect(final.log_bytes).toBeLessThan(1048576 + 200);
+    const lines = linesOf(events);
+    const line = (n: number) => String(n).padStart(80, '0');
+    expect(lines.slice(0, 3)).toEqual([line(1), line(2), line(3)]);
+    expect(lines.at(-1)).toBe(line(2_500_000));
+    const marker = lines.findIndex((l) => l.startsWith('[oss-runner: the log is capped at 1048576 bytes'));
+    expect(marker).toBeGreaterThan(1000);
+    expect(lines[marker + 1]).toMatch(/^\d{80}$/);
+    const raw = await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text();
+    expect(raw.length).toBe(final.log_bytes);
+  });
+});
+
 describe('a reader that stalls', () => {
   it('neither grows server memory with the output nor slows the tool or other readers', async () => {
     const rssBefore = server.rss();

@@ -25,6 +25,9 @@ const ToolEntry = z.strictObject({
   timeout_s: z.number().int().positive().optional(),
   install_hint: z.string().max(1000).optional().describe('how to install the program, shown while it is missing'),
   params: ParamSpecs.default({}),
+  limits: z
+    .strictObject({ log_bytes: z.number().int().min(1024).describe('the log cap for this tool; MAX_LOG_BYTES otherwise') })
+    .optional(),
   /** Which exit codes mean success and which mean findings; any other code is an error. */
   outcome: z
     .strictObject({ success: z.array(z.number().int()).default([0]), findings: z.array(z.number().int()).default([]) })

@@ -25,6 +25,8 @@ export interface RunServiceOptions {
   defaultTimeoutS: number;
   stopGraceMs: number;
   maxConcurrentRuns: number;
+  /** The log cap of tools that set none of their own. */
+  maxLogBytes: number;
 }
 
 type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
@@ -109,6 +111,7 @@ export class RunService {
       outcome: null,
       error: null,
       log_bytes: 0,
+      log_truncated: false,
     };
     await this.store.insert(run);
     this.runFeed.publish(run);
@@ -208,7 +211,7 @@ export class RunService {
 
   private withLiveLength(run: Run): Run {
     const writer = this.active.get(run.run_id)?.writer;
-    return writer ? { ...run, log_bytes: writer.length } : run;
+    return writer ? { ...run, log_bytes: writer.length, log_truncated: writer.truncated } : run;
   }
 
   /** Starts queued runs, first in first out, while slots are free. */
@@ -243,7 +246,7 @@ export class RunService {
       const workDir = this.workDir(run.run_id);
       await mkdir(workDir, { recursive: true, mode: 0o750 });
       if (run.cmd.some((a) => a.startsWith(this.artifactsDir(run.run_id)))) await mkdir(this.artifactsDir(run.run_id), { recursive: true, mode: 0o750 });
-      active.writer = LogWriter.create(this.logPath(run.run_id));
+      active.writer = LogWriter.create(this.logPath(run.run_id), entry.limits?.log_bytes ?? this.options.maxLogBytes);
       if (refusal) throw new Error(refusal);
       const proc = await this.executor.spawn({ argv: run.cmd, cwd: workDir, env: { ...this.options.toolEnv } });
       spawned = true;
@@ -281,6 +284,7 @@ export class RunService {
       stopped_by: active.stop?.by ?? null,
       error,
       log_bytes: active.writer?.length ?? 0,
+      log_truncated: active.writer?.truncated ?? false,
     });
     await this.store.setProcess(run.run_id, null);
     this.active.delete(run.run_id);

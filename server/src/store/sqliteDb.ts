@@ -47,6 +47,7 @@ const MIGRATIONS = [
    CREATE INDEX audit_action ON audit (action, id);
    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   `ALTER TABLE runs ADD COLUMN outcome TEXT;`,
+  `ALTER TABLE runs ADD COLUMN log_truncated INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function openDatabase(file: string): Database.Database {

@@ -8,11 +8,13 @@ import { selectPage } from './sqliteDb';
 type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; process: string | null };
 
 const JSON_COLUMNS = new Set(['cmd', 'params']);
+/** SQLite has no booleans: they are stored as 0 and 1. */
+const column = (key: string, value: unknown) => (JSON_COLUMNS.has(key) ? JSON.stringify(value) : typeof value === 'boolean' ? Number(value) : value);
 const PATCHABLE = new Set(Object.keys(Run.shape));
 
 function toRun(row: Row): Run {
-  const { seq: _seq, process: _process, cmd, params, ...rest } = row;
-  return { ...rest, cmd: JSON.parse(cmd) as string[], params: JSON.parse(params) as Record<string, unknown> } as Run;
+  const { seq: _seq, process: _process, cmd, params, log_truncated, ...rest } = row;
+  return { ...rest, log_truncated: Boolean(log_truncated), cmd: JSON.parse(cmd) as string[], params: JSON.parse(params) as Record<string, unknown> } as Run;
 }
 
 
@@ -20,7 +22,7 @@ export class SqliteRunStore implements RunStore {
   constructor(private readonly db: Database.Database) {}
 
   insert(run: Run): Promise<void> {
-    const row: Record<string, unknown> = { ...run, cmd: JSON.stringify(run.cmd), params: JSON.stringify(run.params) };
+    const row: Record<string, unknown> = Object.fromEntries(Object.entries(run).map(([k, v]) => [k, column(k, v)]));
     const cols = Object.keys(row);
     this.db.prepare(`INSERT INTO runs (${cols.join(',')}) VALUES (${cols.map((c) => `@${c}`).join(',')})`).run(row);
     return Promise.resolve();
@@ -30,7 +32,7 @@ export class SqliteRunStore implements RunStore {
     const entries = Object.entries(patch).filter(([k, v]) => PATCHABLE.has(k) && v !== undefined);
     if (entries.length) {
       const sets = entries.map(([k]) => `${k} = @${k}`).join(', ');
-      const values = Object.fromEntries(entries.map(([k, v]) => [k, JSON_COLUMNS.has(k) ? JSON.stringify(v) : v]));
+      const values = Object.fromEntries(entries.map(([k, v]) => [k, column(k, v)]));
       this.db.prepare(`UPDATE runs SET ${sets} WHERE run_id = @run_id`).run({ ...values, run_id: runId });
     }
     return this.get(runId);

@@ -37,6 +37,7 @@ export const Run = z
     outcome: Outcome.nullable(),
     error: z.string().nullable().describe('why the run could not start or went wrong, for people'),
     log_bytes: z.number().int().nonnegative(),
+    log_truncated: z.boolean().describe('output was left out of the log to keep it under its cap (MAX_LOG_BYTES or the tool\'s limits.log_bytes)'),
   })
   .meta({ id: 'Run' });
 export type Run = z.infer<typeof Run>;
