@@ -69,33 +69,44 @@ export class LogWriter {
     this.received += bytes.length;
   }
 
+  /**
+   * The ring, oldest byte first, after the head: whole when the output fit, else after a marker line
+   * and from the first line start. Copied in pieces: the tail is never held in memory at once.
+   */
+  private appendTail(log: number, ring: { fd: number; size: number }): void {
+    const ringBytes = this.received - this.headBytes();
+    const length = Math.min(ring.size, ringBytes);
+    const oldest = ringBytes <= ring.size ? 0 : ringBytes % ring.size;
+    const piece = Buffer.allocUnsafe(Math.min(length, TAIL_COPY_BYTES));
+    /** Reads `n` bytes of the tail from logical offset `at` into `piece`. */
+    const readAt = (at: number, n: number) => {
+      const physical = (oldest + at) % ring.size;
+      const first = Math.min(n, ring.size - physical);
+      readSync(ring.fd, piece, 0, first, physical);
+      if (first < n) readSync(ring.fd, piece, first, n - first, 0);
+    };
+    let from = 0;
+    if (ringBytes > ring.size) {
+      // Start at a line start, so no line is shown cut at its beginning.
+      readAt(0, piece.length);
+      const nl = piece.indexOf(0x0a);
+      if (nl >= 0 && nl < length - 1) from = nl + 1;
+      const skipped = this.received - this.length - (length - from);
+      const marker = Buffer.from(`\n[oss-runner: the log is capped at ${this.maxBytes} bytes: ${skipped} bytes of output are left out here]\n`);
+      this.length += writeAll(log, marker, 0, marker.length, this.length);
+    }
+    for (let at = from; at < length; at += piece.length) {
+      const n = Math.min(piece.length, length - at);
+      readAt(at, n);
+      this.length += writeAll(log, piece, 0, n, this.length);
+    }
+  }
+
   /** Ends the log: when it was capped, the marker and the tail follow the head. */
   close(): void {
     if (this.fd === null) return;
     try {
-      if (this.tail && !this.failure) {
-        const { fd, size } = this.tail;
-        const ringBytes = this.received - this.headBytes();
-        const tailLength = Math.min(size, ringBytes);
-        const tail = Buffer.alloc(tailLength);
-        if (ringBytes <= size) readSync(fd, tail, 0, tailLength, 0);
-        else {
-          // Oldest first: from the next write position round to it.
-          const next = ringBytes % size;
-          readSync(fd, tail, 0, size - next, next);
-          readSync(fd, tail, size - next, next, 0);
-        }
-        if (ringBytes <= size) this.length += writeAll(this.fd, tail, 0, tail.length, this.length);
-        else {
-          // Start the tail at a line start, so no line is shown cut at its beginning.
-          const nl = tail.indexOf(0x0a);
-          const from = nl >= 0 && nl < tail.length - 1 ? nl + 1 : 0;
-          const skipped = this.received - this.length - (tail.length - from);
-          const marker = Buffer.from(`\n[oss-runner: the log is capped at ${this.maxBytes} bytes: ${skipped} bytes of output are left out here]\n`);
-          this.length += writeAll(this.fd, marker, 0, marker.length, this.length);
-          this.length += writeAll(this.fd, tail, from, tail.length - from, this.length);
-        }
-      }
+      if (this.tail && !this.failure) this.appendTail(this.fd, this.tail);
     } catch (e) {
       this.failure ??= e as Error;
     } finally {
@@ -110,6 +121,9 @@ export class LogWriter {
     }
   }
 }
+
+/** Pieces the tail is copied in when the log closes. */
+const TAIL_COPY_BYTES = 1024 * 1024;
 
 function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number {
   for (let done = 0; done < length; ) done += writeSync(fd, bytes, offset + done, length - done, position + done);
