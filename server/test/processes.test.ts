@@ -4,7 +4,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
-import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import { api, fetchAuthed, linesOf, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = path.join(ROOT, 'server/test/fixtures/catalog.yaml');
@@ -97,6 +97,41 @@ describe('queueing', () => {
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe('queueing under limits', () => {
+  it('never runs more than MAX_CONCURRENT_RUNS, however many starts arrive at once, and starts them first in first out', async () => {
+    const s = await startServer({ catalogFile: CATALOG, env: { MAX_CONCURRENT_RUNS: '2', START_RATE_PER_MINUTE: '1000' } });
+    try {
+      const blockers = await Promise.all([start(s, 'sleeper'), start(s, 'sleeper')]);
+      const queued = await Promise.all(Array.from({ length: 6 }, () => start(s, 'hello')));
+      expect(queued.every((r) => r.status === 'queued')).toBe(true);
+      const counts = (await api<Health>(s.url, 'GET', '/health')).body.runs;
+      expect([counts.running, counts.queued]).toEqual([2, 6]);
+      for (const b of blockers) await api(s.url, 'POST', `/runs/${b.run_id}/stop`);
+      const done = await waitFor('the queue to drain', async () => {
+        const runs = await Promise.all(queued.map((r) => getRun(s, r.run_id)));
+        return runs.every((r) => r.status === 'succeeded') ? runs : undefined;
+      });
+      // The server's own order of creation (newest first in its list), and start times that follow it.
+      const created = (await api<RunList>(s.url, 'GET', '/runs?name=hello&limit=10')).body.items.map((r) => r.run_id).reverse();
+      const startedAt = new Map(done.map((r) => [r.run_id, Date.parse(r.started_at ?? '')]));
+      const starts = created.map((id) => startedAt.get(id) ?? NaN);
+      expect(starts.every((t, i) => i === 0 || t >= (starts[i - 1] ?? 0))).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('holds a tool to its own concurrency without holding back other tools', async () => {
+    const first = await start(server, 'single');
+    const second = await start(server, 'single');
+    const other = await start(server, 'hello');
+    expect([first.status, second.status, other.status]).toEqual(['running', 'queued', 'running']);
+    await api(server.url, 'POST', `/runs/${first.run_id}/stop`);
+    await waitFor('the second to start', async () => ((await getRun(server, second.run_id)).status === 'running' ? true : undefined));
+    await api(server.url, 'POST', `/runs/${second.run_id}/stop`);
   });
 });
 

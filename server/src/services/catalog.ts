@@ -23,6 +23,8 @@ const ToolEntry = z.strictObject({
     )
     .min(1, 'must name the program to run'),
   timeout_s: z.number().int().positive().optional(),
+  /** Runs of this tool going at once; more wait in the queue (MAX_CONCURRENT_RUNS still holds). */
+  concurrency: z.number().int().positive().optional(),
   install_hint: z.string().max(1000).optional().describe('how to install the program, shown while it is missing'),
   params: ParamSpecs.default({}),
   limits: z

@@ -50,8 +50,11 @@ const now = () => new Date().toISOString();
 
 export class RunService {
   private readonly active = new Map<string, ActiveRun>();
-  private readonly queue: string[] = [];
+  /** Queued runs, oldest first, with their tool (for per-tool limits). */
+  private readonly queue: { runId: string; name: string }[] = [];
   private readonly launching = new Map<string, Promise<void>>();
+  /** Runs taken from the queue whose launch has not made them active yet: they hold a slot already. */
+  private readonly starting = new Map<string, string>();
   private accepting = true;
 
   constructor(
@@ -115,7 +118,7 @@ export class RunService {
     };
     await this.store.insert(run);
     this.runFeed.publish(run);
-    this.queue.push(run.run_id);
+    this.queue.push({ runId: run.run_id, name: run.name });
     this.dispatch();
     await this.launching.get(run.run_id);
     return this.get(run.run_id);
@@ -156,7 +159,7 @@ export class RunService {
     if (isFinal(run.status)) throw conflict(`run_id: run "${runId}" has already ended (${run.status})`);
     const active = this.active.get(runId);
     if (active) return this.requestStop(active, 'stopped', stoppedBy);
-    const queued = this.queue.indexOf(runId);
+    const queued = this.queue.findIndex((q) => q.runId === runId);
     if (queued >= 0) this.queue.splice(queued, 1);
     const stopped = await this.update(runId, { status: 'stopped', end_reason: 'stopped', stopped_by: stoppedBy, finished_at: now() });
     this.feed.publish(runId);
@@ -182,7 +185,7 @@ export class RunService {
     let requeued = 0;
     for (const { run, process } of await this.store.unfinished()) {
       if (run.status === 'queued') {
-        this.queue.push(run.run_id);
+        this.queue.push({ runId: run.run_id, name: run.name });
         requeued++;
         continue;
       }
@@ -214,19 +217,42 @@ export class RunService {
     return writer ? { ...run, log_bytes: writer.length, log_truncated: writer.truncated } : run;
   }
 
-  /** Starts queued runs, first in first out, while slots are free. */
+  /**
+   * Starts queued runs, first in first out, while there are free slots: MAX_CONCURRENT_RUNS in all,
+   * and a tool's own `concurrency`. A run whose tool is at its limit waits without holding back runs
+   * of other tools queued after it.
+   */
   private dispatch(): void {
-    while (this.accepting && this.active.size < this.options.maxConcurrentRuns) {
-      const runId = this.queue.shift();
-      if (runId === undefined) return;
+    for (let i = 0; i < this.queue.length && this.accepting && this.active.size + this.starting.size < this.options.maxConcurrentRuns; ) {
+      const { runId, name } = this.queue[i] ?? { runId: '', name: '' };
+      const limit = this.catalog.get(name)?.concurrency;
+      if (limit !== undefined && this.activeOf(name) >= limit) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.starting.set(runId, name);
       const launch = this.launch(runId).finally(() => this.launching.delete(runId));
       this.launching.set(runId, launch);
     }
   }
 
+  private activeOf(name: string): number {
+    let n = 0;
+    for (const a of this.active.values()) if (a.run.name === name) n++;
+    for (const starting of this.starting.values()) if (starting === name) n++;
+    return n;
+  }
+
   private async launch(runId: string): Promise<void> {
-    const run = await this.store.get(runId);
-    if (!run || run.status !== 'queued') return;
+    let run: Run | undefined;
+    try {
+      run = await this.store.get(runId);
+    } finally {
+      // From here the run holds its slot as an active run (or gives it back).
+      this.starting.delete(runId);
+    }
+    if (!run || run.status !== 'queued') return this.dispatch();
     const entry = this.catalog.get(run.name);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
