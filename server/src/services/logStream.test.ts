@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../../shared/src/schemas/run';
 import { LocalLogFeed } from './logFeed';
-import { cutPoint, linesOf, LogStreamer, type LogState, type StreamEvent } from './logStream';
+import { cutPoint, textOf, LogStreamer, type LogState, type StreamEvent } from './logStream';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -35,10 +35,10 @@ describe('cutPoint', () => {
   });
 });
 
-describe('linesOf', () => {
-  it('splits at \\n, \\r\\n and \\r and decodes bad bytes as U+FFFD', () => {
+describe('textOf', () => {
+  it('ends lines at \\n, \\r\\n and \\r alike and decodes bad bytes as U+FFFD', () => {
     const buf = b('a\r\nb\rc\n\xff\n\n');
-    expect(linesOf(buf, buf.length)).toEqual(['a', 'b', 'c', '\uFFFD', '']);
+    expect(textOf(buf, buf.length).split('\n')).toEqual(['a', 'b', 'c', '\uFFFD', '']);
   });
 });
 

@@ -66,11 +66,6 @@ export function textOf(buf: Uint8Array, cut: number): string {
   return last === LF || last === CR ? text.slice(0, -1) : text;
 }
 
-/** The lines in `buf[0, cut)`: decoded as UTF-8 (bad bytes become U+FFFD), split at \n, \r\n and \r. */
-export function linesOf(buf: Uint8Array, cut: number): string[] {
-  return textOf(buf, cut).split('\n');
-}
-
 /** Resolves a waiting reader when it is notified, aborted, or after a poll interval. */
 class Wakeup {
   private pending = false;
