@@ -105,6 +105,32 @@ describe('the seed API', () => {
   });
 });
 
+describe('Idempotency-Key', () => {
+  it('answers the same run to the same key from the same caller, and only one run is made', async () => {
+    const key = { 'Idempotency-Key': `retry-${Date.now()}` };
+    const before = (await api<Health>(server.url, 'GET', '/health')).body.runs.total;
+    const [a, b] = await Promise.all([api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, key), api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, key)]);
+    const c = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, key);
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 200]);
+    expect(new Set([a.body.run.run_id, b.body.run.run_id, c.body.run.run_id]).size).toBe(1);
+    expect((await api<Health>(server.url, 'GET', '/health')).body.runs.total).toBe(before + 1);
+
+    const other = await api<ApiError>(server.url, 'POST', '/set/fail', undefined, key);
+    expect(other.status).toBe(409);
+    expect(other.body.message).toMatch(/^Idempotency-Key: /);
+    const fresh = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { 'Idempotency-Key': `${key['Idempotency-Key']}-2` });
+    expect(fresh.body.run.run_id).not.toBe(a.body.run.run_id);
+  });
+
+  it('refuses a malformed key, naming the header', async () => {
+    for (const bad of ['has space', 'x'.repeat(201)]) {
+      const res = await api<ApiError>(server.url, 'POST', '/set/hello', undefined, { 'Idempotency-Key': bad });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(/^Idempotency-Key: /);
+    }
+  });
+});
+
 describe('listing runs', () => {
   it('lists newest first, filters by status and name, and pages with a cursor', async () => {
     const ids: string[] = [];

@@ -1,4 +1,5 @@
-import { tracked } from '@trpc/server';
+import { tracked, TRPCError } from '@trpc/server';
+import { z } from 'zod';
 import { LogsInput } from '../../../shared/src/schemas/logEvent';
 import type { Context } from '../trpc/context';
 import { RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
@@ -21,6 +22,11 @@ const errors = {
   403: 'The role is too low',
   404: 'Unknown tool or run',
 };
+const IdempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 visible ASCII characters')
+  .optional();
+
 const needs = (role: string) => `Needs the ${role} role.`;
 
 export const runsRouter = router({
@@ -35,13 +41,24 @@ export const runsRouter = router({
         path: '/set/{name}',
         tags: ['runs'],
         summary: 'Start a run of a catalog tool',
-        description: `The body is optional: \`curl -X POST\` with no body starts the tool with no parameters. ${needs('operator')}`,
-        errorResponses: { ...errors, 409: 'The tool is not available on this server', 413: 'Body too large', 415: 'Body is not JSON', 429: 'Too many starts with this credential (see Retry-After)' },
+        description: `The body is optional: \`curl -X POST\` with no body starts the tool with no parameters. An \`Idempotency-Key\` header makes a retry safe: the same key from the same credential answers the same run for 24 hours (409 if it is reused for another tool or other parameters). ${needs('operator')}`,
+        requestHeaders: z.object({ 'Idempotency-Key': z.string().max(200).optional().describe('retries with the same key get the same run, for 24 hours') }),
+        errorResponses: {
+          ...errors,
+          409: 'The tool is not available on this server, or the Idempotency-Key was used for another start',
+          413: 'Body too large',
+          415: 'Body is not JSON',
+          429: 'Too many starts with this credential (see Retry-After)',
+        },
       },
     })
     .input(StartRunInput.strict())
     .output(RunEnvelope)
-    .mutation(async ({ ctx, input }) => ({ run: await ctx.services.runs.start(input, ctx.principal.id) })),
+    .mutation(async ({ ctx, input }) => {
+      const key = IdempotencyKey.safeParse(ctx.idempotencyKey ?? undefined);
+      if (!key.success) throw new TRPCError({ code: 'BAD_REQUEST', message: `Idempotency-Key: ${key.error.issues[0]?.message ?? 'invalid'}` });
+      return { run: await ctx.services.runs.start(input, ctx.principal.id, key.data) };
+    }),
 
   list: viewerProcedure
     .meta({ openapi: { method: 'GET', path: '/runs', tags: ['runs'], summary: 'Runs, newest first', description: needs('viewer'), errorResponses: errors } })

@@ -48,6 +48,9 @@ const OUTPUT_DRAIN_MS = 2000;
 
 const now = () => new Date().toISOString();
 
+/** How long an Idempotency-Key keeps answering with the same run. */
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+
 export class RunService {
   private readonly active = new Map<string, ActiveRun>();
   /** Queued runs, oldest first, with their tool (for per-tool limits). */
@@ -87,7 +90,7 @@ export class RunService {
   }
 
   /** Starts a catalog tool; the run is `running` on return, or `queued` when every slot is taken. */
-  async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null): Promise<Run> {
+  async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null, idempotencyKey?: string | null): Promise<Run> {
     if (!this.accepting) throw conflict('the server is shutting down and starts no new runs');
     const entry = this.catalog.get(input.name);
     if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
@@ -116,7 +119,15 @@ export class RunService {
       log_bytes: 0,
       log_truncated: false,
     };
-    await this.store.insert(run);
+    const claim = idempotencyKey
+      ? { principal: requestedBy ?? 'anonymous', key: idempotencyKey, fingerprint: JSON.stringify([entry.name, params]), ttlMs: IDEMPOTENCY_TTL_MS }
+      : undefined;
+    const stored = await this.store.insert(run, claim);
+    if (stored.runId !== run.run_id) {
+      // The same key from the same caller: the run it started then, if it asked for the same thing.
+      if (stored.fingerprint !== claim?.fingerprint) throw conflict('Idempotency-Key: already used for a different start (another tool or other parameters)');
+      return this.get(stored.runId);
+    }
     this.runFeed.publish(run);
     this.queue.push({ runId: run.run_id, name: run.name });
     this.dispatch();

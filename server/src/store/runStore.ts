@@ -22,8 +22,22 @@ export interface RunFilter {
 
 export type RunPatch = Partial<Omit<Run, 'run_id' | 'name' | 'cmd' | 'params' | 'created_at' | 'requested_by'>>;
 
+/** A start request's Idempotency-Key: the same key from the same caller gets the same run. */
+export interface IdempotencyClaim {
+  principal: string;
+  key: string;
+  /** What was asked (tool and parameters), so a key reused for something else can be refused. */
+  fingerprint: string;
+  /** Older claims are forgotten. */
+  ttlMs: number;
+}
+
 export interface RunStore {
-  insert(run: Run): Promise<void>;
+  /**
+   * Records a new run. With a claim, atomically: when the caller's key already names a run (younger than
+   * the TTL), nothing is inserted and that run's id and fingerprint are answered instead.
+   */
+  insert(run: Run, claim?: IdempotencyClaim): Promise<{ runId: string; fingerprint: string | null }>;
   /** Applies the patch and answers the updated run (undefined for an unknown id). */
   update(runId: string, patch: RunPatch): Promise<Run | undefined>;
   get(runId: string): Promise<Run | undefined>;

@@ -48,6 +48,14 @@ const MIGRATIONS = [
    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   `ALTER TABLE runs ADD COLUMN outcome TEXT;`,
   `ALTER TABLE runs ADD COLUMN log_truncated INTEGER NOT NULL DEFAULT 0;`,
+  `CREATE TABLE idempotency (
+     principal TEXT NOT NULL,
+     key TEXT NOT NULL,
+     run_id TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (principal, key)
+   );`,
 ];
 
 export function openDatabase(file: string): Database.Database {

@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import type { RunCounts } from '../../../shared/src/schemas/health';
 import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
-import type { ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
+import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
 import { selectPage } from './sqliteDb';
 
 type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; process: string | null };
@@ -21,11 +21,24 @@ function toRun(row: Row): Run {
 export class SqliteRunStore implements RunStore {
   constructor(private readonly db: Database.Database) {}
 
-  insert(run: Run): Promise<void> {
+  insert(run: Run, claim?: IdempotencyClaim): Promise<{ runId: string; fingerprint: string | null }> {
     const row: Record<string, unknown> = Object.fromEntries(Object.entries(run).map(([k, v]) => [k, column(k, v)]));
     const cols = Object.keys(row);
-    this.db.prepare(`INSERT INTO runs (${cols.join(',')}) VALUES (${cols.map((c) => `@${c}`).join(',')})`).run(row);
-    return Promise.resolve();
+    return Promise.resolve(
+      this.db.transaction(() => {
+        if (claim) {
+          const now = Date.now();
+          this.db.prepare('DELETE FROM idempotency WHERE created_at < ?').run(now - claim.ttlMs);
+          const held = this.db.prepare('SELECT run_id, fingerprint FROM idempotency WHERE principal = ? AND key = ?').get(claim.principal, claim.key) as
+            | { run_id: string; fingerprint: string }
+            | undefined;
+          if (held) return { runId: held.run_id, fingerprint: held.fingerprint };
+          this.db.prepare('INSERT INTO idempotency (principal, key, run_id, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)').run(claim.principal, claim.key, run.run_id, claim.fingerprint, now);
+        }
+        this.db.prepare(`INSERT INTO runs (${cols.join(',')}) VALUES (${cols.map((c) => `@${c}`).join(',')})`).run(row);
+        return { runId: run.run_id, fingerprint: claim?.fingerprint ?? null };
+      })(),
+    );
   }
 
   update(runId: string, patch: RunPatch): Promise<Run | undefined> {

@@ -17,6 +17,8 @@ export interface Context {
   /** Why the credential that was sent was refused; protected procedures throw it. */
   authError: DomainError | null;
   ip: string | null;
+  /** The Idempotency-Key header of the request, when it had one (HTTP only). */
+  idempotencyKey: string | null;
   /** Resolves once the connection has room for more: tRPC's WebSocket adapter has no backpressure of its own. */
   waitForDrain: (signal?: AbortSignal) => Promise<void>;
 }
@@ -100,6 +102,7 @@ export function contextFactory(services: Services) {
       timer.unref();
       ws.once('close', () => clearTimeout(timer));
     }
-    return { services, principal, authError, ip, waitForDrain: drainWaiter(opts.res) };
+    const idempotencyKey = ws ? null : (headersOf(opts.req).get('idempotency-key') ?? null);
+    return { services, principal, authError, ip, idempotencyKey, waitForDrain: drainWaiter(opts.res) };
   };
 }
