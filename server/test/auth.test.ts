@@ -136,6 +136,18 @@ describe('who may do what', () => {
     await api(server.url, 'POST', `/runs/${run.run_id}/stop`);
   });
 
+  it('keeps Idempotency-Keys apart per credential', async () => {
+    const a = await createKey('operator', 'idem a');
+    const b = await createKey('operator', 'idem b');
+    const key = { 'Idempotency-Key': 'shared-key-1' };
+    const first = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { ...bearer(a.key), ...key });
+    const again = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { ...bearer(a.key), ...key });
+    const other = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { ...bearer(b.key), ...key });
+    expect(again.body.run.run_id).toBe(first.body.run.run_id);
+    expect(other.body.run.run_id).not.toBe(first.body.run.run_id);
+    expect(other.body.run.requested_by).toBe(`key:${b.api_key.id}`);
+  });
+
   it("lets an operator start and stop, recording who did", async () => {
     const operator = await createKey('operator');
     const started = await api<RunEnvelope>(server.url, 'POST', '/set/sleeper', undefined, bearer(operator.key));
