@@ -31,10 +31,8 @@ export function normalizeError(raw: Record<string, unknown>, status: number): Ap
     const listed = issues.map((i) => ({ path: fieldOf(i), message: i.keys ? 'unknown field' : (i.message ?? 'invalid') }));
     return { message: listed.map((i) => `${i.path}: ${i.message}`).join('; '), code, issues: listed };
   }
-  let message = typeof raw.message === 'string' ? raw.message : 'error';
-  if (status >= 500) message = 'internal server error';
-  if (code === 'PARSE_ERROR') message = 'body: not valid JSON';
-  return { message, code: code === 'PARSE_ERROR' ? 'BAD_REQUEST' : code };
+  const message = status >= 500 ? 'internal server error' : typeof raw.message === 'string' ? raw.message : 'error';
+  return { message, code };
 }
 
 /** Collects what the handler answers, so errors can be reshaped before anything is sent. */
