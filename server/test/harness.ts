@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createTRPCClient, createWSClient, httpBatchLink, httpSubscriptionLink, splitLink, wsLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
+import type { Run } from '../../shared/src/schemas/run';
 import type { AppRouter } from '../src/routers';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -242,4 +243,11 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 /** fetch, with the server's admin key unless the headers carry a credential (or `authorization: ''`). */
 export function fetchAuthed(url: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { ...init, headers: withAuth(url, (init.headers ?? {}) as Record<string, string>) });
+}
+
+/** The final run carried by a stream's last event, which must be `event: end`. */
+export function endRun(events: SseEvent[]): Run {
+  const end = events.at(-1);
+  if (end?.event !== 'end') throw new Error(`the stream did not end with an end event (last: ${JSON.stringify(end)})`);
+  return JSON.parse(end.data.join('\n')) as Run;
 }

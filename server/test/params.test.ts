@@ -5,7 +5,7 @@ import type { ApiError } from '../../shared/src/schemas/error';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, fetchAuthed, readSse, startServer, tempDir, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, readSse, startServer, tempDir, type TestServer } from './harness';
 
 let server: TestServer;
 const root = tempDir('oss-runner-roots-');
@@ -136,7 +136,7 @@ describe('outcome', () => {
     const grade = async (c: number) => {
       const { body } = await api<RunEnvelope>(server.url, 'POST', '/set/graded', { params: { code: c } });
       const { events } = await readSse(`${server.url}/runs/${body.run.run_id}/logs`);
-      return JSON.parse(events.at(-1)?.data.join('\n') ?? '') as Run;
+      return endRun(events);
     };
     expect(await grade(0)).toMatchObject({ status: 'succeeded', outcome: 'success', exit_code: 0 });
     expect(await grade(1)).toMatchObject({ status: 'succeeded', outcome: 'findings', exit_code: 1 });

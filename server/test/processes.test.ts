@@ -4,8 +4,8 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
-import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, linesOf, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
+import type { RunEnvelope, RunList } from '../../shared/src/schemas/run';
+import { api, endRun, fetchAuthed, linesOf, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = path.join(ROOT, 'server/test/fixtures/catalog.yaml');
 let server: TestServer;
@@ -68,7 +68,7 @@ describe('timeout', () => {
   it('ends a run that outlives its timeout_s as timed_out, the same way as a stop', async () => {
     const run = await start(server, 'slow');
     const { events } = await readSse(`${server.url}/runs/${run.run_id}/logs`);
-    const final = JSON.parse(events.at(-1)?.data.join('\n') ?? '') as Run;
+    const final = endRun(events);
     expect(final).toMatchObject({ status: 'timed_out', end_reason: 'timeout', signal: 'SIGTERM' });
     const took = Date.parse(final.finished_at ?? '') - Date.parse(final.started_at ?? '');
     expect(took).toBeGreaterThanOrEqual(1000);
@@ -166,7 +166,7 @@ describe('the log cap', () => {
   it('keeps the head and the tail of a 200 MB output with a marker; the tool runs to its end', async () => {
     const run = await start(server, 'flood');
     const { events } = await readSse(`${server.url}/runs/${run.run_id}/logs`);
-    const final = JSON.parse(events.at(-1)?.data.join('\n') ?? '') as Run;
+    const final = endRun(events);
     expect(final).toMatchObject({ status: 'succeeded', exit_code: 0, log_truncated: true });
     expect(final.log_bytes).toBeLessThan(1048576 + 200);
     const lines = linesOf(events);

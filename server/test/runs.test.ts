@@ -3,7 +3,7 @@ import type { ApiError } from '../../shared/src/schemas/error';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, fetchAuthed, readSse, startServer, waitFor, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, readSse, startServer, waitFor, type TestServer } from './harness';
 import path from 'node:path';
 import { ROOT } from './harness';
 
@@ -18,10 +18,7 @@ afterAll(() => server.stop());
 async function runToEnd(name: string): Promise<Run> {
   const started = await api<RunEnvelope>(server.url, 'POST', `/set/${name}`);
   expect(started.status).toBe(200);
-  const { events } = await readSse(`${server.url}/runs/${started.body.run.run_id}/logs`);
-  const end = events.at(-1);
-  expect(end?.event).toBe('end');
-  return JSON.parse(end?.data.join('\n') ?? '') as Run;
+  return endRun((await readSse(`${server.url}/runs/${started.body.run.run_id}/logs`)).events);
 }
 
 describe('the seed API', () => {

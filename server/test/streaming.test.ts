@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogToken } from '../../shared/src/schemas/auth';
 import type { LogEventData } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, linesOf, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, linesOf, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
 
 let server: TestServer;
 
@@ -55,11 +55,9 @@ describe('SSE', () => {
     expect(events.length).toBeLessThan(2000); // lines travel in batches
     const ids = events.map((e) => Number(e.id));
     expect(ids.every((id, i) => i === 0 || id >= (ids[i - 1] ?? 0))).toBe(true);
-    const end = events.at(-1);
-    expect(end?.event).toBe('end');
-    const final = JSON.parse(end?.data.join('\n') ?? '') as Run;
+    const final = endRun(events);
     expect(final).toMatchObject({ run_id: run.run_id, status: 'succeeded', exit_code: 0 });
-    expect(Number(end?.id)).toBe(final.log_bytes);
+    expect(Number(events.at(-1)?.id)).toBe(final.log_bytes);
   });
 
   it('resumes right after any event id, by header or query, with nothing lost or repeated', async () => {
