@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { byteSize } from './lib/byteSize';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -43,7 +44,29 @@ const Env = z.object({
   /** Seconds between SIGTERM and SIGKILL when a run is stopped or times out. */
   STOP_GRACE_S: z.coerce.number().min(0).default(10),
   MAX_CONCURRENT_RUNS: positiveInt.default(8),
-  MAX_LOG_BYTES: positiveInt.default(64 * 1024 * 1024),
+  MAX_LOG_BYTES: byteSize(1024).default(64 * 1024 * 1024),
+  /** Defaults for tools whose catalog entry sets no limit of its own; 0 is no limit. Enforced where the machine can (GET /health). */
+  RUN_MEMORY_BYTES: byteSize().default(2 * 1024 ** 3),
+  RUN_PIDS: z.coerce.number().int().min(0).default(1024),
+  RUN_CPU_S: z.coerce.number().int().min(0).default(0),
+  RUN_FILE_BYTES: byteSize().default(1024 ** 3),
+  /** Whether tools that do not say (`network:` in the catalog) may reach the network. */
+  RUN_NETWORK: bool,
+  /** Finished runs older than this many days are deleted with their logs and artifacts (0: kept). */
+  RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  /** Only the newest this many finished runs of each tool are kept (0: no such limit). */
+  RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0),
+  RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600),
+  /** With a bucket, each finished run's log, artifacts and metadata are uploaded to S3. */
+  S3_BUCKET: z.string().min(3).optional(),
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Path-style addressing (bucket in the path), which most S3-compatible servers need; default: on with S3_ENDPOINT. */
+  S3_FORCE_PATH_STYLE: z.stringbool().optional(),
+  S3_PREFIX: z.string().default('oss-runner/'),
+  S3_PRESIGN_TTL_S: positiveInt.max(7 * 24 * 3600).default(3600),
   /** Largest JSON body accepted by the REST and tRPC APIs. */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   /** Environment variables a tool inherits from the server; everything else is withheld. */

@@ -1,12 +1,15 @@
 /**
  * Composition root: config -> stores -> services -> HTTP/tRPC/WebSocket -> shutdown.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfig } from './config';
+import type { Capabilities, Capability } from '../../shared/src/schemas/health';
+import { ConfigError, loadConfig, type Config } from './config';
 import { createHttpApp } from './http/server';
+import { probeCgroups } from './process/cgroups';
 import { createExecutor } from './process/executor';
+import { S3Archive } from './services/archive';
 import type { Services } from './services';
 import { AuditLog } from './services/audit';
 import { ApiKeyService } from './services/auth/apiKeys';
@@ -17,6 +20,7 @@ import { Catalog, CatalogError, loadCatalogFile } from './services/catalog';
 import { LocalLogFeed } from './services/logFeed';
 import { LogStreamer } from './services/logStream';
 import { LocalRunFeed } from './services/runFeed';
+import { Retention } from './services/retention';
 import { RunService } from './services/runService';
 import { openStores } from './store';
 
@@ -41,15 +45,47 @@ async function bootstrapAdminKey(url: string, auth: Authenticator, apiKeys: ApiK
   );
 }
 
+/** Says which of the default limits this machine cannot enforce (tools that require one are refused). */
+function warnUnenforced(config: Config, capabilities: Capabilities): void {
+  const defaults: [string, number | boolean, Capability][] = [
+    ['RUN_MEMORY_BYTES', config.RUN_MEMORY_BYTES, 'memory'],
+    ['RUN_PIDS', config.RUN_PIDS, 'pids'],
+    ['RUN_CPU_S', config.RUN_CPU_S, 'cpu_time'],
+    ['RUN_FILE_BYTES', config.RUN_FILE_BYTES, 'file_size'],
+    ['RUN_NETWORK=false', !config.RUN_NETWORK, 'network_off'],
+    ['the sandbox', true, 'sandbox'],
+  ];
+  for (const [name, value, capability] of defaults) {
+    const can = capabilities[capability];
+    if (value && !can.enforced) log.warn(`${name} is not enforced here: ${can.reason}`);
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-  const catalog = new Catalog(loadCatalogFile(config.CATALOG_FILE), config.TOOL_ENV.PATH ?? '');
+  const entries = loadCatalogFile(config.CATALOG_FILE);
+  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION, probeCgroups);
+  if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
+  warnUnenforced(config, executor.capabilities);
+  const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
+  for (const tool of catalog.list()) if (tool.unavailable_reason?.startsWith('it requires')) log.warn(`tool "${tool.name}" is refused here: ${tool.unavailable_reason}`);
   const stores = openStores(config.LOG_DIR);
 
-  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION);
-  if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
+  const archive = config.S3_BUCKET
+    ? new S3Archive({
+        bucket: config.S3_BUCKET,
+        endpoint: config.S3_ENDPOINT,
+        region: config.S3_REGION,
+        accessKeyId: config.S3_ACCESS_KEY_ID,
+        secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+        forcePathStyle: config.S3_FORCE_PATH_STYLE,
+        prefix: config.S3_PREFIX,
+        presignTtlS: config.S3_PRESIGN_TTL_S,
+      })
+    : null;
   const feed = new LocalLogFeed();
+  const dotenv = path.join(process.cwd(), '.env');
   const runs = new RunService(stores.runs, catalog, executor, feed, new LocalRunFeed(), {
     logDir: config.LOG_DIR,
     toolEnv: config.TOOL_ENV,
@@ -57,9 +93,16 @@ async function main(): Promise<void> {
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
     maxLogBytes: config.MAX_LOG_BYTES,
+    defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, network: config.RUN_NETWORK },
+    hiddenDirs: [config.LOG_DIR],
+    hiddenFiles: existsSync(dotenv) ? [dotenv] : [],
+    archive,
+    onError: log.error,
   });
   const recovered = await runs.recover();
   if (recovered.lost) log.warn(`${recovered.lost} run(s) were going when the server last stopped: marked lost`);
+  const retention = new Retention(stores.runs, runs, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 }, log.error);
+  retention.start();
 
   const audit = new AuditLog(stores.audit, (e) => log.error('could not write the audit log', e));
   const apiKeys = new ApiKeyService(stores.apiKeys);
@@ -84,6 +127,7 @@ async function main(): Promise<void> {
     version,
     startedAt: Date.now(),
     isolation: executor.isolation,
+    capabilities: executor.capabilities,
     catalog,
     runs,
     logs: new LogStreamer(feed, (id) => runs.logState(id), (id) => runs.logPath(id)),
@@ -115,7 +159,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info(`${sig}: stopping runs and closing`);
     void (async () => {
+      await retention.stop();
       await runs.shutdown();
+      archive?.close();
       await app.close();
       await stores.close();
       process.exit(0);

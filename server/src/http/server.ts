@@ -9,18 +9,27 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { WebSocketServer } from 'ws';
 import type { Config } from '../config';
-import { DomainError } from '../errors';
+import { badRequest, DomainError } from '../errors';
 import { appRouter } from '../routers';
 import type { Services } from '../services';
 import { contextFactory } from '../trpc/context';
 import { docsHandler, openApiDocument } from './docs';
-import { serveRawLog } from './rawLog';
+import { serveArtifact, serveRawLog } from './runFiles';
 import { sendError, sendJson, sendThrown } from './respond';
 import { restHandler } from './rest';
 import { serveLogStream } from './sse';
 import { webAppHandler } from './webApp';
 
-const RUN_ROUTE = /^\/runs\/([^/]+)\/(logs|log)$/;
+/** A percent-decoded path segment; malformed escapes are a 400, not a crash. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest(`path: "${segment}" is not a valid percent-encoded segment`);
+  }
+}
+
+const RUN_ROUTE = /^\/runs\/([^/]+)\/(?:(logs|log)|artifacts\/([^/]+))$/;
 
 export interface HttpApp {
   server: http.Server;
@@ -57,7 +66,8 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
     const runRoute = RUN_ROUTE.exec(pathname);
     if (runRoute) {
       if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, `method ${method} not allowed on ${pathname}`);
-      const runId = decodeURIComponent(runRoute[1] ?? '');
+      const runId = decodeSegment(runRoute[1] ?? '');
+      if (runRoute[3] !== undefined) return serveArtifact(req, res, runId, decodeSegment(runRoute[3]), services, onError);
       if (runRoute[2] === 'logs') return serveLogStream(req, res, runId, services, { heartbeatMs: config.SSE_HEARTBEAT_S * 1000, onError });
       return serveRawLog(req, res, runId, services, onError);
     }

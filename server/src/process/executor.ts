@@ -7,6 +7,12 @@
  * descendant (setsid and double forks included), the namespace dies with its main process, and with
  * the server (--die-with-parent), so a crash leaves nothing behind. Without bubblewrap a process
  * group is used, which a process that calls setsid escapes; /health says which is in force.
+ *
+ * Limits: under bubblewrap a run is also sandboxed (the system read-only, a private /tmp, only its
+ * own directories writable, the server's data hidden, no capabilities, network off unless the tool
+ * asks for it). In either mode it is born in its own cgroup where the machine allows (memory,
+ * process count, and the usage recorded on the run), and CPU time and file size are rlimits set by
+ * prlimit(1).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,20 +20,47 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
+import type { Capabilities } from '../../../shared/src/schemas/health';
 import type { ProcessHandle } from '../store/runStore';
+import type { CgroupProbe, Cgroups, CgroupUsage, RunCgroup } from './cgroups';
 import { childPids, pidNamespace, pidsInNamespace, processStartTicks, signal } from './procfs';
 
 export type Isolation = 'pid-namespace' | 'process-group';
 
+/** The limits a run is held to; null is no limit. Callers pass only what the executor can enforce. */
+export interface SpawnLimits {
+  memoryBytes: number | null;
+  pids: number | null;
+  cpuS: number | null;
+  fileBytes: number | null;
+}
+
+export interface SandboxSpec {
+  network: boolean;
+  /** Made writable inside the sandbox (the run's own directories). */
+  writable: string[];
+  /** Kept readable even where a private mount covers them (a path parameter's roots under /tmp). */
+  readable: string[];
+  /** Directories replaced by an empty one (the server's data), and files replaced by an empty one (.env). */
+  hiddenDirs: string[];
+  hiddenFiles: string[];
+}
+
 export interface SpawnSpec {
+  /** Names the run's cgroup. */
+  runId: string;
   argv: string[];
   cwd: string;
   env: Record<string, string>;
+  limits: SpawnLimits;
+  sandbox: SandboxSpec;
 }
 
 export interface ExitStatus {
   exitCode: number | null;
   signal: string | null;
+  /** What the run used, where it had a cgroup. */
+  usage: CgroupUsage | null;
 }
 
 export interface RunningProcess {
@@ -47,9 +80,12 @@ export interface RunningProcess {
 
 export interface ProcessExecutor {
   readonly isolation: Isolation;
+  readonly capabilities: Capabilities;
   /** Rejects when the program cannot be started at all. */
   spawn(spec: SpawnSpec): Promise<RunningProcess>;
 }
+
+
 
 /**
  * After a crash: kills whatever still runs of a recorded run (a PID since reused is left alone).
@@ -111,27 +147,56 @@ function exitStatusOf(child: ChildProcess, isolation: Isolation): Promise<ExitSt
       // bubblewrap reports a child killed by a signal the way shells do, 128 + the signal number;
       // the process-group executor reports it the same way, so both read alike.
       if (isolation === 'pid-namespace' && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) {
-        resolve({ exitCode: code, signal: SIGNAL_NAMES.get(code - 128) ?? null });
-      } else if (sig) resolve({ exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig });
-      else resolve({ exitCode: code, signal: null });
+        resolve({ exitCode: code, signal: SIGNAL_NAMES.get(code - 128) ?? null, usage: null });
+      } else if (sig) resolve({ exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig, usage: null });
+      else resolve({ exitCode: code, signal: null, usage: null });
     });
   });
 }
 
+/** prlimit(1) arguments for the rlimits: CPU seconds (SIGXCPU at the limit, SIGKILL a second later) and file size. */
+function rlimitArgs(limits: SpawnLimits): string[] {
+  const args: string[] = [];
+  if (limits.cpuS) args.push(`--cpu=${limits.cpuS}:${limits.cpuS + 1}`);
+  if (limits.fileBytes) args.push(`--fsize=${limits.fileBytes}:${limits.fileBytes}`);
+  return args.length ? ['prlimit', ...args, '--'] : [];
+}
+
+interface Command {
+  file: string;
+  args: string[];
+  detached: boolean;
+}
+
 abstract class BaseExecutor implements ProcessExecutor {
   abstract readonly isolation: Isolation;
-  protected abstract command(spec: SpawnSpec): { file: string; args: string[]; detached: boolean };
+  abstract readonly capabilities: Capabilities;
+  protected abstract command(spec: SpawnSpec): Command;
+
+  constructor(private readonly cgroups: Cgroups | null) {}
   /** Sends `sig` to every process of the run. */
   protected abstract signalAll(child: ChildProcess, sig: NodeJS.Signals): void | Promise<void>;
   /** Called once the main process has exited: nothing of the run may outlive it. */
   protected abstract reap(child: ChildProcess): void;
 
   async spawn(spec: SpawnSpec): Promise<RunningProcess> {
+    const cgroup = this.cgroups?.create(spec.runId, { memoryBytes: spec.limits.memoryBytes ?? undefined, pids: spec.limits.pids ?? undefined }) ?? null;
+    try {
+      return await this.spawnIn(spec, cgroup);
+    } catch (e) {
+      await cgroup?.remove().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async spawnIn(spec: SpawnSpec, cgroup: RunCgroup | null): Promise<RunningProcess> {
     const { childEnd, ourEnd, setReader } = await outputChannel();
     const { file, args, detached } = this.command(spec);
+    const [program, ...rest] = [...rlimitArgs(spec.limits), file, ...args];
     let child: ChildProcess;
     try {
-      child = spawn(file, args, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', childEnd, childEnd], detached, shell: false });
+      const start = () => spawn(program ?? file, rest, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', childEnd, childEnd], detached, shell: false });
+      child = cgroup ? cgroup.bear(start) : start();
     } finally {
       childEnd.destroy();
     }
@@ -141,8 +206,16 @@ abstract class BaseExecutor implements ProcessExecutor {
       const [error] = (await once(child, 'error')) as [Error];
       throw error;
     }
+    const exitStatus = exitStatusOf(child, this.isolation);
     const handle: ProcessHandle = { isolation: this.isolation, pid, startTicks: processStartTicks(pid) ?? '' };
-    const exited = exitStatusOf(child, this.isolation).finally(() => this.reap(child));
+    const exited = exitStatus
+      .finally(() => this.reap(child))
+      .then(async (status) => {
+        if (!cgroup) return status;
+        const usage = cgroup.usage();
+        await cgroup.remove().catch(() => undefined);
+        return { ...status, usage };
+      });
     exited.catch(() => ourEnd.destroy());
     let terminating: Promise<ExitStatus> | undefined;
     const terminate = (graceMs: number) =>
@@ -166,18 +239,32 @@ abstract class BaseExecutor implements ProcessExecutor {
 /** How long a SIGTERM waits for bubblewrap to have started the tool in its namespace. */
 const NAMESPACE_WAIT_MS = 1000;
 
-/** Each run in its own PID namespace under bubblewrap: nothing escapes it, nothing outlives it. */
+/** bubblewrap's arguments for a sandbox: what the tool sees of the file system and the network. */
+export function sandboxArgs(sandbox: SandboxSpec): string[] {
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  for (const dir of sandbox.hiddenDirs) args.push('--tmpfs', dir);
+  for (const file of sandbox.hiddenFiles) args.push('--ro-bind', '/dev/null', file);
+  for (const dir of sandbox.readable) args.push('--ro-bind', dir, dir);
+  for (const dir of sandbox.writable) args.push('--bind', dir, dir);
+  // No network: a namespace with only loopback, and /run (where local services keep their Unix sockets) emptied.
+  if (!sandbox.network) args.push('--unshare-net', '--tmpfs', '/run');
+  return [...args, '--unshare-ipc', '--new-session', '--cap-drop', 'ALL'];
+}
+
+/** Each run in its own PID namespace and sandbox under bubblewrap: nothing escapes it, nothing outlives it. */
 class PidNamespaceExecutor extends BaseExecutor {
   readonly isolation = 'pid-namespace';
 
-  constructor(private readonly bwrap: string) {
-    super();
+  constructor(
+    private readonly bwrap: string,
+    cgroups: Cgroups | null,
+    readonly capabilities: Capabilities,
+  ) {
+    super(cgroups);
   }
 
-  protected command(spec: SpawnSpec) {
-    // The whole file system stays as it is (sandboxing is a separate, per-tool matter); what bwrap
-    // adds is the PID namespace, a /proc that shows only the run, and death with its parent.
-    const args = ['--dev-bind', '/', '/', '--unshare-pid', '--die-with-parent', '--proc', '/proc', '--chdir', spec.cwd, '--', ...spec.argv];
+  protected command(spec: SpawnSpec): Command {
+    const args = [...sandboxArgs(spec.sandbox), '--unshare-pid', '--die-with-parent', '--chdir', spec.cwd, '--', ...spec.argv];
     return { file: this.bwrap, args, detached: false };
   }
 
@@ -199,7 +286,6 @@ class PidNamespaceExecutor extends BaseExecutor {
     }
   }
 
-
   protected reap() {
     // The namespace ended with its init when the main process exited: nothing is left to kill.
   }
@@ -209,7 +295,14 @@ class PidNamespaceExecutor extends BaseExecutor {
 class ProcessGroupExecutor extends BaseExecutor {
   readonly isolation = 'process-group';
 
-  protected command(spec: SpawnSpec) {
+  constructor(
+    cgroups: Cgroups | null,
+    readonly capabilities: Capabilities,
+  ) {
+    super(cgroups);
+  }
+
+  protected command(spec: SpawnSpec): Command {
     const [file = '', ...args] = spec.argv;
     return { file, args, detached: true };
   }
@@ -223,16 +316,21 @@ class ProcessGroupExecutor extends BaseExecutor {
   }
 }
 
-/** Null when bubblewrap can give a run a PID namespace here; else why not (in most containers it cannot). */
-function probeBubblewrap(): string | null {
-  const result = spawnSync('bwrap', ['--dev-bind', '/', '/', '--unshare-pid', '--die-with-parent', '--proc', '/proc', '--', 'true'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 5000,
-  });
+/** Runs a probe command; null when it exits 0, else what went wrong. */
+function probe(file: string, args: string[]): string | null {
+  const result = spawnSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
   if (result.status === 0) return null;
-  if (result.error && 'code' in result.error && result.error.code === 'ENOENT') return 'bubblewrap is not installed (apt-get install bubblewrap)';
-  return `bubblewrap cannot create a PID namespace here (${result.stderr.trim() || `exit ${result.status}`}); in a container it needs extra privileges (see the README)`;
+  if (result.error && 'code' in result.error && result.error.code === 'ENOENT') return `${file} is not installed`;
+  return result.stderr.trim() || result.error?.message || `exit ${result.status}`;
+}
+
+/** Null when bubblewrap can give a run a PID namespace and the sandbox here; else why not (in most containers it cannot). */
+function probeBubblewrap(): string | null {
+  const sandbox = sandboxArgs({ network: false, writable: [], readable: [], hiddenDirs: [], hiddenFiles: [] });
+  const problem = probe('bwrap', [...sandbox, '--unshare-pid', '--die-with-parent', '--', 'true']);
+  if (!problem) return null;
+  if (problem === 'bwrap is not installed') return 'bubblewrap is not installed (apt-get install bubblewrap)';
+  return `bubblewrap cannot create a PID namespace and sandbox here (${problem}); in a container it needs extra privileges (see the README)`;
 }
 
 export interface ExecutorChoice {
@@ -241,10 +339,31 @@ export interface ExecutorChoice {
   fallbackReason: string | null;
 }
 
-export function createExecutor(preference: 'auto' | Isolation): ExecutorChoice {
-  if (preference === 'process-group') return { executor: new ProcessGroupExecutor(), fallbackReason: 'PROCESS_ISOLATION=process-group' };
-  const problem = probeBubblewrap();
-  if (!problem) return { executor: new PidNamespaceExecutor('bwrap'), fallbackReason: null };
+/** What prlimit(1) can set here, shared by both executors. */
+function rlimitCapabilities(): Pick<Capabilities, 'cpu_time' | 'file_size'> {
+  const problem = probe('prlimit', ['--cpu=10:11', '--fsize=1000000:1000000', '--', 'true']);
+  if (problem) return { cpu_time: { enforced: false, reason: `prlimit: ${problem}` }, file_size: { enforced: false, reason: `prlimit: ${problem}` } };
+  return { cpu_time: { enforced: true, how: 'RLIMIT_CPU per process (prlimit)' }, file_size: { enforced: true, how: 'RLIMIT_FSIZE (prlimit)' } };
+}
+
+export function createExecutor(preference: 'auto' | Isolation, probeCgroups: () => CgroupProbe): ExecutorChoice {
+  const { cgroups, problems } = probeCgroups();
+  cgroups?.sweep();
+  const controller = (name: 'memory' | 'pids') =>
+    cgroups?.[name]
+      ? ({ enforced: true, how: `cgroup ${cgroups.version} ${name} controller` } as const)
+      : ({ enforced: false, reason: problems[name] ?? problems.cgroups ?? 'unavailable' } as const);
+  const limits = { memory: controller('memory'), pids: controller('pids'), ...rlimitCapabilities() };
+  const problem = preference === 'process-group' ? 'PROCESS_ISOLATION=process-group' : probeBubblewrap();
+  if (!problem) {
+    const capabilities: Capabilities = {
+      sandbox: { enforced: true, how: 'bubblewrap: read-only system, private /tmp, only the run directory writable, no capabilities' },
+      network_off: { enforced: true, how: 'bubblewrap: a network namespace with loopback only' },
+      ...limits,
+    };
+    return { executor: new PidNamespaceExecutor('bwrap', cgroups, capabilities), fallbackReason: null };
+  }
   if (preference === 'pid-namespace') throw new Error(`PROCESS_ISOLATION=pid-namespace, but ${problem}`);
-  return { executor: new ProcessGroupExecutor(), fallbackReason: problem };
+  const needsSandbox = { enforced: false, reason: `needs bubblewrap: ${problem}` } as const;
+  return { executor: new ProcessGroupExecutor(cgroups, { sandbox: needsSandbox, network_off: needsSandbox, ...limits }), fallbackReason: problem };
 }

@@ -8,7 +8,7 @@ export const healthRouter = router({
     .input(z.void())
     .output(Health)
     .query(async ({ ctx }) => {
-      const { appName, version, startedAt, isolation, runs } = ctx.services;
+      const { appName, version, startedAt, isolation, capabilities, runs } = ctx.services;
       return {
         status: 'ok' as const,
         app_name: appName,
@@ -16,6 +16,7 @@ export const healthRouter = router({
         uptime_s: Math.round((Date.now() - startedAt) / 100) / 10,
         runs: await runs.counts(),
         process_isolation: isolation,
+        limits: capabilities,
       };
     }),
 });

@@ -7,7 +7,30 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Tool } from '../../../shared/src/schemas/tool';
+import { byteSize } from '../lib/byteSize';
+import type { Capabilities, Capability } from '../../../shared/src/schemas/health';
 import { checkPlacement, ParamSpecs, paramsJsonSchema } from './params';
+
+const ArtifactName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an artifact is a file name (letters, digits, ".", "_", "-"), not a path');
+
+/** A declared artifact: a file name, or a name with its media type. */
+const ArtifactSpec = z
+  .union([ArtifactName, z.strictObject({ name: ArtifactName, type: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a media type such as application/json').optional() })])
+  .transform((a) => (typeof a === 'string' ? { name: a, type: undefined } : a));
+
+/** A tool's own limits; each one it sets is required: the tool is refused where the machine cannot enforce it. */
+const Limits = z.strictObject({
+  log_bytes: byteSize(1024).optional().describe('the log cap for this tool; MAX_LOG_BYTES otherwise'),
+  memory_bytes: byteSize(1024 * 1024).optional(),
+  pids: z.number().int().min(1).optional(),
+  cpu_s: z.number().int().min(1).optional(),
+  file_bytes: byteSize(1).optional(),
+});
+
+/** Which capability each limit a tool may set needs. */
+const LIMIT_NEEDS = { memory_bytes: 'memory', pids: 'pids', cpu_s: 'cpu_time', file_bytes: 'file_size' } as const satisfies Partial<Record<keyof z.infer<typeof Limits>, Capability>>;
 
 const ToolEntry = z.strictObject({
   name: z
@@ -27,9 +50,18 @@ const ToolEntry = z.strictObject({
   concurrency: z.number().int().positive().optional(),
   install_hint: z.string().max(1000).optional().describe('how to install the program, shown while it is missing'),
   params: ParamSpecs.default({}),
-  limits: z
-    .strictObject({ log_bytes: z.number().int().min(1024).describe('the log cap for this tool; MAX_LOG_BYTES otherwise') })
-    .optional(),
+  limits: Limits.optional(),
+  /** May the tool reach the network? `false` is required isolation; unset follows RUN_NETWORK where the sandbox works. */
+  network: z.boolean().optional(),
+  /** The files the tool writes into `{{artifacts}}`: listed on the run when it ends, downloadable, uploaded to S3. */
+  artifacts: z
+    .array(ArtifactSpec)
+    .max(100)
+    .default([])
+    .superRefine((list, ctx) => {
+      const names = list.map((a) => a.name);
+      names.forEach((name, i) => names.indexOf(name) !== i && ctx.addIssue({ code: 'custom', path: [i], message: `"${name}" is declared twice` }));
+    }),
   /** Which exit codes mean success and which mean findings; any other code is an error. */
   outcome: z
     .strictObject({ success: z.array(z.number().int()).default([0]), findings: z.array(z.number().int()).default([]) })
@@ -106,6 +138,7 @@ export class Catalog {
   constructor(
     entries: ToolEntry[],
     private readonly toolPath: string,
+    private readonly capabilities?: Capabilities,
   ) {
     this.byName = new Map(entries.map((e) => [e.name, e]));
   }
@@ -114,8 +147,19 @@ export class Catalog {
     return this.byName.get(name);
   }
 
-  /** Why a tool cannot run here, or null when its program is installed. Checked on every call, so installing a program needs no restart. */
+  /**
+   * Why a tool cannot run here, or null when it can: its program is missing (checked on every call,
+   * so installing one needs no restart), or it requires a limit this machine cannot enforce.
+   */
   unavailableReason(entry: ToolEntry): string | null {
+    const needs: [string, Capability][] = Object.entries(LIMIT_NEEDS).flatMap(([limit, capability]) =>
+      entry.limits?.[limit as keyof typeof LIMIT_NEEDS] === undefined ? [] : [[`limits.${limit}`, capability] as [string, Capability]],
+    );
+    if (entry.network === false) needs.push(['network: false', 'network_off']);
+    for (const [field, capability] of needs) {
+      const can = this.capabilities?.[capability];
+      if (can && !can.enforced) return `it requires ${field}, which this server cannot enforce: ${can.reason}`;
+    }
     const program = entry.cmd[0] ?? '';
     if (resolveProgram(program, this.toolPath)) return null;
     const where = program.includes('/') ? `at ${program}` : "on the tools' PATH";
@@ -132,6 +176,7 @@ export class Catalog {
         available: reason === null,
         unavailable_reason: reason,
         params: paramsJsonSchema(entry.params),
+        artifacts: entry.artifacts.map((a) => a.name),
       };
     });
   }

@@ -1,3 +1,4 @@
+import type { Capabilities } from '../../../shared/src/schemas/health';
 import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
 import type { Authenticator } from './auth/authenticator';
@@ -12,6 +13,7 @@ export interface Services {
   version: string;
   startedAt: number;
   isolation: 'pid-namespace' | 'process-group';
+  capabilities: Capabilities;
   catalog: Catalog;
   runs: RunService;
   logs: LogStreamer;

@@ -3,15 +3,17 @@
  * log readers how far each log has been written. Knows nothing of tRPC, HTTP or WebSocket.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunCounts } from '../../../shared/src/schemas/health';
-import { isFinal, type EndReason, type Outcome, type Run, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
+import { isFinal, type EndReason, type Outcome, type Run, type RunLimits, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
 import { badRequest, conflict, notFound } from '../errors';
-import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess } from '../process/executor';
+import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess, type SandboxSpec } from '../process/executor';
 import type { RunPatch, RunStore } from '../store/runStore';
 import { InvalidCursorError } from '../store/cursor';
+import type { S3Archive } from './archive';
+import { collectArtifacts } from './artifacts';
 import type { Catalog, ToolEntry } from './catalog';
 import type { LogFeed } from './logFeed';
 import { runChanges, type RunFeed } from './runFeed';
@@ -27,6 +29,14 @@ export interface RunServiceOptions {
   maxConcurrentRuns: number;
   /** The log cap of tools that set none of their own. */
   maxLogBytes: number;
+  /** The limits of tools that set none of their own (0: none), applied where the executor can. */
+  defaults: { memoryBytes: number; pids: number; cpuS: number; fileBytes: number; network: boolean };
+  /** Kept from every tool by the sandbox: the server's data directory and secrets files. */
+  hiddenDirs: string[];
+  hiddenFiles: string[];
+  /** Where finished runs are uploaded, when S3 is configured. */
+  archive: S3Archive | null;
+  onError: (message: string, e: unknown) => void;
 }
 
 type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
@@ -58,6 +68,8 @@ export class RunService {
   private readonly launching = new Map<string, Promise<void>>();
   /** Runs taken from the queue whose launch has not made them active yet: they hold a slot already. */
   private readonly starting = new Map<string, string>();
+  /** Uploads to S3 under way; shutdown waits for them. */
+  private readonly archiving = new Set<Promise<void>>();
   private accepting = true;
 
   constructor(
@@ -89,6 +101,20 @@ export class RunService {
     return path.join(this.options.logDir, 'artifacts', runId);
   }
 
+  /** Where a listed artifact of a run is, or a 404 when the run has no artifact of that name. */
+  async artifactPath(runId: string, name: string): Promise<{ file: string; type: string }> {
+    const run = await this.get(runId);
+    const artifact = run.artifacts.find((a) => a.name === name);
+    if (!artifact) throw notFound(`name: run "${runId}" has no artifact "${name}"${run.artifacts.length ? ` (it has ${run.artifacts.map((a) => a.name).join(', ')})` : ''}`);
+    return { file: path.join(this.artifactsDir(runId), artifact.name), type: artifact.type };
+  }
+
+  /** Deletes a finished run's files: its log, working directory, artifacts and S3 copies. */
+  async removeFiles(runId: string): Promise<void> {
+    await Promise.all([this.logPath(runId), this.workDir(runId), this.artifactsDir(runId)].map((p) => rm(p, { recursive: true, force: true })));
+    await this.options.archive?.remove(runId);
+  }
+
   /** Starts a catalog tool; the run is `running` on return, or `queued` when every slot is taken. */
   async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null, idempotencyKey?: string | null): Promise<Run> {
     if (!this.accepting) throw conflict('the server is shutting down and starts no new runs');
@@ -118,6 +144,13 @@ export class RunService {
       error: null,
       log_bytes: 0,
       log_truncated: false,
+      limits: null,
+      peak_memory_bytes: null,
+      cpu_time_ms: null,
+      artifacts: [],
+      archived_at: null,
+      archive_error: null,
+      log_url: null,
     };
     const claim = idempotencyKey
       ? { principal: requestedBy ?? 'anonymous', key: idempotencyKey, fingerprint: JSON.stringify([entry.name, params]), ttlMs: IDEMPOTENCY_TTL_MS }
@@ -138,14 +171,14 @@ export class RunService {
   async get(runId: string): Promise<Run> {
     const run = await this.store.get(runId);
     if (!run) throw notFound(`run_id: no run "${runId}"`);
-    return this.withLiveLength(run);
+    return this.withLinks(this.withLiveLength(run));
   }
 
   async list(input: RunListInput): Promise<RunList> {
     const filter = RunListSchema.parse(input);
     try {
       const page = await this.store.list(filter);
-      return { ...page, items: page.items.map((r) => this.withLiveLength(r)) };
+      return { ...page, items: await Promise.all(page.items.map((r) => this.withLinks(this.withLiveLength(r)))) };
     } catch (e) {
       if (e instanceof InvalidCursorError) throw badRequest(`cursor: ${e.message}`);
       throw e;
@@ -221,11 +254,50 @@ export class RunService {
     this.accepting = false;
     this.queue.length = 0;
     await Promise.all([...this.active.values()].map((a) => this.requestStop(a, 'shutdown', null).catch(() => undefined)));
+    await Promise.all(this.archiving);
   }
 
   private withLiveLength(run: Run): Run {
     const writer = this.active.get(run.run_id)?.writer;
     return writer ? { ...run, log_bytes: writer.length, log_truncated: writer.truncated } : run;
+  }
+
+  /** An archived run with presigned links to its log and artifacts in S3 (made now: they expire). */
+  private async withLinks(run: Run): Promise<Run> {
+    const archive = this.options.archive;
+    if (!archive || !run.archived_at) return run;
+    const [logUrl, ...urls] = await Promise.all([archive.link(run.run_id, 'log'), ...run.artifacts.map((a) => archive.link(run.run_id, `artifacts/${a.name}`))]);
+    return { ...run, log_url: logUrl ?? null, artifacts: run.artifacts.map((a, i) => ({ ...a, url: urls[i] ?? null })) };
+  }
+
+  /**
+   * What a run of this tool is held to: its own limits, else the server's defaults, each only where
+   * the executor can enforce it (a tool whose own limit cannot be enforced is refused before this).
+   */
+  private limitsFor(entry: ToolEntry): RunLimits {
+    const can = this.executor.capabilities;
+    const { defaults } = this.options;
+    const pick = (own: number | undefined, fallback: number, capability: keyof typeof can) => (can[capability].enforced ? own ?? (fallback || null) : null);
+    return {
+      memory_bytes: pick(entry.limits?.memory_bytes, defaults.memoryBytes, 'memory'),
+      pids: pick(entry.limits?.pids, defaults.pids, 'pids'),
+      cpu_s: pick(entry.limits?.cpu_s, defaults.cpuS, 'cpu_time'),
+      file_bytes: pick(entry.limits?.file_bytes, defaults.fileBytes, 'file_size'),
+      log_bytes: entry.limits?.log_bytes ?? this.options.maxLogBytes,
+      network: can.network_off.enforced ? (entry.network ?? defaults.network) : true,
+      sandbox: can.sandbox.enforced,
+    };
+  }
+
+  private sandboxFor(entry: ToolEntry, runId: string, limits: RunLimits): SandboxSpec {
+    const roots = Object.values(entry.params).flatMap((p) => (p.type === 'path' ? p.roots : []));
+    return {
+      network: limits.network,
+      writable: [this.workDir(runId), this.artifactsDir(runId)],
+      readable: [...new Set(roots)],
+      hiddenDirs: this.options.hiddenDirs,
+      hiddenFiles: this.options.hiddenFiles,
+    };
   }
 
   /**
@@ -267,7 +339,7 @@ export class RunService {
     const entry = this.catalog.get(run.name);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {} }, markStarted };
+    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [] }, markStarted };
     this.active.set(runId, active);
     active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : null);
     await started;
@@ -275,43 +347,62 @@ export class RunService {
 
   private async supervise(active: ActiveRun, refusal: string | null): Promise<Run> {
     const { run, entry } = active;
-    let exit: ExitStatus = { exitCode: null, signal: null };
+    const runId = run.run_id;
+    const limits = this.limitsFor(entry);
+    let exit: ExitStatus = { exitCode: null, signal: null, usage: null };
     let error: string | null = refusal;
     let spawned = false;
+    let artifacts: Run['artifacts'] = [];
     try {
-      await mkdir(path.dirname(this.logPath(run.run_id)), { recursive: true });
-      const workDir = this.workDir(run.run_id);
+      await mkdir(path.dirname(this.logPath(runId)), { recursive: true });
+      const workDir = this.workDir(runId);
       await mkdir(workDir, { recursive: true, mode: 0o750 });
-      if (run.cmd.some((a) => a.startsWith(this.artifactsDir(run.run_id)))) await mkdir(this.artifactsDir(run.run_id), { recursive: true, mode: 0o750 });
-      active.writer = LogWriter.create(this.logPath(run.run_id), entry.limits?.log_bytes ?? this.options.maxLogBytes);
+      await mkdir(this.artifactsDir(runId), { recursive: true, mode: 0o750 });
+      active.writer = LogWriter.create(this.logPath(runId), limits.log_bytes);
       if (refusal) throw new Error(refusal);
-      const proc = await this.executor.spawn({ argv: run.cmd, cwd: workDir, env: { ...this.options.toolEnv } });
+      const proc = await this.executor.spawn({
+        runId,
+        argv: run.cmd,
+        cwd: workDir,
+        env: { ...this.options.toolEnv },
+        limits: { memoryBytes: limits.memory_bytes, pids: limits.pids, cpuS: limits.cpu_s, fileBytes: limits.file_bytes },
+        sandbox: this.sandboxFor(entry, runId, limits),
+      });
       spawned = true;
       active.proc = proc;
-      await this.store.setProcess(run.run_id, proc.handle);
-      active.run = (await this.update(run.run_id, { status: 'running', started_at: now() })) ?? run;
-      this.feed.publish(run.run_id);
+      await this.store.setProcess(runId, proc.handle);
+      active.run = (await this.update(runId, { status: 'running', started_at: now(), limits })) ?? run;
+      this.feed.publish(runId);
       active.markStarted();
 
       const timeoutS = entry.timeout_s ?? this.options.defaultTimeoutS;
       const timer = setTimeout(() => void this.requestStop(active, 'timeout', null), timeoutS * 1000);
       if (active.stop) void proc.terminate(this.options.stopGraceMs);
-      const pumped = this.pump(active.writer, proc, run.run_id);
+      const pumped = this.pump(active.writer, proc, runId);
       exit = await proc.exited;
       clearTimeout(timer);
       // Output ends once no process holds it; only one that escaped its process group can delay that.
       await Promise.race([pumped, sleep(OUTPUT_DRAIN_MS)]);
       proc.closeOutput();
       await pumped;
+      const collected = await collectArtifacts(this.artifactsDir(runId), entry.artifacts, limits.file_bytes);
+      artifacts = collected.artifacts;
+      for (const problem of collected.problems) active.writer.write(Buffer.from(`oss-runner: ${problem}\n`));
     } catch (e) {
       error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
       active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
+    }
+    const oomKills = exit.usage?.oomKills ?? 0;
+    if (oomKills) {
+      const note = `${oomKills} process(es) killed for going over the memory limit of ${limits.memory_bytes ?? '?'} bytes`;
+      active.writer?.write(Buffer.from(`oss-runner: ${note}\n`));
+      if (exit.signal === 'SIGKILL') error ??= note;
     }
     if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
     active.writer?.close();
 
     const { status, endReason, outcome } = this.outcome(active, exit, spawned);
-    const final = await this.update(run.run_id, {
+    const final = await this.update(runId, {
       status,
       end_reason: endReason,
       outcome,
@@ -322,13 +413,38 @@ export class RunService {
       error,
       log_bytes: active.writer?.length ?? 0,
       log_truncated: active.writer?.truncated ?? false,
+      limits,
+      peak_memory_bytes: exit.usage?.peakMemoryBytes ?? null,
+      cpu_time_ms: exit.usage?.cpuTimeMs ?? null,
+      artifacts,
     });
-    await this.store.setProcess(run.run_id, null);
-    this.active.delete(run.run_id);
+    await this.store.setProcess(runId, null);
+    this.active.delete(runId);
     active.markStarted();
-    this.feed.publish(run.run_id);
+    this.feed.publish(runId);
     this.dispatch();
+    if (final && this.options.archive) this.track(this.archiveRun(final, this.options.archive));
     return final ?? run;
+  }
+
+  private track(work: Promise<void>): void {
+    this.archiving.add(work);
+    void work.finally(() => this.archiving.delete(work));
+  }
+
+  /** Uploads a finished run's log, artifacts and metadata to S3, and records how that went. */
+  private async archiveRun(run: Run, archive: S3Archive): Promise<void> {
+    const files = [
+      { name: 'log', path: this.logPath(run.run_id), type: 'text/plain; charset=utf-8' },
+      ...run.artifacts.map((a) => ({ name: `artifacts/${a.name}`, path: path.join(this.artifactsDir(run.run_id), a.name), type: a.type })),
+    ];
+    try {
+      await archive.upload(run, files);
+      await this.update(run.run_id, { archived_at: now(), archive_error: null });
+    } catch (e) {
+      this.options.onError(`uploading run ${run.run_id} to S3 failed`, e);
+      await this.update(run.run_id, { archive_error: (e as Error).message || String(e) }).catch(() => undefined);
+    }
   }
 
   /** Writes the output to the log as it comes, telling readers after each piece. Settles at its end. */
@@ -347,6 +463,7 @@ export class RunService {
     if (!spawned) return { status: 'failed', endReason: 'spawn_error', outcome: null };
     if (active.stop?.reason === 'timeout') return { status: 'timed_out', endReason: 'timeout', outcome: null };
     if (active.stop) return { status: 'stopped', endReason: active.stop.reason, outcome: null };
+    if (exit.usage?.oomKills && exit.signal === 'SIGKILL') return { status: 'failed', endReason: 'oom', outcome: 'error' };
     const endReason = exit.signal ? 'signal' : 'exit';
     const rules = active.entry.outcome ?? { success: [0], findings: [] };
     const code = exit.exitCode;

@@ -47,4 +47,13 @@ export interface RunStore {
   /** Runs left `queued` or `running`, with the process handle recorded for each. */
   unfinished(): Promise<{ run: Run; process: ProcessHandle | null }[]>;
   setProcess(runId: string, handle: ProcessHandle | null): Promise<void>;
+  /**
+   * Finished runs (never queued or running ones) that retention may delete: finished before
+   * `finishedBefore`, or older than the newest `keepPerTool` finished runs of their tool (0: no such rule).
+   */
+  expired(rule: { finishedBefore: string | null; keepPerTool: number; limit: number }): Promise<string[]>;
+  /** Deletes runs' records (and their Idempotency-Keys). */
+  remove(runIds: string[]): Promise<void>;
+  /** Gives the space of deleted records back to the file system. */
+  compact(): Promise<void>;
 }

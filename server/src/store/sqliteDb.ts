@@ -56,10 +56,24 @@ const MIGRATIONS = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (principal, key)
    );`,
+  `ALTER TABLE runs ADD COLUMN limits TEXT;
+   ALTER TABLE runs ADD COLUMN peak_memory_bytes INTEGER;
+   ALTER TABLE runs ADD COLUMN cpu_time_ms INTEGER;
+   ALTER TABLE runs ADD COLUMN artifacts TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE runs ADD COLUMN archived_at TEXT;
+   ALTER TABLE runs ADD COLUMN archive_error TEXT;
+   CREATE INDEX runs_finished ON runs (finished_at);
+   CREATE INDEX idempotency_run ON idempotency (run_id);`,
 ];
 
 export function openDatabase(file: string): Database.Database {
   const db = new Database(file);
+  // Pages freed by deleted rows go back to the file system (retention's compact()); a database made
+  // before this setting is rebuilt once to take it.
+  if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) {
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.exec('VACUUM');
+  }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');

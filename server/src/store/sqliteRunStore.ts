@@ -5,16 +5,25 @@ import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
 import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
 import { selectPage } from './sqliteDb';
 
-type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; process: string | null };
+type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; limits: string | null; artifacts: string; process: string | null };
 
-const JSON_COLUMNS = new Set(['cmd', 'params']);
+const JSON_COLUMNS = new Set(['cmd', 'params', 'limits', 'artifacts']);
 /** SQLite has no booleans: they are stored as 0 and 1. */
 const column = (key: string, value: unknown) => (JSON_COLUMNS.has(key) ? JSON.stringify(value) : typeof value === 'boolean' ? Number(value) : value);
-const PATCHABLE = new Set(Object.keys(Run.shape));
+/** Columns a patch may set; the presigned links are made when a run is read, never stored. */
+const PATCHABLE = new Set(Object.keys(Run.shape).filter((k) => k !== 'log_url'));
 
 function toRun(row: Row): Run {
-  const { seq: _seq, process: _process, cmd, params, log_truncated, ...rest } = row;
-  return { ...rest, log_truncated: Boolean(log_truncated), cmd: JSON.parse(cmd) as string[], params: JSON.parse(params) as Record<string, unknown> } as Run;
+  const { seq: _seq, process: _process, cmd, params, limits, artifacts, log_truncated, ...rest } = row;
+  return {
+    ...rest,
+    log_truncated: Boolean(log_truncated),
+    cmd: JSON.parse(cmd) as string[],
+    params: JSON.parse(params) as Record<string, unknown>,
+    limits: limits ? (JSON.parse(limits) as Run['limits']) : null,
+    artifacts: JSON.parse(artifacts) as Run['artifacts'],
+    log_url: null,
+  } as Run;
 }
 
 
@@ -22,7 +31,7 @@ export class SqliteRunStore implements RunStore {
   constructor(private readonly db: Database.Database) {}
 
   insert(run: Run, claim?: IdempotencyClaim): Promise<{ runId: string; fingerprint: string | null }> {
-    const row: Record<string, unknown> = Object.fromEntries(Object.entries(run).map(([k, v]) => [k, column(k, v)]));
+    const row: Record<string, unknown> = Object.fromEntries(Object.entries(run).filter(([k]) => PATCHABLE.has(k) || k === 'run_id').map(([k, v]) => [k, column(k, v)]));
     const cols = Object.keys(row);
     return Promise.resolve(
       this.db.transaction(() => {
@@ -82,4 +91,35 @@ export class SqliteRunStore implements RunStore {
     return Promise.resolve();
   }
 
+  expired(rule: { finishedBefore: string | null; keepPerTool: number; limit: number }): Promise<string[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT run_id FROM (
+           SELECT run_id, finished_at, ROW_NUMBER() OVER (PARTITION BY name ORDER BY seq DESC) AS newest
+           FROM runs WHERE status NOT IN ('queued', 'running')
+         )
+         WHERE (@before IS NOT NULL AND finished_at < @before) OR (@keep > 0 AND newest > @keep)
+         LIMIT @limit`,
+      )
+      .all({ before: rule.finishedBefore, keep: rule.keepPerTool, limit: rule.limit }) as { run_id: string }[];
+    return Promise.resolve(rows.map((r) => r.run_id));
+  }
+
+  remove(runIds: string[]): Promise<void> {
+    const runs = this.db.prepare("DELETE FROM runs WHERE run_id = ? AND status NOT IN ('queued', 'running')");
+    const keys = this.db.prepare('DELETE FROM idempotency WHERE run_id = ?');
+    this.db.transaction(() => {
+      for (const id of runIds) {
+        runs.run(id);
+        keys.run(id);
+      }
+    })();
+    return Promise.resolve();
+  }
+
+  compact(): Promise<void> {
+    this.db.pragma('incremental_vacuum');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return Promise.resolve();
+  }
 }

@@ -14,6 +14,16 @@ export const RunCounts = z.object({
 } satisfies Record<'total' | RunStatus, unknown>);
 export type RunCounts = z.infer<typeof RunCounts>;
 
+/** What the server can hold a run to on this machine, probed at start-up. */
+export const Capability = z.enum(['sandbox', 'network_off', 'memory', 'pids', 'cpu_time', 'file_size']);
+export type Capability = z.infer<typeof Capability>;
+
+export const Enforcement = z.discriminatedUnion('enforced', [
+  z.object({ enforced: z.literal(true), how: z.string() }),
+  z.object({ enforced: z.literal(false), reason: z.string().describe('why not; a tool that requires it is refused') }),
+]);
+export type Capabilities = Record<Capability, z.infer<typeof Enforcement>>;
+
 export const Health = z.object({
   status: z.literal('ok'),
   app_name: z.string(),
@@ -23,5 +33,6 @@ export const Health = z.object({
   process_isolation: z
     .enum(['pid-namespace', 'process-group'])
     .describe('how a run is contained: a PID namespace (bubblewrap) kills every descendant; a process group can be escaped with setsid'),
+  limits: z.record(Capability, Enforcement).describe('each limit and protection a run can be given here, and how, or why not'),
 });
 export type Health = z.infer<typeof Health>;

@@ -8,7 +8,7 @@ export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'sto
 export const isFinal = (status: RunStatus): boolean => FINAL_STATUSES.includes(status);
 
 /** Why a run ended, recorded beside its status. */
-export const EndReason = z.enum(['exit', 'signal', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown']);
+export const EndReason = z.enum(['exit', 'signal', 'oom', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown']);
 export type EndReason = z.infer<typeof EndReason>;
 
 /** What a finished run's exit code meant, per the tool's `outcome` rules (null when it did not exit). */
@@ -18,6 +18,34 @@ export type Outcome = z.infer<typeof Outcome>;
 export const RunId = z.string().min(1).max(128).describe('the run id');
 
 const Timestamp = z.iso.datetime({ offset: true });
+
+const limit = z.number().int().positive().nullable();
+
+/** The limits a run was held to, fixed when it started; null where none was enforced. */
+export const RunLimits = z
+  .object({
+    memory_bytes: limit.describe('memory of all its processes together (cgroup); over it the kernel kills the largest'),
+    pids: limit.describe('processes and threads at once (cgroup)'),
+    cpu_s: limit.describe('CPU seconds per process (RLIMIT_CPU: SIGXCPU, then SIGKILL)'),
+    file_bytes: limit.describe('largest file it may write (RLIMIT_FSIZE: SIGXFSZ)'),
+    log_bytes: z.number().int().positive().describe('log cap: past it the head and tail are kept'),
+    network: z.boolean().describe('whether it could reach the network (false: loopback only, in its own namespace)'),
+    sandbox: z.boolean().describe('read-only system, private /tmp, only its own directories writable'),
+  })
+  .meta({ id: 'RunLimits' });
+export type RunLimits = z.infer<typeof RunLimits>;
+
+/** A file a run left in its artifact directory that its tool declares. */
+export const Artifact = z
+  .object({
+    name: z.string(),
+    size: z.number().int().nonnegative(),
+    sha256: z.string(),
+    type: z.string().describe('its media type'),
+    url: z.string().nullable().describe('a presigned link to the copy in S3 (expires), when S3 is configured'),
+  })
+  .meta({ id: 'Artifact' });
+export type Artifact = z.infer<typeof Artifact>;
 
 export const Run = z
   .object({
@@ -38,6 +66,13 @@ export const Run = z
     error: z.string().nullable().describe('why the run could not start or went wrong, for people'),
     log_bytes: z.number().int().nonnegative(),
     log_truncated: z.boolean().describe('output was left out of the log to keep it under its cap (MAX_LOG_BYTES or the tool\'s limits.log_bytes)'),
+    limits: RunLimits.nullable().describe('what the run was held to (null until it starts)'),
+    peak_memory_bytes: z.number().int().nonnegative().nullable().describe('the most memory its processes used at once (null without a cgroup)'),
+    cpu_time_ms: z.number().int().nonnegative().nullable().describe('CPU time of all its processes (null without a cgroup)'),
+    artifacts: z.array(Artifact).describe('the declared files it left, once it has ended: GET /runs/{run_id}/artifacts/{name}'),
+    archived_at: Timestamp.nullable().describe('when the final log, artifacts and metadata were uploaded to S3'),
+    archive_error: z.string().nullable().describe('why uploading to S3 failed (the local copies are kept)'),
+    log_url: z.string().nullable().describe('a presigned link to the final log in S3 (expires), once archived'),
   })
   .meta({ id: 'Run' });
 export type Run = z.infer<typeof Run>;

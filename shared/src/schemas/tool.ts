@@ -8,6 +8,7 @@ export const Tool = z
     available: z.boolean(),
     unavailable_reason: z.string().nullable(),
     params: z.record(z.string(), z.unknown()).describe('JSON Schema of the tool parameters'),
+    artifacts: z.array(z.string()).describe('the files a run of it leaves, listed on the run when it ends'),
   })
   .meta({ id: 'Tool' });
 export type Tool = z.infer<typeof Tool>;

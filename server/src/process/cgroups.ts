@@ -1,0 +1,276 @@
+/**
+ * Control groups: a memory and a process-count limit for each run, and what the run used (peak
+ * memory, CPU time, out-of-memory kills), with the cgroup v1 controllers (memory, pids, cpuacct).
+ *
+ * Runs live under a directory of their own beneath the server's cgroup (`oss-runner/<run_id>`), so
+ * they are charged to the server's parent like the server is, never to anything wider.
+ *
+ * A run is born inside its cgroup: the server's main thread (the one that forks) steps into the
+ * run's cgroup for the synchronous spawn and straight back, so the tool never runs a single
+ * instruction outside its limits. cgroup v1 moves single threads; cgroup v2 does not (it would need
+ * clone3's CLONE_INTO_CGROUP, which Node does not offer), so on a v2-only machine /health says the
+ * limits are not enforced and tools that require them are refused.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface CgroupLimits {
+  memoryBytes?: number | undefined;
+  pids?: number | undefined;
+}
+
+export interface CgroupUsage {
+  peakMemoryBytes: number | null;
+  cpuTimeMs: number | null;
+  /** Processes of the run the kernel killed for going over the memory limit. */
+  oomKills: number;
+}
+
+export interface RunCgroup {
+  /** Runs `spawn` (which must fork synchronously) with the calling thread inside the run's cgroup. */
+  bear<T>(spawn: () => T): T;
+  usage(): CgroupUsage;
+  /** Removes the run's cgroup once its processes are gone (waits a moment for the last to be reaped). */
+  remove(): Promise<void>;
+}
+
+export interface Cgroups {
+  readonly version: 'v1';
+  readonly memory: boolean;
+  readonly pids: boolean;
+  create(runId: string, limits: CgroupLimits): RunCgroup;
+  /** Removes the cgroups of runs a crashed server left behind (those still holding processes stay). */
+  sweep(): void;
+}
+
+export interface CgroupProbe {
+  cgroups: Cgroups | null;
+  /** Why a controller cannot be used, by name (memory, pids), and why none can when cgroups is null. */
+  problems: Partial<Record<'memory' | 'pids' | 'cgroups', string>>;
+}
+
+const SUBTREE = 'oss-runner';
+
+interface Mount {
+  /** Where the hierarchy is mounted, and the path inside it that the mount shows as its root. */
+  dir: string;
+  root: string;
+  fstype: 'cgroup' | 'cgroup2';
+  controllers: string[];
+}
+
+/** The cgroup hierarchies mounted here, from /proc/self/mountinfo. */
+function cgroupMounts(): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [before, after] = line.split(' - ');
+    if (!before || !after) continue;
+    const [, , , root = '/', dir = ''] = before.split(' ');
+    const [fstype, , superOptions = ''] = after.split(' ');
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    mounts.push({ dir: unescapeMountPath(dir), root: unescapeMountPath(root), fstype, controllers: fstype === 'cgroup' ? superOptions.split(',') : [] });
+  }
+  return mounts;
+}
+
+const unescapeMountPath = (p: string) => p.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+
+/** This process's cgroup path in each hierarchy, from /proc/self/cgroup ('' for the v2 one). */
+function ownCgroups(): Map<string, string> {
+  const own = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, , controllers = '', cgroupPath = '/'] = /^(\d+):([^:]*):(.*)$/.exec(line) ?? [];
+    for (const c of controllers.split(',')) own.set(c, cgroupPath);
+  }
+  return own;
+}
+
+/** The directory of this process's cgroup in a mounted hierarchy. */
+function ownDir(mount: Mount, cgroupPath: string): string {
+  const relative = mount.root !== '/' && cgroupPath.startsWith(mount.root) ? cgroupPath.slice(mount.root.length) : cgroupPath;
+  return path.join(mount.dir, relative);
+}
+
+const readNumber = (file: string): number | null => {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+};
+
+/** `key value` lines (memory.oom_control, memory.events, cpu.stat): one value, or null. */
+const readKey = (file: string, key: string): number | null => {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
+    return m?.[1] ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+};
+
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      // EBUSY: a process of the run has not been reaped yet.
+      if (code !== 'EBUSY' || attempt >= 50) throw e;
+      await sleep(20);
+    }
+  }
+}
+
+function sweepDir(base: string): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    try {
+      rmdirSync(path.join(base, name));
+    } catch {
+      // still holds processes: left for the next start
+    }
+  }
+}
+
+/** cgroup v1: a directory per run in each of the memory, pids and cpuacct hierarchies that work. */
+class CgroupsV1 implements Cgroups {
+  readonly version = 'v1';
+
+  /**
+   * @param bases where the runs' cgroups go, per controller (`<the server's cgroup>/oss-runner`)
+   */
+  constructor(private readonly bases: { memory?: string | undefined; pids?: string | undefined; cpuacct?: string | undefined }) {}
+
+  get memory() {
+    return this.bases.memory !== undefined;
+  }
+
+  get pids() {
+    return this.bases.pids !== undefined;
+  }
+
+  create(runId: string, limits: CgroupLimits): RunCgroup {
+    const dirs = Object.fromEntries(Object.entries(this.bases).filter(([, base]) => base).map(([c, base]) => [c, path.join(base ?? '', runId)])) as typeof this.bases;
+    const made: string[] = [];
+    try {
+      for (const dir of Object.values(dirs)) {
+        if (!dir) continue;
+        mkdirSync(dir);
+        made.push(dir);
+      }
+      if (dirs.memory && limits.memoryBytes) {
+        writeFileSync(path.join(dirs.memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+        // Where swap is accounted, memory plus swap gets the same limit, so the run cannot swap its way past it.
+        try {
+          writeFileSync(path.join(dirs.memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+        } catch {
+          // no swap accounting on this kernel
+        }
+      }
+      if (dirs.pids && limits.pids) writeFileSync(path.join(dirs.pids, 'pids.max'), String(limits.pids));
+    } catch (e) {
+      for (const dir of made) rmdirSync(dir);
+      throw e;
+    }
+    return {
+      bear: (spawn) => {
+        // The main thread's id is the process id. Only it moves (cgroup v1 moves single threads when
+        // written to `tasks`), and only for the fork: the server's other threads never leave.
+        const tid = String(process.pid);
+        const homes = made.map((dir) => path.dirname(path.dirname(dir)));
+        try {
+          for (const dir of made) writeFileSync(path.join(dir, 'tasks'), tid);
+          return spawn();
+        } finally {
+          for (const home of homes) writeFileSync(path.join(home, 'tasks'), tid);
+        }
+      },
+      usage: () => ({
+        peakMemoryBytes: dirs.memory ? readNumber(path.join(dirs.memory, 'memory.max_usage_in_bytes')) : null,
+        cpuTimeMs: dirs.cpuacct ? Math.round((readNumber(path.join(dirs.cpuacct, 'cpuacct.usage')) ?? 0) / 1e6) : null,
+        oomKills: (dirs.memory && readKey(path.join(dirs.memory, 'memory.oom_control'), 'oom_kill')) || 0,
+      }),
+      remove: async () => {
+        await Promise.all(made.map(removeDir));
+      },
+    };
+  }
+
+  sweep(): void {
+    for (const base of Object.values(this.bases)) if (base) sweepDir(base);
+  }
+}
+
+/** Makes `base` and a probe cgroup in it, and checks that a limit can be set there and a thread moved in and out. */
+function tryController(base: string, limitFile: string, value: string): string | null {
+  const probe = path.join(base, `probe-${process.pid}`);
+  try {
+    mkdirSync(base, { recursive: true });
+    mkdirSync(probe);
+    writeFileSync(path.join(probe, limitFile), value);
+    writeFileSync(path.join(probe, 'tasks'), String(process.pid));
+    writeFileSync(path.join(path.dirname(base), 'tasks'), String(process.pid));
+    return null;
+  } catch (e) {
+    return `${base}: ${(e as Error).message}`;
+  } finally {
+    try {
+      rmdirSync(probe);
+    } catch {
+      // never made
+    }
+  }
+}
+
+function probeV1(mounts: Mount[], own: Map<string, string>): CgroupProbe {
+  const problems: CgroupProbe['problems'] = {};
+  const baseOf = (controller: string): string | undefined => {
+    const mount = mounts.find((m) => m.fstype === 'cgroup' && m.controllers.includes(controller));
+    const cgroupPath = own.get(controller);
+    return mount && cgroupPath !== undefined ? path.join(ownDir(mount, cgroupPath), SUBTREE) : undefined;
+  };
+  const checked = (controller: 'memory' | 'pids', limitFile: string, value: string) => {
+    const base = baseOf(controller);
+    if (!base) {
+      problems[controller] = `no cgroup v1 ${controller} controller is mounted`;
+      return undefined;
+    }
+    const problem = tryController(base, limitFile, value);
+    if (problem) problems[controller] = `cannot make cgroups in ${problem}`;
+    return problem ? undefined : base;
+  };
+  const memory = checked('memory', 'memory.limit_in_bytes', String(1 << 30));
+  const pids = checked('pids', 'pids.max', '1000');
+  const cpuacctBase = baseOf('cpuacct');
+  const cpuacct = cpuacctBase && !tryController(cpuacctBase, 'cpuacct.usage', '0') ? cpuacctBase : undefined;
+  if (!memory && !pids) return { cgroups: null, problems: { ...problems, cgroups: problems.memory ?? 'no cgroup v1 controllers' } };
+  return { cgroups: new CgroupsV1({ memory, pids, cpuacct }), problems };
+}
+
+/** Finds out which cgroup v1 controllers this server can use for its runs. */
+export function probeCgroups(): CgroupProbe {
+  let mounts: Mount[];
+  let own: Map<string, string>;
+  try {
+    mounts = cgroupMounts();
+    own = ownCgroups();
+  } catch (e) {
+    return { cgroups: null, problems: { cgroups: `cannot read this process's cgroups: ${(e as Error).message}` } };
+  }
+  if (mounts.some((m) => m.fstype === 'cgroup' && (m.controllers.includes('memory') || m.controllers.includes('pids')))) return probeV1(mounts, own);
+  if (mounts.some((m) => m.fstype === 'cgroup2')) {
+    const reason = 'only cgroup v2 is mounted, and a run cannot be started inside a v2 cgroup from Node (it needs CLONE_INTO_CGROUP); use a host with the cgroup v1 memory and pids controllers';
+    return { cgroups: null, problems: { memory: reason, pids: reason, cgroups: reason } };
+  }
+  return { cgroups: null, problems: { cgroups: 'no cgroup hierarchy is mounted' } };
+}

@@ -1,0 +1,84 @@
+/**
+ * The S3 archive: when a run has ended, its final log, its artifacts and its metadata (run.json) are
+ * uploaded under `<S3_PREFIX>runs/<run_id>/`, and the run lists presigned links to them. Any
+ * S3-compatible server works (S3_ENDPOINT, path-style addressing).
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Run } from '../../../shared/src/schemas/run';
+
+export interface ArchiveOptions {
+  bucket: string;
+  endpoint?: string | undefined;
+  region: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  forcePathStyle?: boolean | undefined;
+  prefix: string;
+  presignTtlS: number;
+}
+
+/** One file of a run to upload: its name in the archive, where it is, and its media type. */
+export interface ArchiveFile {
+  name: string;
+  path: string;
+  type: string;
+}
+
+export class S3Archive {
+  private readonly client: S3Client;
+
+  constructor(private readonly options: ArchiveOptions) {
+    this.client = new S3Client({
+      region: options.region,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      forcePathStyle: options.forcePathStyle ?? Boolean(options.endpoint),
+      ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
+      // Checksums only where S3 requires them: streaming uploads then stay plain PUTs that every
+      // S3-compatible server understands (some store the aws-chunked framing as the object's bytes).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  private key(runId: string, name: string): string {
+    return `${this.options.prefix}runs/${runId}/${name}`;
+  }
+
+  /** Uploads the files, then run.json: its presence says the upload is complete. */
+  async upload(run: Run, files: ArchiveFile[]): Promise<void> {
+    const metadata = { 'run-id': run.run_id, tool: run.name, status: run.status };
+    for (const file of files) {
+      const { size } = await stat(file.path);
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.key(run.run_id, file.name), Body: createReadStream(file.path), ContentLength: size, ContentType: file.type, Metadata: metadata }),
+      );
+    }
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.options.bucket, Key: this.key(run.run_id, 'run.json'), Body: JSON.stringify(run, null, 2), ContentType: 'application/json', Metadata: metadata }),
+    );
+  }
+
+  /** A presigned GET link to one archived file, valid for S3_PRESIGN_TTL_S. */
+  link(runId: string, name: string): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: this.key(runId, name) }), { expiresIn: this.options.presignTtlS });
+  }
+
+  /** Deletes everything archived for a run. */
+  async remove(runId: string): Promise<void> {
+    const prefix = this.key(runId, '');
+    for (;;) {
+      const listed = await this.client.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: prefix }));
+      const keys = (listed.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+      if (!keys.length) return;
+      await this.client.send(new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Objects: keys, Quiet: true } }));
+      if (!listed.IsTruncated) return;
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

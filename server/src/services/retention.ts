@@ -1,0 +1,72 @@
+/**
+ * Retention: on a schedule, finished runs older than RETENTION_DAYS, or beyond the newest
+ * RETENTION_KEEP_PER_TOOL of their tool, are deleted with their logs, working directories,
+ * artifacts and S3 copies; then the database gives the space back. Queued and running runs are
+ * never touched (the store's query and its delete both leave them out).
+ */
+import type { RunStore } from '../store/runStore';
+import type { RunService } from './runService';
+
+export interface RetentionOptions {
+  maxAgeDays: number;
+  keepPerTool: number;
+  intervalMs: number;
+}
+
+/** Runs deleted per batch: each batch is one transaction, so the server stays responsive meanwhile. */
+const BATCH = 500;
+
+export class Retention {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly runs: RunService,
+    private readonly options: RetentionOptions,
+    private readonly onError: (message: string, e: unknown) => void,
+  ) {}
+
+  get enabled(): boolean {
+    return this.options.maxAgeDays > 0 || this.options.keepPerTool > 0;
+  }
+
+  /** Sweeps now and then every interval, until stop(). */
+  start(): void {
+    if (!this.enabled) return;
+    const tick = () => {
+      this.sweep().catch((e: unknown) => this.onError('retention failed', e));
+      this.timer = setTimeout(tick, this.options.intervalMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.sweeping?.catch(() => undefined);
+  }
+
+  /** Deletes what the rules say may go; answers how many runs were deleted. One sweep at a time. */
+  sweep(): Promise<number> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<number> {
+    const { maxAgeDays, keepPerTool } = this.options;
+    const finishedBefore = maxAgeDays > 0 ? new Date(Date.now() - maxAgeDays * 86_400_000).toISOString() : null;
+    let deleted = 0;
+    for (;;) {
+      const ids = await this.store.expired({ finishedBefore, keepPerTool, limit: BATCH });
+      if (!ids.length) break;
+      // Records first: once a run is gone from the list nobody starts reading the files being deleted.
+      await this.store.remove(ids);
+      for (const id of ids) await this.runs.removeFiles(id).catch((e: unknown) => this.onError(`deleting the files of run ${id} failed`, e));
+      deleted += ids.length;
+      if (ids.length < BATCH) break;
+    }
+    if (deleted) await this.store.compact();
+    return deleted;
+  }
+}
