@@ -2,7 +2,7 @@
  * The web app in a real browser: Debian's Chromium driven by playwright-core, against the real
  * server started by the test. Screenshots of the main screens land in test-results/screenshots/.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -89,6 +89,20 @@ describe('the web app', () => {
     await page.getByRole('form', { name: 'Parameters of greet' }).getByLabel('who').fill('$(id)');
     await page.getByRole('form', { name: 'Parameters of greet' }).getByRole('button', { name: 'Run greet' }).click();
     await page.getByText(/Could not start: params\.who: must match/).waitFor();
+    await page.context().close();
+  });
+
+  it('lists a run’s artifacts and limits, and downloads an artifact', async () => {
+    const page = await open(server, '/', server.adminKey);
+    await page.getByRole('button', { name: 'Run report' }).click();
+    await page.waitForURL(/\/ui\/runs\//);
+    await page.locator('.run-head [data-status="succeeded"]').waitFor();
+    expect(await page.getByTestId('limits').textContent()).toMatch(/^256\.0 MiB memory, 64 processes, .*no network, sandboxed$/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'report.json' }).click()]);
+    expect(download.suggestedFilename()).toBe('report.json');
+    const file = await download.path();
+    expect(readFileSync(file, 'utf8')).toBe('{"findings": 2}\n');
+    await shot(page, '03b-artifacts');
     await page.context().close();
   });
 

@@ -1,4 +1,4 @@
-import type { Run } from '../../../shared/src/schemas/run';
+import type { Run, RunLimits } from '../../../shared/src/schemas/run';
 
 export function duration(run: Run, now: number): string | null {
   if (!run.started_at) return null;
@@ -27,4 +27,18 @@ export function bytes(n: number): string {
 /** An argv for people to read, shell-quoted where needed. For display only: runs never go through a shell. */
 export function argvText(argv: string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
+}
+
+/** A run's limits in a line: "512.0 MiB memory, 64 processes, no network, sandboxed". */
+export function limitsText(limits: RunLimits): string {
+  const parts = [
+    limits.memory_bytes !== null && `${bytes(limits.memory_bytes)} memory`,
+    limits.pids !== null && `${limits.pids} processes`,
+    limits.cpu_s !== null && `${limits.cpu_s} s CPU`,
+    limits.file_bytes !== null && `${bytes(limits.file_bytes)} per file`,
+    `${bytes(limits.log_bytes)} log`,
+    limits.network ? 'network' : 'no network',
+    limits.sandbox ? 'sandboxed' : 'not sandboxed',
+  ];
+  return parts.filter(Boolean).join(', ');
 }

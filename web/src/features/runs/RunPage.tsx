@@ -3,7 +3,7 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import { useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
-import { argvText, bytes, duration, when } from '../../components/format';
+import { argvText, bytes, duration, limitsText, when } from '../../components/format';
 import { useNow } from '../../components/useNow';
 import { homePath, linkProps } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
@@ -37,12 +37,13 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
   );
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
 
-  const download = async () => {
-    // A short-lived token bound to this run: the long-lived credential never goes into a URL.
+  /** Downloads one of the run's files (`log`, `artifacts/<name>`) through a short-lived token bound to this run. */
+  const download = async (file: string, filename: string) => {
+    // The long-lived credential never goes into a URL.
     const { token } = await logToken.mutateAsync({ run_id: runId });
     const a = document.createElement('a');
-    a.href = `/runs/${encodeURIComponent(runId)}/log?access_token=${encodeURIComponent(token)}`;
-    a.download = `${run?.name ?? 'run'}-${runId}.log`;
+    a.href = `/runs/${encodeURIComponent(runId)}/${file}?access_token=${encodeURIComponent(token)}`;
+    a.download = filename;
     a.click();
   };
 
@@ -69,7 +70,7 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
           {run?.name ?? '…'} {run && <StatusBadge status={run.status} />}
         </h2>
         <div className="actions">
-          <button type="button" onClick={() => void download()} disabled={logToken.isPending}>
+          <button type="button" onClick={() => void download('log', `${run?.name ?? 'run'}-${runId}.log`)} disabled={logToken.isPending}>
             Download the raw log
           </button>
           {canStop && run && !isFinal(run.status) && (
@@ -128,7 +129,53 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
             </>
           )}
           <dt>Log</dt>
-          <dd>{bytes(run.log_bytes)}</dd>
+          <dd>
+            {bytes(run.log_bytes)}
+            {run.log_truncated && ' (truncated: head and tail kept)'}
+          </dd>
+          {(run.peak_memory_bytes !== null || run.cpu_time_ms !== null) && (
+            <>
+              <dt>Used</dt>
+              <dd>
+                {run.peak_memory_bytes !== null && `${bytes(run.peak_memory_bytes)} peak memory`}
+                {run.peak_memory_bytes !== null && run.cpu_time_ms !== null && ', '}
+                {run.cpu_time_ms !== null && `${(run.cpu_time_ms / 1000).toFixed(2)} s CPU`}
+              </dd>
+            </>
+          )}
+          {run.limits && (
+            <>
+              <dt>Limits</dt>
+              <dd data-testid="limits">{limitsText(run.limits)}</dd>
+            </>
+          )}
+          {run.artifacts.length > 0 && (
+            <>
+              <dt>Artifacts</dt>
+              <dd>
+                <ul className="artifacts">
+                  {run.artifacts.map((a) => (
+                    <li key={a.name}>
+                      <button type="button" className="link" onClick={() => void download(`artifacts/${encodeURIComponent(a.name)}`, a.name)} title={`sha256 ${a.sha256}`}>
+                        {a.name}
+                      </button>{' '}
+                      <span className="muted">
+                        {bytes(a.size)}, {a.type}
+                      </span>
+                      {a.url && (
+                        <>
+                          {' '}
+                          <a href={a.url} rel="noreferrer">
+                            (S3)
+                          </a>
+                        </>
+                      )}
+                    </li>
+                  ))}
+                </ul>
+              </dd>
+            </>
+          )}
           {run.error && (
             <>
               <dt>Error</dt>
