@@ -52,8 +52,8 @@ const Env = z.object({
   RUN_FILE_BYTES: byteSize().default(1024 ** 3),
   /** Whether tools that do not say (`network:` in the catalog) may reach the network. */
   RUN_NETWORK: bool,
-  /** Finished runs older than this many days are deleted with their logs and artifacts (0: kept). */
-  RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  /** Finished runs older than this many days are deleted with their logs and artifacts (0, the default: every run is kept). */
+  RETENTION_DAYS: z.coerce.number().min(0).default(0),
   /** Only the newest this many finished runs of each tool are kept (0: no such limit). */
   RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0),
   RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600),

@@ -154,7 +154,7 @@ describe('retention', () => {
 
       await waitFor('retention', async () => ((await api(server.url, 'GET', `/runs/${run.run_id}`)).status === 404 ? true : undefined), 10_000);
       expect(files.filter((f) => existsSync(f))).toEqual([]);
-      expect(await s3Keys(`test/runs/${run.run_id}/`)).toEqual([]);
+      await waitFor('the S3 copies to go', async () => ((await s3Keys(`test/runs/${run.run_id}/`)).length === 0 ? true : undefined));
       // The running one, older than the age by now, is untouched.
       const { body } = await api<RunEnvelope>(server.url, 'GET', `/runs/${sleeper.body.run.run_id}`);
       expect(body.run.status).toBe('running');

@@ -37,7 +37,8 @@ tools:
       - -c
       - |
         touch /etc/oss-runner-escape 2>/dev/null && echo WROTE-ETC || echo etc-refused
-        touch "$HOME/oss-runner-escape" 2>/dev/null && echo WROTE-HOME || echo home-refused
+        touch "${process.env.HOME}/oss-runner-escape" 2>/dev/null && echo WROTE-HOME || echo home-refused
+        [ "$HOME" = "$PWD" ] && echo home-is-run-dir
         echo private > /tmp/oss-runner-private && echo tmp-ok
         echo mine > here && echo cwd-ok
         cat "${secretFile}" 2>/dev/null && echo READ-SECRET || echo secret-hidden
@@ -197,7 +198,7 @@ describe('sandbox', () => {
   it('lets a tool write only its own directory and a private /tmp, and hides the server’s data', async () => {
     const { run, lines } = await runToEnd('escape');
     expect(run.status).toBe('succeeded');
-    expect(lines).toEqual(['etc-refused', 'home-refused', 'tmp-ok', 'cwd-ok', 'secret-hidden', 'db-hidden']);
+    expect(lines).toEqual(['etc-refused', 'home-refused', 'home-is-run-dir', 'tmp-ok', 'cwd-ok', 'secret-hidden', 'db-hidden']);
     expect(existsSync('/etc/oss-runner-escape')).toBe(false);
     expect(existsSync('/tmp/oss-runner-private')).toBe(false); // its /tmp was its own
     expect(readFileSync(path.join(server.logDir, 'work', run.run_id, 'here'), 'utf8')).toBe('mine\n');

@@ -71,6 +71,23 @@ const extraPaths: ZodOpenApiPathsObject = {
       },
     },
   },
+  '/runs/{run_id}/artifacts/{name}': {
+    get: {
+      operationId: 'runs-artifact',
+      security: LOG_SECURITY,
+      tags: ['runs'],
+      summary: 'One artifact of a finished run, byte for byte (Range requests allowed)',
+      description: 'Only the names listed in the run\'s `artifacts` (files its tool declares) are served; the type is the listed one.',
+      requestParams: { path: runPath.extend({ name: z.string().describe('an artifact name listed on the run') }), query: accessToken },
+      responses: {
+        200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string() } } },
+        206: { description: 'The requested range', content: { 'application/octet-stream': { schema: z.string() } } },
+        401: errorResponse('No credential, or one that does not verify'),
+        403: errorResponse('Needs the viewer role'),
+        404: errorResponse('Unknown run, or no artifact of that name on it'),
+      },
+    },
+  },
 };
 
 /**
@@ -119,7 +136,7 @@ export function openApiDocument(router: AppRouter, info: { title: string; versio
     paths: extraPaths,
     securitySchemes: SECURITY_SCHEMES,
   });
-  // The run-bound log token is documented for the two log routes only.
+  // The run-bound log token is documented for the routes that take it only.
   doc.components = {
     ...doc.components,
     securitySchemes: { ...doc.components?.securitySchemes, logToken: { type: 'apiKey', in: 'query', name: 'access_token' } },

@@ -364,7 +364,8 @@ export class RunService {
         runId,
         argv: run.cmd,
         cwd: workDir,
-        env: { ...this.options.toolEnv },
+        // In the sandbox the real home is read-only: the run's own directory stands in for it (caches, dotfiles).
+        env: limits.sandbox ? { ...this.options.toolEnv, HOME: workDir } : { ...this.options.toolEnv },
         limits: { memoryBytes: limits.memory_bytes, pids: limits.pids, cpuS: limits.cpu_s, fileBytes: limits.file_bytes },
         sandbox: this.sandboxFor(entry, runId, limits),
       });
