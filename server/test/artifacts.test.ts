@@ -33,6 +33,10 @@ tools:
       - { name: blob.bin, type: application/x-custom }
       - passwd.txt
       - missing.txt
+  - name: broken-report
+    description: writes a report that is not what it claims to be
+    cmd: ["bash", "-c", "echo '{bad' > $1/report.json", "broken", "{{artifacts}}"]
+    artifacts: [{ name: report.json, report: trivy }]
   - name: hello
     description: says hello
     cmd: ["echo", "hello"]
@@ -139,6 +143,18 @@ describe('artifacts', () => {
     expect(await log.text()).toBe(readFileSync(path.join(server.logDir, 'runs', `${run.run_id}.log`), 'utf8'));
     const blob = await fetch(archived.artifacts[1]?.url ?? '');
     expect(sha256(Buffer.from(await blob.arrayBuffer()))).toBe(run.artifacts[1]?.sha256);
+  });
+});
+
+describe('summaries', () => {
+  it('leaves a run whose report does not parse intact, with a note', async () => {
+    const server = await startServer({ catalog: CATALOG });
+    try {
+      const { run } = await runToEnd(server, 'broken-report');
+      expect(run).toMatchObject({ status: 'succeeded', artifacts: [{ name: 'report.json' }], summary: { findings: null, notes: [expect.stringMatching(/^report\.json \(trivy\): not valid JSON/)] } });
+    } finally {
+      await server.stop();
+    }
   });
 });
 

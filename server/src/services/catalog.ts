@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Tool } from '../../../shared/src/schemas/tool';
+import { ReportFormat } from '../../../shared/src/schemas/summary';
 import { byteSize } from '../lib/byteSize';
 import type { Capabilities, Capability } from '../../../shared/src/schemas/health';
 import { checkPlacement, ParamSpecs, paramsJsonSchema } from './params';
@@ -15,10 +16,17 @@ const ArtifactName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'an artifact is a file name (letters, digits, ".", "_", "-"), not a path');
 
-/** A declared artifact: a file name, or a name with its media type. */
+/** A declared artifact: a file name, or a name with its media type and the report format to summarise it as. */
 const ArtifactSpec = z
-  .union([ArtifactName, z.strictObject({ name: ArtifactName, type: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a media type such as application/json').optional() })])
-  .transform((a) => (typeof a === 'string' ? { name: a, type: undefined } : a));
+  .union([
+    ArtifactName,
+    z.strictObject({
+      name: ArtifactName,
+      type: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a media type such as application/json').optional(),
+      report: ReportFormat.optional().describe('read it into the run\'s summary as this format'),
+    }),
+  ])
+  .transform((a) => (typeof a === 'string' ? { name: a, type: undefined, report: undefined } : a));
 
 /** A tool's own limits; each one it sets is required: the tool is refused where the machine cannot enforce it. */
 const Limits = z.strictObject({

@@ -59,11 +59,15 @@ export type ParamSpec = z.infer<typeof ParamSpec>;
 export const ParamSpecs = z.record(z.string().regex(NAME, 'parameter names are a-z, 0-9 and "_", starting with a letter'), ParamSpec);
 export type ParamSpecs = z.infer<typeof ParamSpecs>;
 
-/** `{{name}}` as a whole element, or `--flag={{name}}`; `{{artifacts}}` may begin a path element. */
+/**
+ * `{{name}}` as a whole element, or after a fixed prefix: `--flag={{name}}`, or a scheme such as
+ * `sbom:{{name}}`. `{{artifacts}}` (a path the server makes, never user input) may stand anywhere in
+ * an element, as in `--output=cyclonedx-json={{artifacts}}/sbom.json`.
+ */
 const PLACEHOLDER = /\{\{([^{}]*)\}\}/g;
 const WHOLE = /^\{\{([a-z][a-z0-9_]*)\}\}$/;
-const FLAG_VALUE = /^(-{1,2}[A-Za-z0-9][A-Za-z0-9_.-]*=)\{\{([a-z][a-z0-9_]*)\}\}$/;
-const ARTIFACTS = /^\{\{artifacts\}\}(\/[^{}]*)?$/;
+const FLAG_VALUE = /^(-{1,2}[A-Za-z0-9][A-Za-z0-9_.-]*=|[a-z][a-z0-9+.-]*:)\{\{([a-z][a-z0-9_]*)\}\}$/;
+const ARTIFACTS = /^[^{}]*\{\{artifacts\}\}[^{}]*$/;
 
 /** Problems with how `cmd` places the parameters, as `field: message` pairs (empty when fine). */
 export function checkPlacement(cmd: string[], specs: ParamSpecs): { field: string; message: string }[] {
@@ -78,7 +82,7 @@ export function checkPlacement(cmd: string[], specs: ParamSpecs): { field: strin
     const flagged = FLAG_VALUE.exec(element);
     const name = whole ?? flagged?.[2];
     if (!name) {
-      problems.push({ field, message: `a placeholder must be a whole argv element ("{{name}}") or the value of "--flag={{name}}", not inside "${element}"` });
+      problems.push({ field, message: `a placeholder must be a whole argv element ("{{name}}") or follow "--flag=" or a "scheme:" prefix, not inside "${element}"` });
       return;
     }
     const spec = specs[name];
@@ -207,7 +211,7 @@ export function buildArgv(cmd: string[], specs: ParamSpecs, values: Record<strin
   const argv: string[] = [];
   for (const element of cmd) {
     if (ARTIFACTS.test(element)) {
-      argv.push(artifactsDir + element.slice('{{artifacts}}'.length));
+      argv.push(element.replace('{{artifacts}}', artifactsDir));
       continue;
     }
     const whole = WHOLE.exec(element)?.[1];

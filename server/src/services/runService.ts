@@ -14,6 +14,8 @@ import type { RunPatch, RunStore } from '../store/runStore';
 import { InvalidCursorError } from '../store/cursor';
 import type { S3Archive } from './archive';
 import { collectArtifacts } from './artifacts';
+import type { ReportFile } from './reports/summary';
+import { summarizeInWorker } from './reports/worker';
 import type { Catalog, ToolEntry } from './catalog';
 import type { LogFeed } from './logFeed';
 import { runChanges, type RunFeed } from './runFeed';
@@ -148,6 +150,7 @@ export class RunService {
       peak_memory_bytes: null,
       cpu_time_ms: null,
       artifacts: [],
+      summary: null,
       archived_at: null,
       archive_error: null,
       log_url: null,
@@ -353,6 +356,7 @@ export class RunService {
     let error: string | null = refusal;
     let spawned = false;
     let artifacts: Run['artifacts'] = [];
+    let summary: Run['summary'] = null;
     try {
       await mkdir(path.dirname(this.logPath(runId)), { recursive: true });
       const workDir = this.workDir(runId);
@@ -389,6 +393,7 @@ export class RunService {
       const collected = await collectArtifacts(this.artifactsDir(runId), entry.artifacts, limits.file_bytes);
       artifacts = collected.artifacts;
       for (const problem of collected.problems) active.writer.write(Buffer.from(`oss-runner: ${problem}\n`));
+      summary = await this.summarize(entry, runId, artifacts);
     } catch (e) {
       error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
       active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
@@ -418,6 +423,7 @@ export class RunService {
       peak_memory_bytes: exit.usage?.peakMemoryBytes ?? null,
       cpu_time_ms: exit.usage?.cpuTimeMs ?? null,
       artifacts,
+      summary,
     });
     await this.store.setProcess(runId, null);
     this.active.delete(runId);
@@ -426,6 +432,22 @@ export class RunService {
     this.dispatch();
     if (final && this.options.archive) this.track(this.archiveRun(final, this.options.archive));
     return final ?? run;
+  }
+
+  /** The run's report artifacts read into a summary, compared with the tool's previous summarised run. */
+  private async summarize(entry: ToolEntry, runId: string, artifacts: Run['artifacts']): Promise<Run['summary']> {
+    const reportsOf = (id: string, listed: Run['artifacts']): ReportFile[] =>
+      entry.artifacts.flatMap((a) => (a.report && listed.some((l) => l.name === a.name) ? [{ artifact: a.name, format: a.report, file: path.join(this.artifactsDir(id), a.name) }] : []));
+    const reports = reportsOf(runId, artifacts);
+    if (!reports.length) return null;
+    const { items } = await this.store.list({ name: entry.name, limit: 20 });
+    const previous = items.find((r) => r.run_id !== runId && isFinal(r.status) && r.summary);
+    try {
+      return await summarizeInWorker(reports, previous ? { runId: previous.run_id, reports: reportsOf(previous.run_id, previous.artifacts) } : null);
+    } catch (e) {
+      this.options.onError(`summarising run ${runId} failed`, e);
+      return null;
+    }
   }
 
   private track(work: Promise<void>): void {

@@ -64,6 +64,7 @@ const MIGRATIONS = [
    ALTER TABLE runs ADD COLUMN archive_error TEXT;
    CREATE INDEX runs_finished ON runs (finished_at);
    CREATE INDEX idempotency_run ON idempotency (run_id);`,
+  `ALTER TABLE runs ADD COLUMN summary TEXT;`,
 ];
 
 export function openDatabase(file: string): Database.Database {

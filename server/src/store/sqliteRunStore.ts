@@ -5,16 +5,16 @@ import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
 import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
 import { selectPage } from './sqliteDb';
 
-type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; limits: string | null; artifacts: string; process: string | null };
+type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; limits: string | null; artifacts: string; summary: string | null; process: string | null };
 
-const JSON_COLUMNS = new Set(['cmd', 'params', 'limits', 'artifacts']);
+const JSON_COLUMNS = new Set(['cmd', 'params', 'limits', 'artifacts', 'summary']);
 /** SQLite has no booleans: they are stored as 0 and 1. */
 const column = (key: string, value: unknown) => (JSON_COLUMNS.has(key) ? JSON.stringify(value) : typeof value === 'boolean' ? Number(value) : value);
 /** Columns a patch may set; the presigned links are made when a run is read, never stored. */
 const PATCHABLE = new Set(Object.keys(Run.shape).filter((k) => k !== 'log_url'));
 
 function toRun(row: Row): Run {
-  const { seq: _seq, process: _process, cmd, params, limits, artifacts, log_truncated, ...rest } = row;
+  const { seq: _seq, process: _process, cmd, params, limits, artifacts, summary, log_truncated, ...rest } = row;
   return {
     ...rest,
     log_truncated: Boolean(log_truncated),
@@ -22,6 +22,7 @@ function toRun(row: Row): Run {
     params: JSON.parse(params) as Record<string, unknown>,
     limits: limits ? (JSON.parse(limits) as Run['limits']) : null,
     artifacts: JSON.parse(artifacts) as Run['artifacts'],
+    summary: summary ? (JSON.parse(summary) as Run['summary']) : null,
     log_url: null,
   } as Run;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RunSummary } from './summary';
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'stopped', 'timed_out', 'lost']);
 export type RunStatus = z.infer<typeof RunStatus>;
@@ -70,6 +71,7 @@ export const Run = z
     peak_memory_bytes: z.number().int().nonnegative().nullable().describe('the most memory its processes used at once (null without a cgroup)'),
     cpu_time_ms: z.number().int().nonnegative().nullable().describe('CPU time of all its processes (null without a cgroup)'),
     artifacts: z.array(Artifact).describe('the declared files it left, once it has ended: GET /runs/{run_id}/artifacts/{name}'),
+    summary: RunSummary.nullable().describe('what its report artifacts say, once it has ended (tools that declare reports)'),
     archived_at: Timestamp.nullable().describe('when the final log, artifacts and metadata were uploaded to S3'),
     archive_error: z.string().nullable().describe('why uploading to S3 failed (the local copies are kept)'),
     log_url: z.string().nullable().describe('a presigned link to the final log in S3 (expires), once archived'),

@@ -1,0 +1,199 @@
+/**
+ * Readers of the report formats scanners write: Trivy JSON, Grype JSON, SARIF 2.1 (any tool),
+ * CycloneDX JSON, SPDX JSON and Lynis' report file. Each answers the same shape: findings as keys by
+ * severity (so two runs can be compared finding by finding), components and licences, and Lynis'
+ * hardening index and warnings. A file that is not the format it was declared as throws a
+ * ReportError saying why; nothing else about the run depends on it.
+ */
+import type { ReportFormat, Severity } from '../../../../shared/src/schemas/summary';
+
+export interface ParsedReport {
+  /** One key per finding (what it is and where), by severity. */
+  findings: Map<Severity, Set<string>> | null;
+  components: number | null;
+  licenses: Map<string, number> | null;
+  hardeningIndex: number | null;
+  /** Lynis warnings by test id. */
+  warnings: Set<string> | null;
+  suggestions: number | null;
+}
+
+export class ReportError extends Error {}
+
+const EMPTY: ParsedReport = { findings: null, components: null, licenses: null, hardeningIndex: null, warnings: null, suggestions: null };
+
+/** The common severity of a scanner's word for it (Grype's Negligible and OCSF's Informational are low). */
+export function severityOf(word: unknown): Severity {
+  switch (typeof word === 'string' ? word.toLowerCase() : '') {
+    case 'critical':
+      return 'critical';
+    case 'high':
+    case 'error':
+      return 'high';
+    case 'medium':
+    case 'moderate':
+    case 'warning':
+      return 'medium';
+    case 'low':
+    case 'negligible':
+    case 'note':
+    case 'info':
+    case 'informational':
+      return 'low';
+    default:
+      return 'unknown';
+  }
+}
+
+/** SARIF's security-severity is a CVSS-like score: the CVSS bands. */
+function severityOfScore(score: number): Severity {
+  if (score >= 9) return 'critical';
+  if (score >= 7) return 'high';
+  if (score >= 4) return 'medium';
+  if (score > 0) return 'low';
+  return 'unknown';
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const arrayOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+
+function findingsCollector() {
+  const findings = new Map<Severity, Set<string>>();
+  const add = (severity: Severity, key: string) => {
+    let keys = findings.get(severity);
+    if (!keys) findings.set(severity, (keys = new Set()));
+    keys.add(key);
+  };
+  return { findings, add };
+}
+
+function parseJson(text: string, format: string): Json {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ReportError(`not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(doc)) throw new ReportError(`not a ${format} report: the document is not an object`);
+  return doc;
+}
+
+function trivy(text: string): ParsedReport {
+  const doc = parseJson(text, 'Trivy JSON');
+  if (!('Results' in doc) && !('SchemaVersion' in doc)) throw new ReportError('not a Trivy JSON report: it has neither SchemaVersion nor Results');
+  const { findings, add } = findingsCollector();
+  for (const result of arrayOf(doc.Results)) {
+    if (!isObject(result)) continue;
+    const target = str(result.Target);
+    for (const v of arrayOf(result.Vulnerabilities)) if (isObject(v)) add(severityOf(v.Severity), `vuln|${target}|${str(v.VulnerabilityID)}|${str(v.PkgName)}|${str(v.InstalledVersion)}`);
+    for (const m of arrayOf(result.Misconfigurations)) if (isObject(m) && m.Status !== 'PASS') add(severityOf(m.Severity), `misconfig|${target}|${str(m.ID)}|${str(m.Message)}`);
+    for (const s of arrayOf(result.Secrets)) if (isObject(s)) add(severityOf(s.Severity), `secret|${target}|${str(s.RuleID)}|${str(s.StartLine)}`);
+    for (const l of arrayOf(result.Licenses)) if (isObject(l)) add(severityOf(l.Severity), `license|${target}|${str(l.PkgName)}|${str(l.Name)}`);
+  }
+  return { ...EMPTY, findings };
+}
+
+function grype(text: string): ParsedReport {
+  const doc = parseJson(text, 'Grype JSON');
+  if (!Array.isArray(doc.matches)) throw new ReportError('not a Grype JSON report: it has no matches array');
+  const { findings, add } = findingsCollector();
+  for (const match of doc.matches) {
+    if (!isObject(match)) continue;
+    const vuln = isObject(match.vulnerability) ? match.vulnerability : {};
+    const artifact = isObject(match.artifact) ? match.artifact : {};
+    add(severityOf(vuln.severity), `vuln|${str(vuln.id)}|${str(artifact.name)}|${str(artifact.version)}`);
+  }
+  return { ...EMPTY, findings };
+}
+
+function sarif(text: string): ParsedReport {
+  const doc = parseJson(text, 'SARIF');
+  if (!str(doc.version).startsWith('2.') || !Array.isArray(doc.runs)) throw new ReportError('not a SARIF 2.x log: it needs a version "2.1.0" and a runs array');
+  const { findings, add } = findingsCollector();
+  for (const run of doc.runs) {
+    if (!isObject(run)) continue;
+    const driver = isObject(run.tool) && isObject(run.tool.driver) ? run.tool.driver : {};
+    const rules = new Map<string, Json>();
+    for (const rule of arrayOf(driver.rules)) if (isObject(rule)) rules.set(str(rule.id), rule);
+    for (const result of arrayOf(run.results)) {
+      if (!isObject(result)) continue;
+      const kind = str(result.kind) || 'fail';
+      if (kind !== 'fail' && kind !== 'open' && kind !== 'review') continue;
+      const ruleId = str(result.ruleId) || (isObject(result.rule) ? str(result.rule.id) : '');
+      const rule = rules.get(ruleId) ?? (typeof result.ruleIndex === 'number' && isObject(arrayOf(driver.rules)[result.ruleIndex]) ? (arrayOf(driver.rules)[result.ruleIndex] as Json) : {});
+      const score = Number((isObject(result.properties) && result.properties['security-severity']) || (isObject(rule.properties) && rule.properties['security-severity']));
+      const level = str(result.level) || (isObject(rule.defaultConfiguration) ? str(rule.defaultConfiguration.level) : '') || 'warning';
+      const severity = Number.isFinite(score) && score > 0 ? severityOfScore(score) : level === 'none' ? 'unknown' : severityOf(level);
+      const location = arrayOf(result.locations)[0];
+      const physical = isObject(location) && isObject(location.physicalLocation) ? location.physicalLocation : {};
+      const uri = isObject(physical.artifactLocation) ? str(physical.artifactLocation.uri) : '';
+      const line = isObject(physical.region) ? str(physical.region.startLine) : '';
+      add(severity, `${str(driver.name)}|${ruleId}|${uri}|${line}|${isObject(result.message) ? str(result.message.text) : ''}`);
+    }
+  }
+  return { ...EMPTY, findings };
+}
+
+function countLicenses(names: Iterable<string>): Map<string, number> {
+  const licenses = new Map<string, number>();
+  for (const name of names) licenses.set(name, (licenses.get(name) ?? 0) + 1);
+  return licenses;
+}
+
+function cyclonedx(text: string): ParsedReport {
+  const doc = parseJson(text, 'CycloneDX');
+  if (doc.bomFormat !== 'CycloneDX') throw new ReportError('not a CycloneDX JSON BOM: bomFormat is not "CycloneDX"');
+  let components = 0;
+  const names: string[] = [];
+  const visit = (list: unknown) => {
+    for (const c of arrayOf(list)) {
+      if (!isObject(c)) continue;
+      components++;
+      for (const l of arrayOf(c.licenses)) {
+        if (!isObject(l)) continue;
+        const name = isObject(l.license) ? str(l.license.id) || str(l.license.name) : str(l.expression);
+        if (name) names.push(name);
+      }
+      visit(c.components);
+    }
+  };
+  visit(doc.components);
+  return { ...EMPTY, components, licenses: countLicenses(names) };
+}
+
+function spdx(text: string): ParsedReport {
+  const doc = parseJson(text, 'SPDX JSON');
+  if (!str(doc.spdxVersion).startsWith('SPDX-')) throw new ReportError('not an SPDX JSON document: spdxVersion is missing');
+  const described = new Set(arrayOf(doc.documentDescribes).map(str));
+  const packages = arrayOf(doc.packages).filter((p): p is Json => isObject(p) && !described.has(str(p.SPDXID)));
+  const names = packages.flatMap((p) => {
+    const name = [p.licenseConcluded, p.licenseDeclared].map(str).find((l) => l && l !== 'NOASSERTION' && l !== 'NONE');
+    return name ? [name] : [];
+  });
+  return { ...EMPTY, components: packages.length, licenses: countLicenses(names) };
+}
+
+/** Lynis' report file: `key=value` lines, `key[]=` for lists (warnings, suggestions). */
+function lynis(text: string): ParsedReport {
+  if (!/^(lynis_version|report_version_major)=/m.test(text)) throw new ReportError('not a Lynis report file: it has no lynis_version line');
+  const warnings = new Set<string>();
+  let suggestions = 0;
+  let hardeningIndex: number | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('warning[]=')) warnings.add(line.slice('warning[]='.length).split('|')[0] ?? '');
+    else if (line.startsWith('suggestion[]=')) suggestions++;
+    else if (line.startsWith('hardening_index=')) {
+      const n = Number(line.slice('hardening_index='.length));
+      if (Number.isInteger(n) && n >= 0 && n <= 100) hardeningIndex = n;
+    }
+  }
+  return { ...EMPTY, hardeningIndex, warnings, suggestions };
+}
+
+const PARSERS: Record<ReportFormat, (text: string) => ParsedReport> = { trivy, grype, sarif, cyclonedx, spdx, lynis };
+
+export function parseReport(format: ReportFormat, text: string): ParsedReport {
+  return PARSERS[format](text);
+}

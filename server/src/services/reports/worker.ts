@@ -1,0 +1,28 @@
+/**
+ * Summaries off the event loop: a report of 100,000 findings takes a few hundred milliseconds to
+ * parse, which the live streams of other runs must not wait for. One short-lived worker thread per
+ * summary. The server runs as TypeScript through tsx, whose loader a worker thread does not inherit
+ * from `--import`: the worker registers it before loading this file.
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { RunSummary } from '../../../../shared/src/schemas/summary';
+import { summarize } from './summary';
+
+type Args = Parameters<typeof summarize>;
+
+export function summarizeInWorker(...args: Args): Promise<RunSummary | null> {
+  return new Promise((resolve, reject) => {
+    const self = import.meta.url;
+    const worker = self.endsWith('.ts')
+      ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(self)}); })`, { eval: true, workerData: args })
+      : new Worker(new URL(self), { workerData: args });
+    worker.once('message', (summary: RunSummary | null) => resolve(summary));
+    worker.once('error', reject);
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`the summary worker exited with code ${code}`)));
+  });
+}
+
+if (!isMainThread && parentPort) {
+  const port = parentPort;
+  void summarize(...(workerData as Args)).then((summary) => port.postMessage(summary));
+}
