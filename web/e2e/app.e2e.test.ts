@@ -106,6 +106,22 @@ describe('the web app', () => {
     await page.context().close();
   });
 
+  it('shows what a scan found in the runs list and on the run page, and what is new since the last run', async () => {
+    for (let i = 0; i < 2; i++) {
+      const { body } = await api<RunEnvelope>(server.url, 'POST', '/set/scan');
+      await waitFor('the scan to end', async () => ((await api<RunEnvelope>(server.url, 'GET', `/runs/${body.run.run_id}`)).body.run.summary ? true : undefined));
+    }
+    const page = await open(server, '/', server.adminKey);
+    const row = page.locator('table.runs tbody tr', { hasText: 'scan' }).first();
+    await row.getByText('1 critical').waitFor();
+    expect(await row.locator('.summary-line').textContent()).toBe('1 critical1 high+1 new');
+    await row.getByRole('link', { name: 'scan' }).click();
+    await page.getByRole('region', { name: 'Summary' }).waitFor();
+    expect(await page.getByTestId('new-since-previous').textContent()).toBe('Since the previous run: 1 critical new');
+    await shot(page, '03c-summary');
+    await page.context().close();
+  });
+
   it('renders ANSI colours and keeps markup in a log as text', async () => {
     const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/colours')).body;
     const page = await open(server, `/ui/runs/${run.run_id}`, server.adminKey);

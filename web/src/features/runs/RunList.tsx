@@ -7,6 +7,7 @@ import { duration, when } from '../../components/format';
 import { useNow } from '../../components/useNow';
 import { homePath, linkProps, runPath } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
+import { SummaryLine } from './Summary';
 
 const PAGE = 20;
 
@@ -89,6 +90,7 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
                 <th scope="col">Started</th>
                 <th scope="col">Duration</th>
                 <th scope="col">By</th>
+                <th scope="col">Found</th>
               </tr>
             </thead>
             <tbody>
@@ -103,6 +105,7 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
                   <td>{when(run.started_at ?? run.created_at)}</td>
                   <td>{duration(run, now) ?? '—'}</td>
                   <td className="muted">{run.requested_by ?? '—'}</td>
+                  <td>{run.summary ? <SummaryLine summary={run.summary} /> : <span className="muted">—</span>}</td>
                 </tr>
               ))}
             </tbody>

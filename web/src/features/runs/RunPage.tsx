@@ -8,6 +8,7 @@ import { useNow } from '../../components/useNow';
 import { homePath, linkProps } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
 import { LogView } from './LogView';
+import { SummarySection } from './Summary';
 import { useRunLog } from './useRunLog';
 
 /** One run: its record, its log live, download and stop. */
@@ -184,6 +185,7 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
           )}
         </dl>
       )}
+      {run?.summary && <SummarySection summary={run.summary} />}
       {log.error && (
         <p role="alert" className="error">
           The live log was interrupted: {log.error.message}
