@@ -36,13 +36,53 @@ COPY shared ./shared
 COPY web ./web
 RUN npm run build
 
+# --- scanners: Trivy, Syft and Grype release binaries, each archive checked against the checksum
+# file its project publishes beside it in the same release (a missing or wrong line fails the build).
+# linux/amd64 archives; set the versions with --build-arg.
+FROM node:20-bookworm-slim AS scanners
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+ARG TRIVY_VERSION=0.58.1
+ARG SYFT_VERSION=1.18.1
+ARG GRYPE_VERSION=0.86.1
+WORKDIR /tmp/scanners
+RUN set -eu; \
+    fetch() { \
+      curl -fsSLO "$1/$2"; curl -fsSLO "$1/$3"; \
+      grep -E "[[:space:]]$2\$" "$3" | sha256sum -c -; \
+      tar -xzf "$2"; \
+    }; \
+    fetch "https://github.com/aquasecurity/trivy/releases/download/v${TRIVY_VERSION}" "trivy_${TRIVY_VERSION}_Linux-64bit.tar.gz" "trivy_${TRIVY_VERSION}_checksums.txt"; \
+    fetch "https://github.com/anchore/syft/releases/download/v${SYFT_VERSION}" "syft_${SYFT_VERSION}_linux_amd64.tar.gz" "syft_${SYFT_VERSION}_checksums.txt"; \
+    fetch "https://github.com/anchore/grype/releases/download/v${GRYPE_VERSION}" "grype_${GRYPE_VERSION}_linux_amd64.tar.gz" "grype_${GRYPE_VERSION}_checksums.txt"; \
+    install -m 0755 trivy syft grype /usr/local/bin/
+
+# --- Prowler in its own virtual environment; pip checks every download against the sha256 the
+# package index publishes for it.
+FROM node:20-bookworm-slim AS prowler
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+ARG PROWLER_VERSION=5.0.0
+RUN python3 -m venv /opt/prowler \
+ && /opt/prowler/bin/pip install --no-cache-dir "prowler==${PROWLER_VERSION}"
+
 # --- runtime.
 FROM node:20-bookworm-slim AS runtime
 # bubblewrap gives each run its own PID namespace (see the README for the container options it
 # needs); without it the server falls back to process groups and says so in /health.
+# Lynis comes from Debian, Python for Prowler; the npm SBOM tool from the npm registry (its
+# integrity checked by npm against the registry's).
+ARG CYCLONEDX_NPM_VERSION=6.0.1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends bubblewrap lynis python3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && npm install -g --no-audit --no-fund "@cyclonedx/cyclonedx-npm@${CYCLONEDX_NPM_VERSION}" \
+ && npm cache clean --force
+COPY --from=scanners /usr/local/bin/trivy /usr/local/bin/syft /usr/local/bin/grype /usr/local/bin/
+COPY --from=prowler /opt/prowler /opt/prowler
+RUN ln -s /opt/prowler/bin/prowler /usr/local/bin/prowler
 WORKDIR /app
 ENV HOST=0.0.0.0 \
     PORT=8000 \

@@ -169,7 +169,8 @@ describe('retention', () => {
       expect(files.every((f) => existsSync(f))).toBe(true);
 
       await waitFor('retention', async () => ((await api(server.url, 'GET', `/runs/${run.run_id}`)).status === 404 ? true : undefined), 10_000);
-      expect(files.filter((f) => existsSync(f))).toEqual([]);
+      // The record goes first, then the files (so nobody opens a file being deleted).
+      await waitFor('the files to go', () => (files.every((f) => !existsSync(f)) ? true : undefined));
       await waitFor('the S3 copies to go', async () => ((await s3Keys(`test/runs/${run.run_id}/`)).length === 0 ? true : undefined));
       // The running one, older than the age by now, is untouched.
       const { body } = await api<RunEnvelope>(server.url, 'GET', `/runs/${sleeper.body.run.run_id}`);
