@@ -43,6 +43,8 @@ const Env = z.object({
   RUN_TIMEOUT_S: positiveInt.default(3600),
   /** Seconds between SIGTERM and SIGKILL when a run is stopped or times out. */
   STOP_GRACE_S: z.coerce.number().min(0).default(10),
+  /** Seconds running tools may go on finishing after SIGTERM before they are stopped (each then gets STOP_GRACE_S). */
+  SHUTDOWN_GRACE_S: z.coerce.number().min(0).default(0),
   MAX_CONCURRENT_RUNS: positiveInt.default(8),
   MAX_LOG_BYTES: byteSize(1024).default(64 * 1024 * 1024),
   /** Defaults for tools whose catalog entry sets no limit of its own; 0 is no limit. Enforced where the machine can (GET /health). */
@@ -77,6 +79,8 @@ const Env = z.object({
   /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
   PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  /** GET /ready fails when LOG_DIR's file system has less free space than this. */
+  READY_MIN_FREE_BYTES: byteSize().default(512 * 1024 * 1024),
   NODE_ENV: z.string().default('development'),
 });
 

@@ -24,6 +24,7 @@ export const conflict = (message: string) => new DomainError('conflict', message
 export const badRequest = (message: string) => new DomainError('bad_request', message);
 export const unauthorized = (message: string) => new DomainError('unauthorized', message);
 export const forbidden = (message: string) => new DomainError('forbidden', message);
+export const unavailable = (message: string, retryAfterS?: number) => new DomainError('unavailable', message, retryAfterS);
 export const tooMany = (message: string, retryAfterS: number) => new DomainError('too_many', message, retryAfterS);
 
 const TRPC_CODE: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {

@@ -20,6 +20,7 @@ import { Catalog, CatalogError, loadCatalogFile } from './services/catalog';
 import { LocalLogFeed } from './services/logFeed';
 import { LogStreamer } from './services/logStream';
 import { LocalRunFeed } from './services/runFeed';
+import { checkReadiness } from './services/readiness';
 import { Retention } from './services/retention';
 import { RunService } from './services/runService';
 import { openStores } from './store';
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
     maxLogBytes: config.MAX_LOG_BYTES,
     defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, network: config.RUN_NETWORK },
+    readable: [config.PROJECT_ROOT],
     hiddenDirs: [config.LOG_DIR],
     hiddenFiles: existsSync(dotenv) ? [dotenv] : [],
     archive,
@@ -122,12 +124,16 @@ async function main(): Promise<void> {
   });
   if (config.AUTH_DISABLED) log.warn('AUTH_DISABLED=true: anyone who can reach this server can run and stop tools and read every log. Use it for local experiments only.');
 
+  const stopStreams = new AbortController();
   const services: Services = {
     appName: config.APP_NAME,
     version,
     startedAt: Date.now(),
     isolation: executor.isolation,
     capabilities: executor.capabilities,
+    logDir: config.LOG_DIR,
+    stopping: stopStreams.signal,
+    readiness: () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() }),
     catalog,
     runs,
     logs: new LogStreamer(feed, (id) => runs.logState(id), (id) => runs.logPath(id)),
@@ -157,10 +163,13 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info(`${sig}: stopping runs and closing`);
+    log.info(`${sig}: starting no new runs, ending live streams, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`);
     void (async () => {
+      runs.stopAccepting();
+      stopStreams.abort();
+      app.sendClientsAway();
       await retention.stop();
-      await runs.shutdown();
+      await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
       archive?.close();
       await app.close();
       await stores.close();

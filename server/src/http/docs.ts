@@ -10,6 +10,7 @@ import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { ApiError } from '../../../shared/src/schemas/error';
+import { Readiness } from '../../../shared/src/schemas/health';
 import { LogEventId } from '../../../shared/src/schemas/logEvent';
 import { RunId } from '../../../shared/src/schemas/run';
 import type { Tool } from '../../../shared/src/schemas/tool';
@@ -68,6 +69,17 @@ const extraPaths: ZodOpenApiPathsObject = {
         401: errorResponse('No credential, or one that does not verify'),
         403: errorResponse('Needs the viewer role'),
         404: errorResponse('Unknown run'),
+      },
+    },
+  },
+  '/ready': {
+    get: {
+      operationId: 'ready',
+      tags: ['service'],
+      summary: 'Readiness: the database answers, LOG_DIR takes a write and has READY_MIN_FREE_BYTES free',
+      responses: {
+        200: { description: 'Ready', content: { 'application/json': { schema: Readiness } } },
+        503: { description: 'Not ready: the failing checks say why', content: { 'application/json': { schema: Readiness } } },
       },
     },
   },

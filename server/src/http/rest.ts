@@ -31,7 +31,8 @@ export function normalizeError(raw: Record<string, unknown>, status: number): Ap
     const listed = issues.map((i) => ({ path: fieldOf(i), message: i.keys ? 'unknown field' : (i.message ?? 'invalid') }));
     return { message: listed.map((i) => `${i.path}: ${i.message}`).join('; '), code, issues: listed };
   }
-  const message = status >= 500 ? 'internal server error' : typeof raw.message === 'string' ? raw.message : 'error';
+  // A 503 says why (shutting down); other 5xx messages may hold internals and are not passed on.
+  const message = status >= 500 && status !== 503 ? 'internal server error' : typeof raw.message === 'string' ? raw.message : 'error';
   return { message, code };
 }
 

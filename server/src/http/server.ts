@@ -33,6 +33,8 @@ const RUN_ROUTE = /^\/runs\/([^/]+)\/(?:(logs|log)|artifacts\/([^/]+))$/;
 
 export interface HttpApp {
   server: http.Server;
+  /** Tells WebSocket clients to reconnect and closes their connections (new ones are refused while stopping). */
+  sendClientsAway(): void;
   /** Closes every WebSocket and stops accepting connections. */
   close(): Promise<void>;
 }
@@ -71,6 +73,10 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
       if (runRoute[2] === 'logs') return serveLogStream(req, res, runId, services, { heartbeatMs: config.SSE_HEARTBEAT_S * 1000, onError });
       return serveRawLog(req, res, runId, services, onError);
     }
+    if (pathname === '/ready' && (method === 'GET' || method === 'HEAD')) {
+      const readiness = await services.readiness();
+      return sendJson(res, readiness.ready ? 200 : 503, readiness);
+    }
     if (pathname === '/openapi.json') return sendJson(res, 200, JSON.parse(openapi));
     if (pathname === '/docs' || pathname.startsWith('/docs/')) return docs(req, res, pathname);
     if (pathname === '/ui' || pathname.startsWith('/ui/')) return web(req, res, pathname);
@@ -95,15 +101,23 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     if (pathname !== '/trpc') return refuse(404, 'Not Found');
+    // Shutting down: the client's reconnection loop tries again until a server takes it.
+    if (services.stopping.aborted) return refuse(503, 'Service Unavailable');
     if (!originAllowed(req, config.ALLOWED_ORIGINS)) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
+  /** Tells WebSocket clients to reconnect (elsewhere, or here once restarted) and closes their connections. */
+  const sendClientsAway = () => {
+    wsHandler.broadcastReconnectNotification();
+    for (const client of wss.clients) client.close(1001, 'server shutting down');
+  };
+
   return {
     server,
+    sendClientsAway,
     async close() {
-      wsHandler.broadcastReconnectNotification();
-      for (const client of wss.clients) client.close(1001, 'server shutting down');
+      sendClientsAway();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       server.closeIdleConnections();
       await new Promise<void>((resolve) => {

@@ -38,16 +38,20 @@ export async function serveLogStream(
   res.flushHeaders();
   const closed = new AbortController();
   res.once('close', () => closed.abort());
+  // A shutting-down server ends the stream between two events: EventSource resumes elsewhere with Last-Event-ID.
+  const stop = AbortSignal.any([closed.signal, services.stopping]);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs);
   try {
     const from = lastId?.success ? Number(lastId.data) : 0;
-    for await (const event of services.logs.events(runId, from, closed.signal)) {
-      if (!res.write(event.sse())) await once(res, 'drain', { signal: closed.signal });
+    for await (const event of services.logs.events(runId, from, stop)) {
+      if (!res.write(event.sse())) await once(res, 'drain', { signal: stop });
     }
   } catch (e) {
     if (!closed.signal.aborted) opts.onError(e);
   } finally {
     clearInterval(heartbeat);
+    // Shutting down: ask EventSource to come back in a few seconds (from its Last-Event-ID) rather than at once.
+    if (services.stopping.aborted && !closed.signal.aborted) res.write('retry: 3000\n\n');
     res.end();
   }
 }

@@ -39,7 +39,7 @@ export interface SandboxSpec {
   network: boolean;
   /** Made writable inside the sandbox (the run's own directories). */
   writable: string[];
-  /** Kept readable even where a private mount covers them (a path parameter's roots under /tmp). */
+  /** Kept readable even where the private /tmp covers them (the project's own tools, a path parameter's roots). */
   readable: string[];
   /** Directories replaced by an empty one (the server's data), and files replaced by an empty one (.env). */
   hiddenDirs: string[];
@@ -241,10 +241,12 @@ const NAMESPACE_WAIT_MS = 1000;
 
 /** bubblewrap's arguments for a sandbox: what the tool sees of the file system and the network. */
 export function sandboxArgs(sandbox: SandboxSpec): string[] {
+  // In this order: what is readable under /tmp comes back first, then the server's data is hidden
+  // (even where it lies inside something readable), then the run's own directories are made writable.
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  for (const dir of sandbox.readable) args.push('--ro-bind', dir, dir);
   for (const dir of sandbox.hiddenDirs) args.push('--tmpfs', dir);
   for (const file of sandbox.hiddenFiles) args.push('--ro-bind', '/dev/null', file);
-  for (const dir of sandbox.readable) args.push('--ro-bind', dir, dir);
   for (const dir of sandbox.writable) args.push('--bind', dir, dir);
   // No network: a namespace with only loopback, and /run (where local services keep their Unix sockets) emptied.
   if (!sandbox.network) args.push('--unshare-net', '--tmpfs', '/run');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Health } from '../../../shared/src/schemas/health';
+import { diskSpace } from '../services/readiness';
 import { publicProcedure, router } from '../trpc/init';
 
 export const healthRouter = router({
@@ -8,7 +9,7 @@ export const healthRouter = router({
     .input(z.void())
     .output(Health)
     .query(async ({ ctx }) => {
-      const { appName, version, startedAt, isolation, capabilities, runs } = ctx.services;
+      const { appName, version, startedAt, isolation, capabilities, runs, logDir } = ctx.services;
       return {
         status: 'ok' as const,
         app_name: appName,
@@ -17,6 +18,7 @@ export const healthRouter = router({
         runs: await runs.counts(),
         process_isolation: isolation,
         limits: capabilities,
+        log_dir: await diskSpace(logDir).catch(() => ({ free_bytes: 0, total_bytes: 0 })),
       };
     }),
 });

@@ -9,7 +9,8 @@ import { mapStreamErrors, operatorProcedure, router, viewerProcedure } from '../
 async function* streamLogs(ctx: Context, input: LogsInput, signal: AbortSignal | undefined) {
   await ctx.services.runs.get(input.run_id);
   const from = input.lastEventId ? Number(input.lastEventId) : 0;
-  const stop = signal ?? new AbortController().signal;
+  // Ends when the client goes, or when the server shuts down (the client then resumes elsewhere from its last id).
+  const stop = signal ? AbortSignal.any([signal, ctx.services.stopping]) : ctx.services.stopping;
   for await (const event of ctx.services.logs.events(input.run_id, from, stop)) {
     await ctx.waitForDrain(stop);
     yield tracked(event.id, event.data);
@@ -107,7 +108,7 @@ export const runsRouter = router({
 
   /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
   /** Every run as it is created, starts and ends: for lists that update live. */
-  onChange: viewerProcedure.subscription(({ ctx, signal }) => mapStreamErrors(ctx.services.runs.changes(signal ?? new AbortController().signal))),
+  onChange: viewerProcedure.subscription(({ ctx, signal }) => mapStreamErrors(ctx.services.runs.changes(signal ? AbortSignal.any([signal, ctx.services.stopping]) : ctx.services.stopping))),
 
   logs: viewerProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => mapStreamErrors(streamLogs(ctx, input, signal))),
 });

@@ -1,4 +1,4 @@
-import type { Capabilities } from '../../../shared/src/schemas/health';
+import type { Capabilities, Readiness } from '../../../shared/src/schemas/health';
 import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
 import type { Authenticator } from './auth/authenticator';
@@ -14,6 +14,10 @@ export interface Services {
   startedAt: number;
   isolation: 'pid-namespace' | 'process-group';
   capabilities: Capabilities;
+  logDir: string;
+  /** Aborted when the server begins to shut down: live streams end so their clients resume elsewhere. */
+  stopping: AbortSignal;
+  readiness: () => Promise<Readiness>;
   catalog: Catalog;
   runs: RunService;
   logs: LogStreamer;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunCounts } from '../../../shared/src/schemas/health';
 import { isFinal, type EndReason, type Outcome, type Run, type RunLimits, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
-import { badRequest, conflict, notFound } from '../errors';
+import { badRequest, conflict, notFound, unavailable } from '../errors';
 import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess, type SandboxSpec } from '../process/executor';
 import type { RunPatch, RunStore } from '../store/runStore';
 import { InvalidCursorError } from '../store/cursor';
@@ -33,6 +33,8 @@ export interface RunServiceOptions {
   maxLogBytes: number;
   /** The limits of tools that set none of their own (0: none), applied where the executor can. */
   defaults: { memoryBytes: number; pids: number; cpuS: number; fileBytes: number; network: boolean };
+  /** Kept readable for every tool by the sandbox (the project, whose node_modules/.bin may hold tools). */
+  readable: string[];
   /** Kept from every tool by the sandbox: the server's data directory and secrets files. */
   hiddenDirs: string[];
   hiddenFiles: string[];
@@ -119,12 +121,12 @@ export class RunService {
 
   /** Starts a catalog tool; the run is `running` on return, or `queued` when every slot is taken. */
   async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null, idempotencyKey?: string | null): Promise<Run> {
-    if (!this.accepting) throw conflict('the server is shutting down and starts no new runs');
+    if (!this.accepting) throw unavailable('the server is shutting down and starts no new runs: try again (another instance, or this one once restarted)', 5);
     const entry = this.catalog.get(input.name);
     if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
     const params = validateParams(entry.params, input.params);
-    const unavailable = this.catalog.unavailableReason(entry);
-    if (unavailable) throw conflict(`tool "${entry.name}" is not available on this server: ${unavailable}`);
+    const missing = this.catalog.unavailableReason(entry);
+    if (missing) throw conflict(`tool "${entry.name}" is not available on this server: ${missing}`);
 
     const runId = randomUUID();
     const run: Run = {
@@ -252,10 +254,20 @@ export class RunService {
     return { lost, requeued };
   }
 
-  /** Starts no new runs, stops the running ones (recorded as `stopped`, reason `shutdown`) within the grace period. */
-  async shutdown(): Promise<void> {
+  /** From now on a start answers 503; queued runs stay queued (in the store) for the next start. */
+  stopAccepting(): void {
     this.accepting = false;
     this.queue.length = 0;
+  }
+
+  /**
+   * Starts no new runs, lets the running ones finish for up to `graceMs`, then stops what is left
+   * (recorded as `stopped`, reason `shutdown`, each within STOP_GRACE_S). Waits for uploads under way.
+   */
+  async shutdown(graceMs = 0): Promise<void> {
+    this.stopAccepting();
+    const finishing = [...this.active.values()].flatMap((a) => (a.finished ? [a.finished.catch(() => undefined)] : []));
+    if (graceMs > 0) await Promise.race([Promise.all(finishing), sleep(graceMs)]);
     await Promise.all([...this.active.values()].map((a) => this.requestStop(a, 'shutdown', null).catch(() => undefined)));
     await Promise.all(this.archiving);
   }
@@ -297,7 +309,7 @@ export class RunService {
     return {
       network: limits.network,
       writable: [this.workDir(runId), this.artifactsDir(runId)],
-      readable: [...new Set(roots)],
+      readable: [...new Set([...this.options.readable, ...roots])],
       hiddenDirs: this.options.hiddenDirs,
       hiddenFiles: this.options.hiddenFiles,
     };

@@ -11,6 +11,8 @@ export interface Stores {
   apiKeys: ApiKeyStore;
   audit: AuditStore;
   settings: SettingsStore;
+  /** Throws unless the database answers a query. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -23,6 +25,10 @@ export function openStores(logDir: string): Stores {
     apiKeys: new SqliteApiKeyStore(db),
     audit: new SqliteAuditStore(db),
     settings: new SqliteSettingsStore(db),
+    ping: () => {
+      db.prepare('SELECT 1').get();
+      return Promise.resolve();
+    },
     close: () => {
       db.close();
       return Promise.resolve();

@@ -34,5 +34,19 @@ export const Health = z.object({
     .enum(['pid-namespace', 'process-group'])
     .describe('how a run is contained: a PID namespace (bubblewrap) kills every descendant; a process group can be escaped with setsid'),
   limits: z.record(Capability, Enforcement).describe('each limit and protection a run can be given here, and how, or why not'),
+  log_dir: z.object({ free_bytes: z.number().int().nonnegative(), total_bytes: z.number().int().nonnegative() }).describe('space on the file system of LOG_DIR'),
 });
 export type Health = z.infer<typeof Health>;
+
+const Check = z.object({ ok: z.boolean(), error: z.string().nullable() });
+
+/** GET /ready: 200 when every check passes, 503 otherwise. */
+export const Readiness = z.object({
+  ready: z.boolean(),
+  checks: z.object({
+    database: Check,
+    log_dir_writable: Check,
+    disk: Check.extend({ free_bytes: z.number().int().nonnegative(), total_bytes: z.number().int().nonnegative(), min_free_bytes: z.number().int().nonnegative() }),
+  }),
+});
+export type Readiness = z.infer<typeof Readiness>;

@@ -1,0 +1,35 @@
+/**
+ * Readiness: whether this server can do its work now. The database answers, the log directory takes
+ * a write, and its file system has room (READY_MIN_FREE_BYTES). /ready answers 503 with the failing
+ * checks otherwise, so a load balancer sends traffic elsewhere; /health stays a liveness check.
+ */
+import { statfs, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readiness } from '../../../shared/src/schemas/health';
+
+export interface ReadinessOptions {
+  logDir: string;
+  minFreeBytes: number;
+  /** Throws when the database cannot answer. */
+  pingDatabase: () => Promise<void>;
+}
+
+export async function diskSpace(dir: string): Promise<{ free_bytes: number; total_bytes: number }> {
+  const s = await statfs(dir);
+  return { free_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize };
+}
+
+const failure = (e: unknown) => ({ ok: false as const, error: (e as Error).message || String(e) });
+
+export async function checkReadiness(options: ReadinessOptions): Promise<Readiness> {
+  const database = await options.pingDatabase().then(() => ({ ok: true as const, error: null }), failure);
+  const probe = path.join(options.logDir, `.ready-${process.pid}`);
+  const logDir = await writeFile(probe, 'ok')
+    .then(() => unlink(probe))
+    .then(() => ({ ok: true as const, error: null }), failure);
+  const disk = await diskSpace(options.logDir).then(
+    (space) => ({ ok: space.free_bytes >= options.minFreeBytes, ...space, min_free_bytes: options.minFreeBytes, error: space.free_bytes >= options.minFreeBytes ? null : `only ${space.free_bytes} bytes free, less than READY_MIN_FREE_BYTES (${options.minFreeBytes})` }),
+    (e: unknown) => ({ ok: false, free_bytes: 0, total_bytes: 0, min_free_bytes: options.minFreeBytes, error: (e as Error).message }),
+  );
+  return { ready: database.ok && logDir.ok && disk.ok, checks: { database, log_dir_writable: logDir, disk } };
+}

@@ -1,0 +1,99 @@
+/**
+ * What running in production needs: readiness, against a real file system that fills up or turns
+ * read-only (a small tmpfs mounted for the test: this needs root, as CI has).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Health, Readiness } from '../../shared/src/schemas/health';
+import type { RunEnvelope } from '../../shared/src/schemas/run';
+import { api, fetchAuthed, startServer, tempDir, trpcSseClient, waitFor, writeCatalog, type TestServer } from './harness';
+
+const HELLO = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
+
+describe('/ready', () => {
+  let mount: string;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    mount = mkdtempSync('/tmp/oss-runner-ready-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mount]);
+    server = await startServer({ catalogFile: writeCatalog(tempDir(), HELLO), logDir: path.join(mount, 'data'), env: { READY_MIN_FREE_BYTES: '8MiB' } });
+  });
+  afterAll(async () => {
+    await server.stop();
+    execFileSync('umount', ['-l', mount]);
+  });
+
+  it('is ready, and /health reports the free space', async () => {
+    const ready = await api<Readiness>(server.url, 'GET', '/ready', undefined, { authorization: '' });
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ ready: true, checks: { database: { ok: true }, log_dir_writable: { ok: true }, disk: { ok: true, min_free_bytes: 8 * 1024 * 1024 } } });
+    const { body } = await api<Health>(server.url, 'GET', '/health');
+    expect(body.log_dir.total_bytes).toBe(32 * 1024 * 1024);
+    expect(body.log_dir.free_bytes).toBeGreaterThan(24 * 1024 * 1024);
+  });
+
+  it('fails when the disk is nearly full, and again when the log directory is read-only', async () => {
+    writeFileSync(path.join(mount, 'filler'), Buffer.alloc(26 * 1024 * 1024));
+    const full = await api<Readiness>(server.url, 'GET', '/ready');
+    expect(full.status).toBe(503);
+    expect(full.body.checks.disk).toMatchObject({ ok: false, error: expect.stringMatching(/less than READY_MIN_FREE_BYTES/) as unknown });
+    expect(full.body.checks.log_dir_writable.ok).toBe(true);
+
+    // A read-only bind mount over the directory: the server's open files stay as they are, new writes fail.
+    execFileSync('mount', ['--bind', server.logDir, server.logDir]);
+    execFileSync('mount', ['-o', 'remount,bind,ro', server.logDir]);
+    const readOnly = await api<Readiness>(server.url, 'GET', '/ready');
+    expect(readOnly.status).toBe(503);
+    expect(readOnly.body.checks.log_dir_writable).toMatchObject({ ok: false, error: expect.stringMatching(/read-only file system/i) as unknown });
+    expect((await api(server.url, 'GET', '/health')).status).toBe(200); // still alive
+    execFileSync('umount', [server.logDir]);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM: refuses starts with 503, ends live streams, lets a run finish within the grace, stops the other, exits 0', async () => {
+    const catalog = 'tools:\n  - name: short\n    cmd: ["bash", "-c", "echo begun; sleep 1; echo done"]\n  - name: sleeper\n    cmd: ["bash", "-c", "echo started; exec sleep 600"]\n';
+    const server = await startServer({ catalog, env: { SHUTDOWN_GRACE_S: '3', STOP_GRACE_S: '1' } });
+    const short = (await api<RunEnvelope>(server.url, 'POST', '/set/short')).body.run;
+    const sleeper = (await api<RunEnvelope>(server.url, 'POST', '/set/sleeper')).body.run;
+
+    // Three live streams on the sleeper: SSE, tRPC over WebSocket, tRPC over its own SSE transport.
+    const sse = await fetchAuthed(`${server.url}/runs/${sleeper.run_id}/logs`);
+    const sseText = sse.text();
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/trpc`);
+    const wsMessages: unknown[] = [];
+    const wsClosed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.on('message', (data: Buffer) => wsMessages.push(JSON.parse(data.toString())));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ method: 'connectionParams', data: { token: server.adminKey } }));
+    ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'runs.logs', input: { run_id: sleeper.run_id } } }));
+    const sseClient = trpcSseClient(server.url);
+    let trpcSseEnded = false;
+    sseClient.runs.logs.subscribe({ run_id: sleeper.run_id }, { onComplete: () => (trpcSseEnded = true), onError: () => (trpcSseEnded = true) });
+    await waitFor('the WebSocket subscription to deliver', () => (wsMessages.length >= 2 ? true : undefined));
+
+    server.proc.kill('SIGTERM');
+    await waitFor('the shutdown to begin', () => (server.output().includes('SIGTERM') ? true : undefined));
+    const refused = await api<{ message: string }>(server.url, 'POST', '/set/short');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(refused.body.message).toMatch(/shutting down/);
+
+    expect(await sseText).toMatch(/retry: 3000\n\n$/); // ended between events, asking to come back later
+    expect(await wsClosed).toBe(1001);
+    expect(wsMessages).toContainEqual({ id: null, method: 'reconnect' });
+    await waitFor('the tRPC SSE subscription to end', () => (trpcSseEnded ? true : undefined));
+
+    expect(await server.exited).toBe(0);
+    const db = new Database(path.join(server.logDir, 'oss-runner.db'), { readonly: true });
+    const status = (id: string) => db.prepare('SELECT status, end_reason FROM runs WHERE run_id = ?').get(id);
+    expect(status(short.run_id)).toEqual({ status: 'succeeded', end_reason: 'exit' });
+    expect(status(sleeper.run_id)).toEqual({ status: 'stopped', end_reason: 'shutdown' });
+    db.close();
+  });
+});
