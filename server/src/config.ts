@@ -79,6 +79,14 @@ const Env = z.object({
   /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
   PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  /** The role /metrics on the main port needs (Prometheus sends an API key as a bearer token). */
+  METRICS_ROLE: z.enum(['viewer', 'operator', 'admin']).default('viewer'),
+  /** With a port, /metrics is also served there without credentials, on METRICS_HOST. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** json: one JSON object per line; pretty: for people; auto: pretty on a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** GET /ready fails when LOG_DIR's file system has less free space than this. */
   READY_MIN_FREE_BYTES: byteSize().default(512 * 1024 * 1024),
   NODE_ENV: z.string().default('development'),

@@ -1,12 +1,15 @@
 /**
  * Composition root: config -> stores -> services -> HTTP/tRPC/WebSocket -> shutdown.
  */
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Capabilities, Capability } from '../../shared/src/schemas/health';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createHttpApp } from './http/server';
+import { createHttpApp, createMetricsServer } from './http/server';
+import { createLogger, type Logger } from './log';
+import { Metrics } from './metrics';
 import { probeCgroups } from './process/cgroups';
 import { createExecutor } from './process/executor';
 import { S3Archive } from './services/archive';
@@ -25,23 +28,27 @@ import { Retention } from './services/retention';
 import { RunService } from './services/runService';
 import { openStores } from './store';
 
+/** The server's log, made once the configuration is read (LOG_LEVEL, LOG_FORMAT). */
+let logger: Logger | undefined;
 const log = {
-  info: (msg: string) => console.log(msg),
-  warn: (msg: string) => console.warn(`warning: ${msg}`),
-  error: (msg: string, e?: unknown) => console.error(`error: ${msg}`, e instanceof Error ? (e.stack ?? e.message) : (e ?? '')),
+  info: (msg: string) => (logger ? logger.info(msg) : console.log(msg)),
+  warn: (msg: string) => (logger ? logger.warn(msg) : console.warn(`warning: ${msg}`)),
+  error: (msg: string, e?: unknown) => (logger ? logger.error({ err: e }, msg) : console.error(`error: ${msg}`, e)),
 };
 
 /** With no way at all to authenticate, the first start creates an admin key and prints it, once. */
 async function bootstrapAdminKey(url: string, auth: Authenticator, apiKeys: ApiKeyService): Promise<void> {
   if (auth.configured || (await apiKeys.count()) > 0) return;
   const { key, api_key } = await apiKeys.create('bootstrap admin', 'admin', 'first start');
-  log.info(
+  // Plain text for the person starting the server, not a log record: the one time a key is shown.
+  process.stdout.write(
     [
       'No credential was configured, so an admin API key was created. It is shown this once; only its hash is stored:',
       `  ${key}`,
       `Use it as a header:  curl -H "Authorization: Bearer ${key}" ${url}/runs`,
       `Make keys for people and scripts with it (POST /api-keys), or offline: npm run apikey -- create --name NAME --role operator`,
       `(key id ${api_key.id}; revoke it with DELETE /api-keys/${api_key.id})`,
+      '',
     ].join('\n'),
   );
 }
@@ -64,6 +71,7 @@ function warnUnenforced(config: Config, capabilities: Capabilities): void {
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const entries = loadCatalogFile(config.CATALOG_FILE);
   const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION, probeCgroups);
@@ -86,6 +94,7 @@ async function main(): Promise<void> {
       })
     : null;
   const feed = new LocalLogFeed();
+  const metrics = new Metrics({ running: () => runs.runningCount, queued: () => runs.queuedCount });
   const dotenv = path.join(process.cwd(), '.env');
   const runs = new RunService(stores.runs, catalog, executor, feed, new LocalRunFeed(), {
     logDir: config.LOG_DIR,
@@ -100,6 +109,12 @@ async function main(): Promise<void> {
     hiddenFiles: existsSync(dotenv) ? [dotenv] : [],
     archive,
     onError: log.error,
+    onStarted: (run) => logger?.info({ event: 'run.started', run_id: run.run_id, tool: run.name, requested_by: run.requested_by }, 'run started'),
+    onEnded: (run) => {
+      metrics.runEnded(run);
+      const durationMs = run.started_at && run.finished_at ? Date.parse(run.finished_at) - Date.parse(run.started_at) : null;
+      logger?.info({ event: 'run.ended', run_id: run.run_id, tool: run.name, status: run.status, end_reason: run.end_reason, exit_code: run.exit_code, duration_ms: durationMs, stopped_by: run.stopped_by }, 'run ended');
+    },
   });
   const recovered = await runs.recover();
   if (recovered.lost) log.warn(`${recovered.lost} run(s) were going when the server last stopped: marked lost`);
@@ -121,6 +136,7 @@ async function main(): Promise<void> {
     adminApiKey: config.ADMIN_API_KEY,
     authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
     startsPerMinute: config.START_RATE_PER_MINUTE,
+    onFailure: () => metrics.authFailed(),
   });
   if (config.AUTH_DISABLED) log.warn('AUTH_DISABLED=true: anyone who can reach this server can run and stop tools and read every log. Use it for local experiments only.');
 
@@ -132,17 +148,25 @@ async function main(): Promise<void> {
     isolation: executor.isolation,
     capabilities: executor.capabilities,
     logDir: config.LOG_DIR,
+    metrics,
     stopping: stopStreams.signal,
     readiness: () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() }),
     catalog,
     runs,
-    logs: new LogStreamer(feed, (id) => runs.logState(id), (id) => runs.logPath(id)),
+    logs: new LogStreamer(feed, (id) => runs.logState(id), (id) => runs.logPath(id), {}, metrics),
     auth,
     apiKeys,
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),
     audit,
   };
-  const app = createHttpApp(config, services, log);
+  const app = createHttpApp(config, services, logger);
+  const metricsServer = config.METRICS_PORT === undefined ? null : createMetricsServer(metrics, (e) => log.error('metrics failed', e));
+  if (metricsServer) {
+    metricsServer.listen(config.METRICS_PORT, config.METRICS_HOST);
+    await once(metricsServer, 'listening');
+    const { port: metricsPort } = metricsServer.address() as AddressInfo;
+    log.info(`metrics on http://${config.METRICS_HOST}:${metricsPort}/metrics (no credential needed there)`);
+  }
   app.server.listen(config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
     app.server.once('listening', resolve);
@@ -172,6 +196,7 @@ async function main(): Promise<void> {
       await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
       archive?.close();
       await app.close();
+      metricsServer?.close();
       await stores.close();
       process.exit(0);
     })();

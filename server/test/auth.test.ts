@@ -396,7 +396,7 @@ describe('safe by default', () => {
   it('AUTH_DISABLED=true opens everything, with a warning', async () => {
     const open = await startServer({ catalogFile: CATALOG, env: { AUTH_DISABLED: 'true', ADMIN_API_KEY: '' } });
     try {
-      expect(open.output()).toMatch(/warning: AUTH_DISABLED=true/);
+      expect(open.output()).toMatch(/"level":"warn"[^\n]*AUTH_DISABLED=true/);
       const res = await api<RunEnvelope>(open.url, 'POST', '/set/hello', undefined, { authorization: '' });
       expect(res.status).toBe(200);
       expect(res.body.run.requested_by).toBe('anonymous');

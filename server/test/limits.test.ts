@@ -116,7 +116,7 @@ describe('what the machine can enforce', () => {
       expect(refused.status).toBe(409);
       expect(refused.body.message).toMatch(/network: false/);
       expect((await api<{ items: unknown[] }>(plain.url, 'GET', '/runs')).body.items).toHaveLength(0);
-      expect(plain.output()).toMatch(/tool "offline" is refused here/);
+      expect(plain.output()).toMatch(/"level":"warn"[^\n]*tool \\"offline\\" is refused here/);
       // What it can enforce without bubblewrap (cgroups, rlimits) still holds there.
       expect(tools.items.find((t) => t.name === 'hog')?.available).toBe(health.limits.memory.enforced);
       const { run } = await (async () => {

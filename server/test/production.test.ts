@@ -97,3 +97,43 @@ describe('graceful shutdown', () => {
     db.close();
   });
 });
+
+describe('metrics and logs', () => {
+  it('serves Prometheus metrics that move with runs, streams and failed logins; one JSON log line per request and run event', async () => {
+    const server = await startServer({ catalog: HELLO, env: { METRICS_PORT: '0' } });
+    try {
+      const metricsUrl = /metrics on (http:\/\/\S+\/metrics)/.exec(server.output())?.[1] ?? '';
+      const scrape = async () => (await fetch(metricsUrl)).text(); // the metrics port needs no credential
+      const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      const before = await scrape();
+      expect(value(before, 'oss_runner_runs_total{tool="hello",status="succeeded"}')).toBeNaN();
+      expect(before).toMatch(/^nodejs_eventloop_lag_seconds /m);
+      expect(before).toMatch(/^process_resident_memory_bytes /m);
+
+      const { body } = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { 'x-request-id': 'test-request-1' });
+      await (await fetchAuthed(`${server.url}/runs/${body.run.run_id}/logs`)).text();
+      await api(server.url, 'GET', '/runs', undefined, { authorization: 'Bearer not-a-key' });
+      const after = await scrape();
+      expect(value(after, 'oss_runner_runs_total{tool="hello",status="succeeded"}')).toBe(1);
+      expect(value(after, 'oss_runner_run_duration_seconds_count{tool="hello",status="succeeded"}')).toBe(1);
+      expect(value(after, 'oss_runner_log_bytes_streamed_total{transport="sse"}')).toBe(6); // "hello\n"
+      expect(value(after, 'oss_runner_log_subscribers{transport="sse"}')).toBe(0);
+      expect(value(after, 'oss_runner_auth_failures_total')).toBe(value(before, 'oss_runner_auth_failures_total') + 1);
+      expect(value(after, 'oss_runner_runs_running')).toBe(0);
+      expect(value(after, 'oss_runner_queue_depth')).toBe(0);
+
+      // On the main port, /metrics needs a credential with METRICS_ROLE (viewer).
+      expect((await api(server.url, 'GET', '/metrics', undefined, { authorization: '' })).status).toBe(401);
+      const viaMain = await fetchAuthed(`${server.url}/metrics`);
+      expect(viaMain.status).toBe(200);
+      expect(viaMain.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+
+      const lines = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.req_id === 'test-request-1')).toMatchObject({ level: 'info', msg: 'request', method: 'POST', path: '/set/hello', status: 200 });
+      expect(lines.find((l) => l.event === 'run.ended')).toMatchObject({ run_id: body.run.run_id, tool: 'hello', status: 'succeeded', exit_code: 0 });
+      expect(server.output()).not.toContain(server.adminKey);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -2,8 +2,16 @@
 import type { IncomingMessage } from 'node:http';
 import { unauthorized } from '../errors';
 import type { Services } from '../services';
+import type { Role } from '../../../shared/src/schemas/auth';
 import type { Principal } from '../services/auth/principal';
 import { credentialOf } from '../trpc/context';
+
+/** A caller by header (an API key or JWT) with at least `role`, for hand-written routes such as /metrics. */
+export async function authorizeHeader(req: IncomingMessage, role: Role, services: Services): Promise<Principal> {
+  const credential = credentialOf({ get: (name) => [req.headers[name]].flat()[0] });
+  const principal = await services.auth.authenticate(credential, req.socket.remoteAddress ?? null);
+  return services.auth.authorize(principal, role);
+}
 
 /**
  * A viewer by header (curl, Node), or by `?access_token=` holding a log token for this very run (the

@@ -8,17 +8,41 @@ import type { Duplex } from 'node:stream';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { WebSocketServer } from 'ws';
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
 import { badRequest, DomainError } from '../errors';
 import { appRouter } from '../routers';
 import type { Services } from '../services';
 import { contextFactory } from '../trpc/context';
 import { docsHandler, openApiDocument } from './docs';
+import { authorizeHeader } from './auth';
 import { serveArtifact, serveRawLog } from './runFiles';
 import { sendError, sendJson, sendThrown } from './respond';
 import { restHandler } from './rest';
 import { serveLogStream } from './sse';
 import { webAppHandler } from './webApp';
+
+/** The caller's X-Request-Id when it is a sensible one (a proxy's), else a new one. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+export async function sendMetrics(res: ServerResponse, metrics: Metrics): Promise<void> {
+  const text = await metrics.text();
+  res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** METRICS_PORT: /metrics alone, open to whoever can reach that address (keep it on a private one). */
+export function createMetricsServer(metrics: Metrics, onError: (e: unknown) => void): http.Server {
+  return http.createServer((req, res) => {
+    if ((req.url ?? '/').split('?', 1)[0] !== '/metrics') return sendError(res, 404, 'only /metrics is served here');
+    sendMetrics(res, metrics).catch((e: unknown) => sendThrown(res, e, onError));
+  });
+}
 
 /** A percent-decoded path segment; malformed escapes are a 400, not a crash. */
 function decodeSegment(segment: string): string {
@@ -39,8 +63,8 @@ export interface HttpApp {
   close(): Promise<void>;
 }
 
-export function createHttpApp(config: Config, services: Services, log: { error: (msg: string, e?: unknown) => void }): HttpApp {
-  const onError = (e: unknown) => log.error('request failed', e);
+export function createHttpApp(config: Config, services: Services, logger: Logger): HttpApp {
+  const onError = (e: unknown) => logger.error({ err: e }, 'request failed');
   const createContext = contextFactory(services);
   const trpc = createHTTPHandler({
     router: appRouter,
@@ -73,6 +97,10 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
       if (runRoute[2] === 'logs') return serveLogStream(req, res, runId, services, { heartbeatMs: config.SSE_HEARTBEAT_S * 1000, onError });
       return serveRawLog(req, res, runId, services, onError);
     }
+    if (pathname === '/metrics' && (method === 'GET' || method === 'HEAD')) {
+      await authorizeHeader(req, config.METRICS_ROLE, services);
+      return sendMetrics(res, services.metrics);
+    }
     if (pathname === '/ready' && (method === 'GET' || method === 'HEAD')) {
       const readiness = await services.readiness();
       return sendJson(res, readiness.ready ? 200 : 503, readiness);
@@ -89,6 +117,15 @@ export function createHttpApp(config: Config, services: Services, log: { error: 
   }
 
   const server = http.createServer((req, res) => {
+    const started = performance.now();
+    const id = requestId(req);
+    res.setHeader('X-Request-Id', id);
+    // One line per request when it is over (for a stream: when it closes). The path only: a query
+    // string may hold a log token.
+    res.once('close', () => {
+      services.metrics.request(req.method ?? 'GET', res.statusCode);
+      logger.info({ req_id: id, method: req.method, path: (req.url ?? '/').split('?', 1)[0], status: res.statusCode, ms: Math.round(performance.now() - started), ip: req.socket.remoteAddress }, 'request');
+    });
     route(req, res).catch((e: unknown) => sendThrown(res, e, onError));
   });
 

@@ -43,7 +43,7 @@ export async function serveLogStream(
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs);
   try {
     const from = lastId?.success ? Number(lastId.data) : 0;
-    for await (const event of services.logs.events(runId, from, stop)) {
+    for await (const event of services.logs.events(runId, from, stop, 'sse')) {
       if (!res.write(event.sse())) await once(res, 'drain', { signal: stop });
     }
   } catch (e) {

@@ -11,7 +11,7 @@ async function* streamLogs(ctx: Context, input: LogsInput, signal: AbortSignal |
   const from = input.lastEventId ? Number(input.lastEventId) : 0;
   // Ends when the client goes, or when the server shuts down (the client then resumes elsewhere from its last id).
   const stop = signal ? AbortSignal.any([signal, ctx.services.stopping]) : ctx.services.stopping;
-  for await (const event of ctx.services.logs.events(input.run_id, from, stop)) {
+  for await (const event of ctx.services.logs.events(input.run_id, from, stop, ctx.transport)) {
     await ctx.waitForDrain(stop);
     yield tracked(event.id, event.data);
   }

@@ -1,4 +1,5 @@
 import type { Capabilities, Readiness } from '../../../shared/src/schemas/health';
+import type { Metrics } from '../metrics';
 import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
 import type { Authenticator } from './auth/authenticator';
@@ -15,6 +16,7 @@ export interface Services {
   isolation: 'pid-namespace' | 'process-group';
   capabilities: Capabilities;
   logDir: string;
+  metrics: Metrics;
   /** Aborted when the server begins to shut down: live streams end so their clients resume elsewhere. */
   stopping: AbortSignal;
   readiness: () => Promise<Readiness>;

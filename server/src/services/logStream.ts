@@ -11,6 +11,7 @@ import { setImmediate } from 'node:timers';
 import type { LogEvent } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
 import type { LogFeed } from './logFeed';
+import type { StreamObserver, Transport } from '../metrics';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -134,6 +135,7 @@ export class LogStreamer {
     private readonly state: (runId: string) => Promise<LogState>,
     private readonly logPath: (runId: string) => string,
     options: Partial<LogStreamOptions> = {},
+    private readonly observer?: StreamObserver,
   ) {
     this.options = { ...DEFAULTS, ...options };
     this.scratch = Buffer.allocUnsafe(this.options.chunkBytes);
@@ -186,8 +188,9 @@ export class LogStreamer {
    * The run's log as events, from byte offset `from` (0, or an id received earlier), live until the
    * run ends; the last event is `end` with the final run. Stops early when `signal` aborts.
    */
-  async *events(runId: string, from: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+  async *events(runId: string, from: number, signal: AbortSignal, transport: Transport = 'sse'): AsyncGenerator<StreamEvent> {
     const { pollMs } = this.options;
+    this.observer?.opened(transport);
     const wakeup = new Wakeup();
     // Subscribe before the first look at the state, so nothing written in between goes unnoticed.
     const unsubscribe = this.feed.subscribe(runId, wakeup.notify);
@@ -199,6 +202,7 @@ export class LogStreamer {
         if (pos < length) {
           const chunk = this.chunkAt(shared, runId, pos, length, ended !== null);
           if (chunk) {
+            this.observer?.sent(transport, chunk.end - pos);
             pos = chunk.end;
             yield {
               id: String(chunk.end),
@@ -223,6 +227,7 @@ export class LogStreamer {
     } finally {
       unsubscribe();
       this.release(runId, shared);
+      this.observer?.closed(transport);
     }
   }
 }

@@ -41,6 +41,9 @@ export interface RunServiceOptions {
   /** Where finished runs are uploaded, when S3 is configured. */
   archive: S3Archive | null;
   onError: (message: string, e: unknown) => void;
+  /** Told when a run starts and when it ends (logs, metrics). */
+  onStarted?: (run: Run) => void;
+  onEnded?: (run: Run) => void;
 }
 
 type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
@@ -254,6 +257,16 @@ export class RunService {
     return { lost, requeued };
   }
 
+  /** Runs going now (taking a slot). */
+  get runningCount(): number {
+    return this.active.size + this.starting.size;
+  }
+
+  /** Runs waiting for a slot in this process. */
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
   /** From now on a start answers 503; queued runs stay queued (in the store) for the next start. */
   stopAccepting(): void {
     this.accepting = false;
@@ -389,6 +402,7 @@ export class RunService {
       active.proc = proc;
       await this.store.setProcess(runId, proc.handle);
       active.run = (await this.update(runId, { status: 'running', started_at: now(), limits })) ?? run;
+      this.options.onStarted?.(active.run);
       this.feed.publish(runId);
       active.markStarted();
 
@@ -442,6 +456,7 @@ export class RunService {
     active.markStarted();
     this.feed.publish(runId);
     this.dispatch();
+    if (final) this.options.onEnded?.(final);
     if (final && this.options.archive) this.track(this.archiveRun(final, this.options.archive));
     return final ?? run;
   }

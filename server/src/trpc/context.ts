@@ -21,6 +21,8 @@ export interface Context {
   idempotencyKey: string | null;
   /** Resolves once the connection has room for more: tRPC's WebSocket adapter has no backpressure of its own. */
   waitForDrain: (signal?: AbortSignal) => Promise<void>;
+  /** How subscriptions reach the client: tRPC over WebSocket, or tRPC's own SSE over HTTP. */
+  transport: 'websocket' | 'trpc-sse';
 }
 
 interface Drainable {
@@ -103,6 +105,6 @@ export function contextFactory(services: Services) {
       ws.once('close', () => clearTimeout(timer));
     }
     const idempotencyKey = ws ? null : (headersOf(opts.req).get('idempotency-key') ?? null);
-    return { services, principal, authError, ip, idempotencyKey, waitForDrain: drainWaiter(opts.res) };
+    return { services, principal, authError, ip, idempotencyKey, waitForDrain: drainWaiter(opts.res), transport: ws ? 'websocket' : 'trpc-sse' };
   };
 }

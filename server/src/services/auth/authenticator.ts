@@ -17,6 +17,8 @@ export interface AuthOptions {
   authFailuresPerMinute: number;
   /** Runs one credential may start per minute. */
   startsPerMinute: number;
+  /** Told of every credential that does not verify (metrics). */
+  onFailure?: () => void;
 }
 
 const ANONYMOUS: Principal = { id: 'anonymous', role: 'admin', expiresAt: null };
@@ -72,6 +74,7 @@ export class Authenticator {
     }
     if (principal) return principal;
     await this.failures.consume(address).catch(() => undefined);
+    this.options.onFailure?.();
     this.audit.record({ actor: null, ip, action: 'auth', outcome: 'denied', detail: `invalid credentials: ${reason}` });
     throw unauthorized(`invalid credentials: ${reason}`);
   }
