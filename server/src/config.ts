@@ -35,6 +35,11 @@ const Env = z.object({
   AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
   /** Lifetime of the run-bound tokens that let a browser's EventSource read a log. */
   LOG_TOKEN_TTL_S: positiveInt.max(3600).default(300),
+  /** Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated IPs). */
+  TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s.split(',').map((p) => p.trim()).filter(Boolean) : [])),
   ALLOWED_ORIGINS: z
     .string()
     .optional()

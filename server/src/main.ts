@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Capabilities, Capability } from '../../shared/src/schemas/health';
 import { ConfigError, loadConfig, type Config } from './config';
+import { clientIpResolver } from './http/clientIp';
 import { createHttpApp, createMetricsServer } from './http/server';
 import { createLogger, type Logger } from './log';
 import { Metrics } from './metrics';
@@ -148,6 +149,7 @@ async function main(): Promise<void> {
     isolation: executor.isolation,
     capabilities: executor.capabilities,
     logDir: config.LOG_DIR,
+    clientIp: clientIpResolver(config.TRUSTED_PROXIES),
     metrics,
     stopping: stopStreams.signal,
     readiness: () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() }),

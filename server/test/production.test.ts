@@ -100,7 +100,7 @@ describe('graceful shutdown', () => {
 
 describe('metrics and logs', () => {
   it('serves Prometheus metrics that move with runs, streams and failed logins; one JSON log line per request and run event', async () => {
-    const server = await startServer({ catalog: HELLO, env: { METRICS_PORT: '0' } });
+    const server = await startServer({ catalog: HELLO, env: { METRICS_PORT: '0', TRUSTED_PROXIES: '127.0.0.1' } });
     try {
       const metricsUrl = /metrics on (http:\/\/\S+\/metrics)/.exec(server.output())?.[1] ?? '';
       const scrape = async () => (await fetch(metricsUrl)).text(); // the metrics port needs no credential
@@ -110,7 +110,8 @@ describe('metrics and logs', () => {
       expect(before).toMatch(/^nodejs_eventloop_lag_seconds /m);
       expect(before).toMatch(/^process_resident_memory_bytes /m);
 
-      const { body } = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { 'x-request-id': 'test-request-1' });
+      // As if through two proxies, the nearer one trusted: the caller is the first untrusted hop from the right.
+      const { body } = await api<RunEnvelope>(server.url, 'POST', '/set/hello', undefined, { 'x-request-id': 'test-request-1', 'x-forwarded-for': '203.0.113.7, 10.0.0.1' });
       await (await fetchAuthed(`${server.url}/runs/${body.run.run_id}/logs`)).text();
       await api(server.url, 'GET', '/runs', undefined, { authorization: 'Bearer not-a-key' });
       const after = await scrape();
@@ -129,7 +130,7 @@ describe('metrics and logs', () => {
       expect(viaMain.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
 
       const lines = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(lines.find((l) => l.req_id === 'test-request-1')).toMatchObject({ level: 'info', msg: 'request', method: 'POST', path: '/set/hello', status: 200 });
+      expect(lines.find((l) => l.req_id === 'test-request-1')).toMatchObject({ level: 'info', msg: 'request', method: 'POST', path: '/set/hello', status: 200, ip: '10.0.0.1' });
       expect(lines.find((l) => l.event === 'run.ended')).toMatchObject({ run_id: body.run.run_id, tool: 'hello', status: 'succeeded', exit_code: 0 });
       expect(server.output()).not.toContain(server.adminKey);
     } finally {

@@ -9,7 +9,7 @@ import { credentialOf } from '../trpc/context';
 /** A caller by header (an API key or JWT) with at least `role`, for hand-written routes such as /metrics. */
 export async function authorizeHeader(req: IncomingMessage, role: Role, services: Services): Promise<Principal> {
   const credential = credentialOf({ get: (name) => [req.headers[name]].flat()[0] });
-  const principal = await services.auth.authenticate(credential, req.socket.remoteAddress ?? null);
+  const principal = await services.auth.authenticate(credential, services.clientIp(req));
   return services.auth.authorize(principal, role);
 }
 
@@ -18,7 +18,7 @@ export async function authorizeHeader(req: IncomingMessage, role: Role, services
  * browser's EventSource, which cannot send headers). Throws the DomainError to answer with.
  */
 export async function authorizeLogRead(req: IncomingMessage, runId: string, services: Services): Promise<Principal> {
-  const ip = req.socket.remoteAddress ?? null;
+  const ip = services.clientIp(req);
   const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('access_token');
   const credential = credentialOf({ get: (name) => [req.headers[name]].flat()[0] });
   let principal: Principal | null = null;

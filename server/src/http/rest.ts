@@ -67,7 +67,7 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
   // Built once: building it (per request, as its fetch adapter does) validates the whole router again.
   const handler = createOpenApiNodeHttpHandler<AppRouter, IncomingMessage, ServerResponse>({
     router,
-    createContext: ({ req }) => createContext({ req, ip: req.socket.remoteAddress }),
+    createContext: ({ req }) => createContext({ req }),
     maxBodySize: maxBodyBytes,
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);

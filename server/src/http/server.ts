@@ -124,7 +124,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     // string may hold a log token.
     res.once('close', () => {
       services.metrics.request(req.method ?? 'GET', res.statusCode);
-      logger.info({ req_id: id, method: req.method, path: (req.url ?? '/').split('?', 1)[0], status: res.statusCode, ms: Math.round(performance.now() - started), ip: req.socket.remoteAddress }, 'request');
+      logger.info({ req_id: id, method: req.method, path: (req.url ?? '/').split('?', 1)[0], status: res.statusCode, ms: Math.round(performance.now() - started), ip: services.clientIp(req) }, 'request');
     });
     route(req, res).catch((e: unknown) => sendThrown(res, e, onError));
   });

@@ -1,4 +1,5 @@
 import type { Capabilities, Readiness } from '../../../shared/src/schemas/health';
+import type { IncomingMessage } from 'node:http';
 import type { Metrics } from '../metrics';
 import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
@@ -16,6 +17,8 @@ export interface Services {
   isolation: 'pid-namespace' | 'process-group';
   capabilities: Capabilities;
   logDir: string;
+  /** The caller's address (through trusted proxies). */
+  clientIp: (req: IncomingMessage) => string | null;
   metrics: Metrics;
   /** Aborted when the server begins to shut down: live streams end so their clients resume elsewhere. */
   stopping: AbortSignal;

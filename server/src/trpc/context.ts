@@ -86,7 +86,7 @@ const isWebSocket = (res: unknown): res is WebSocket => typeof (res as { buffere
 export function contextFactory(services: Services) {
   return async (opts: ContextOptions): Promise<Context> => {
     const ws = isWebSocket(opts.res) ? opts.res : null;
-    const ip = opts.ip ?? ('socket' in opts.req ? (opts.req.socket.remoteAddress ?? null) : null);
+    const ip = opts.ip ?? ('socket' in opts.req ? services.clientIp(opts.req) : null);
     const credential = ws ? (opts.info?.connectionParams?.token ?? null) : credentialOf(headersOf(opts.req));
     let principal: Principal | null = null;
     let authError: DomainError | null = null;
