@@ -13,7 +13,6 @@ import { createLogger, type Logger } from './log';
 import { Metrics } from './metrics';
 import { probeCgroups } from './process/cgroups';
 import { createExecutor } from './process/executor';
-import { S3Archive } from './services/archive';
 import type { Services } from './services';
 import { AuditLog } from './services/audit';
 import { ApiKeyService } from './services/auth/apiKeys';
@@ -82,8 +81,9 @@ async function main(): Promise<void> {
   for (const tool of catalog.list()) if (tool.unavailable_reason?.startsWith('it requires')) log.warn(`tool "${tool.name}" is refused here: ${tool.unavailable_reason}`);
   const stores = openStores(config.LOG_DIR);
 
+  // The AWS SDK is loaded only when S3 is configured: tens of MB of memory otherwise spent for nothing.
   const archive = config.S3_BUCKET
-    ? new S3Archive({
+    ? new (await import('./services/archive')).S3Archive({
         bucket: config.S3_BUCKET,
         endpoint: config.S3_ENDPOINT,
         region: config.S3_REGION,
