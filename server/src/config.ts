@@ -18,6 +18,8 @@ const Env = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_DIR: z.string().min(1).default('./logs'),
   CATALOG_FILE: z.string().min(1).default(path.join(PROJECT_ROOT, 'server/catalog/default.yaml')),
+  /** With a PostgreSQL URL, runs, API keys, the audit log and settings live there instead of SQLite. */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   APP_NAME: z.string().min(1).default('OSS Runner'),
   ADMIN_API_KEY: z.string().min(16).optional(),
   AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   warnUnenforced(config, executor.capabilities);
   const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
   for (const tool of catalog.list()) if (tool.unavailable_reason?.startsWith('it requires')) log.warn(`tool "${tool.name}" is refused here: ${tool.unavailable_reason}`);
-  const stores = openStores(config.LOG_DIR);
+  const stores = await openStores(config.LOG_DIR, config.DATABASE_URL);
 
   // The AWS SDK is loaded only when S3 is configured: tens of MB of memory otherwise spent for nothing.
   const archive = config.S3_BUCKET

@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, role: { type: 'string' } } });
   const [command, id] = positionals;
   const config = loadConfig();
-  const stores = openStores(config.LOG_DIR);
+  const stores = await openStores(config.LOG_DIR, config.DATABASE_URL);
   const keys = new ApiKeyService(stores.apiKeys);
   try {
     switch (command) {

@@ -3,6 +3,9 @@ import path from 'node:path';
 import type { ApiKeyStore, AuditStore, SettingsStore } from './authStore';
 import type { RunStore } from './runStore';
 import { SqliteApiKeyStore, SqliteAuditStore, SqliteSettingsStore } from './sqliteAuthStore';
+import { PgApiKeyStore, PgAuditStore, PgSettingsStore } from './pgAuthStore';
+import { openPool } from './pgDb';
+import { PgRunStore } from './pgRunStore';
 import { openDatabase } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
 
@@ -16,9 +19,25 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** The embedded stores: one SQLite file, `oss-runner.db`, in LOG_DIR (created if missing). */
-export function openStores(logDir: string): Stores {
+/**
+ * The stores: in PostgreSQL with a DATABASE_URL, else embedded in one SQLite file, `oss-runner.db`,
+ * in LOG_DIR (created if missing). LOG_DIR keeps the run files either way.
+ */
+export async function openStores(logDir: string, databaseUrl?: string): Promise<Stores> {
   mkdirSync(path.join(logDir, 'runs'), { recursive: true, mode: 0o750 });
+  if (databaseUrl) {
+    const pool = await openPool(databaseUrl);
+    return {
+      runs: new PgRunStore(pool),
+      apiKeys: new PgApiKeyStore(pool),
+      audit: new PgAuditStore(pool),
+      settings: new PgSettingsStore(pool),
+      ping: async () => {
+        await pool.query('SELECT 1');
+      },
+      close: () => pool.end(),
+    };
+  }
   const db = openDatabase(path.join(logDir, 'oss-runner.db'));
   return {
     runs: new SqliteRunStore(db),

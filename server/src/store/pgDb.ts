@@ -1,0 +1,143 @@
+/**
+ * PostgreSQL (DATABASE_URL): the same tables as the embedded SQLite database, migrated on start under
+ * an advisory lock so that several servers starting at once migrate once. Timestamps stay ISO 8601
+ * text, as in SQLite and in the API; JSON fields are jsonb.
+ */
+import pg from 'pg';
+import { decodeCursor, encodeCursor } from './cursor';
+
+const MIGRATIONS = [
+  `CREATE TABLE runs (
+     seq BIGSERIAL PRIMARY KEY,
+     run_id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     cmd JSONB NOT NULL,
+     params JSONB NOT NULL,
+     status TEXT NOT NULL,
+     exit_code INTEGER,
+     signal TEXT,
+     created_at TEXT NOT NULL,
+     started_at TEXT,
+     finished_at TEXT,
+     requested_by TEXT,
+     stopped_by TEXT,
+     end_reason TEXT,
+     outcome TEXT,
+     error TEXT,
+     log_bytes BIGINT NOT NULL DEFAULT 0,
+     log_truncated BOOLEAN NOT NULL DEFAULT false,
+     limits JSONB,
+     peak_memory_bytes BIGINT,
+     cpu_time_ms BIGINT,
+     artifacts JSONB NOT NULL DEFAULT '[]',
+     summary JSONB,
+     archived_at TEXT,
+     archive_error TEXT,
+     process JSONB
+   );
+   CREATE INDEX runs_status ON runs (status, seq);
+   CREATE INDEX runs_name ON runs (name, seq);
+   CREATE INDEX runs_finished ON runs (finished_at);
+   CREATE TABLE idempotency (
+     principal TEXT NOT NULL,
+     key TEXT NOT NULL,
+     run_id TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     PRIMARY KEY (principal, key)
+   );
+   CREATE INDEX idempotency_run ON idempotency (run_id);
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     last_used_at TEXT,
+     revoked_at TEXT
+   );
+   CREATE TABLE audit (
+     id BIGSERIAL PRIMARY KEY,
+     at TEXT NOT NULL,
+     actor TEXT,
+     ip TEXT,
+     action TEXT NOT NULL,
+     run_id TEXT,
+     outcome TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX audit_action ON audit (action, id);
+   CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+/** Any number that fits a 64-bit key: the lock every server takes while migrating. */
+const MIGRATION_LOCK = 0x055_2ee;
+
+// 64-bit integers (sequence numbers, byte counts, COUNT(*)) as numbers: they stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, Number);
+
+export async function openPool(url: string): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection that breaks (the database restarts) must not crash the server: the next query reconnects.
+  pool.on('error', () => undefined);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_version');
+    const version = rows[0]?.version ?? 0;
+    for (let v = version; v < MIGRATIONS.length; v++) await client.query(MIGRATIONS[v] ?? '');
+    if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES ($1)', [MIGRATIONS.length]);
+    else await client.query('UPDATE schema_version SET version = $1', [MIGRATIONS.length]);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+  return pool;
+}
+
+/** Runs `work` in one transaction on one connection. */
+export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+/** The PostgreSQL twin of sqliteDb's selectPage: newest first, filtered by equal columns, after `cursor`. */
+export async function selectPagePg<Row extends Record<string, unknown>>(
+  pool: pg.Pool,
+  query: { table: string; seq: string; equals: Record<string, string | undefined>; cursor?: string | undefined; limit: number },
+): Promise<{ rows: Row[]; next_cursor: string | null }> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  for (const [column, value] of Object.entries(query.equals)) {
+    if (value === undefined) continue;
+    args.push(value);
+    where.push(`${column} = $${args.length}`);
+  }
+  if (query.cursor) {
+    args.push(decodeCursor(query.cursor));
+    where.push(`${query.seq} < $${args.length}`);
+  }
+  args.push(query.limit + 1);
+  const sql = `SELECT * FROM ${query.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.seq} DESC LIMIT $${args.length}`;
+  const { rows } = await pool.query<Row>(sql, args);
+  const more = rows.length > query.limit;
+  const page = more ? rows.slice(0, query.limit) : rows;
+  const last = page[page.length - 1];
+  return { rows: page, next_cursor: more && last ? encodeCursor(Number(last[query.seq])) : null };
+}

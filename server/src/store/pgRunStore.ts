@@ -1,0 +1,112 @@
+/** The run store in PostgreSQL: the same behaviour as SqliteRunStore, through a connection pool. */
+import type pg from 'pg';
+import type { RunCounts } from '../../../shared/src/schemas/health';
+import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
+import { selectPagePg, transaction } from './pgDb';
+import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
+
+type Row = Record<string, unknown> & { seq: number; process: ProcessHandle | null };
+
+const JSON_COLUMNS = new Set(['cmd', 'params', 'limits', 'artifacts', 'summary']);
+/** Columns a patch may set; the presigned links are made when a run is read, never stored. */
+const COLUMNS = new Set(Object.keys(Run.shape).filter((k) => k !== 'log_url'));
+const column = (key: string, value: unknown) => (JSON_COLUMNS.has(key) && value !== null ? JSON.stringify(value) : value);
+
+function toRun(row: Row): Run {
+  const { seq: _seq, process: _process, ...rest } = row;
+  return { ...rest, log_url: null } as Run;
+}
+
+export class PgRunStore implements RunStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async insert(run: Run, claim?: IdempotencyClaim): Promise<{ runId: string; fingerprint: string | null }> {
+    const entries = Object.entries(run).filter(([k]) => COLUMNS.has(k));
+    const sql = `INSERT INTO runs (${entries.map(([k]) => k).join(',')}) VALUES (${entries.map((_, i) => `$${i + 1}`).join(',')})`;
+    const values = entries.map(([k, v]) => column(k, v));
+    return transaction(this.pool, async (client) => {
+      if (claim) {
+        const now = Date.now();
+        await client.query('DELETE FROM idempotency WHERE created_at < $1', [now - claim.ttlMs]);
+        // A second start with the key waits here for the first to commit, then finds its run.
+        const claimed = await client.query('INSERT INTO idempotency (principal, key, run_id, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (principal, key) DO NOTHING', [
+          claim.principal,
+          claim.key,
+          run.run_id,
+          claim.fingerprint,
+          now,
+        ]);
+        if (claimed.rowCount === 0) {
+          const { rows } = await client.query<{ run_id: string; fingerprint: string }>('SELECT run_id, fingerprint FROM idempotency WHERE principal = $1 AND key = $2', [claim.principal, claim.key]);
+          const held = rows[0];
+          if (held) return { runId: held.run_id, fingerprint: held.fingerprint };
+        }
+      }
+      await client.query(sql, values);
+      return { runId: run.run_id, fingerprint: claim?.fingerprint ?? null };
+    });
+  }
+
+  async update(runId: string, patch: RunPatch): Promise<Run | undefined> {
+    const entries = Object.entries(patch).filter(([k, v]) => COLUMNS.has(k) && v !== undefined);
+    if (!entries.length) return this.get(runId);
+    const sets = entries.map(([k], i) => `${k} = $${i + 2}`).join(', ');
+    const { rows } = await this.pool.query<Row>(`UPDATE runs SET ${sets} WHERE run_id = $1 RETURNING *`, [runId, ...entries.map(([k, v]) => column(k, v))]);
+    return rows[0] && toRun(rows[0]);
+  }
+
+  async get(runId: string): Promise<Run | undefined> {
+    const { rows } = await this.pool.query<Row>('SELECT * FROM runs WHERE run_id = $1', [runId]);
+    return rows[0] && toRun(rows[0]);
+  }
+
+  async list(filter: RunFilter): Promise<RunList> {
+    const { rows, next_cursor } = await selectPagePg<Row>(this.pool, { table: 'runs', seq: 'seq', equals: { status: filter.status, name: filter.name }, cursor: filter.cursor, limit: filter.limit });
+    return { items: rows.map(toRun), next_cursor };
+  }
+
+  async counts(): Promise<RunCounts> {
+    const { rows } = await this.pool.query<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM runs GROUP BY status');
+    const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
+    let total = 0;
+    for (const { status, n } of rows) {
+      total += n;
+      if (status in counts) counts[status as RunStatus] = n;
+    }
+    return { total, ...counts };
+  }
+
+  async unfinished(): Promise<{ run: Run; process: ProcessHandle | null }[]> {
+    const { rows } = await this.pool.query<Row>("SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY seq");
+    return rows.map((row) => ({ run: toRun(row), process: row.process }));
+  }
+
+  async setProcess(runId: string, handle: ProcessHandle | null): Promise<void> {
+    await this.pool.query('UPDATE runs SET process = $1 WHERE run_id = $2', [handle && JSON.stringify(handle), runId]);
+  }
+
+  async expired(rule: { finishedBefore: string | null; keepPerTool: number; limit: number }): Promise<string[]> {
+    const { rows } = await this.pool.query<{ run_id: string }>(
+      `SELECT run_id FROM (
+         SELECT run_id, finished_at, ROW_NUMBER() OVER (PARTITION BY name ORDER BY seq DESC) AS newest
+         FROM runs WHERE status NOT IN ('queued', 'running')
+       ) finished
+       WHERE ($1::text IS NOT NULL AND finished_at < $1::text) OR ($2::int > 0 AND newest > $2::int)
+       LIMIT $3`,
+      [rule.finishedBefore, rule.keepPerTool, rule.limit],
+    );
+    return rows.map((r) => r.run_id);
+  }
+
+  async remove(runIds: string[]): Promise<void> {
+    await transaction(this.pool, async (client) => {
+      await client.query("DELETE FROM runs WHERE run_id = ANY($1) AND status NOT IN ('queued', 'running')", [runIds]);
+      await client.query('DELETE FROM idempotency WHERE run_id = ANY($1)', [runIds]);
+    });
+  }
+
+  compact(): Promise<void> {
+    // PostgreSQL's autovacuum gives deleted rows' space back to the tables on its own.
+    return Promise.resolve();
+  }
+}
