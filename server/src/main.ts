@@ -1,6 +1,7 @@
 /**
  * Composition root: config -> stores -> services -> HTTP/tRPC/WebSocket -> shutdown.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -74,7 +75,9 @@ async function main(): Promise<void> {
   logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const entries = loadCatalogFile(config.CATALOG_FILE);
-  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION, probeCgroups);
+  // Runs' cgroups are grouped by data directory: servers of other LOG_DIRs on this machine never sweep them.
+  const cgroupScope = createHash('sha256').update(config.LOG_DIR).digest('hex').slice(0, 16);
+  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION, () => probeCgroups(cgroupScope));
   if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
   warnUnenforced(config, executor.capabilities);
   const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
@@ -196,6 +199,7 @@ async function main(): Promise<void> {
       app.sendClientsAway();
       await retention.stop();
       await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
+      executor.close();
       archive?.close();
       await app.close();
       metricsServer?.close();

@@ -3,6 +3,7 @@
  * bubblewrap sandbox, and what each run used. Each test shows a limit holding while the server and
  * other runs carry on.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,10 +79,11 @@ afterAll(async () => {
   rmSync(server.logDir, { recursive: true, force: true });
 });
 
-/** The run's directory in the cgroup v1 pids hierarchy, beneath this process's own (the server's too). */
+/** The run's directory in the cgroup v1 pids hierarchy, beneath this process's own (the server's too), in its LOG_DIR's scope. */
 function pidsCgroup(runId: string): string {
   const own = /^\d+:pids:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
-  return path.join('/sys/fs/cgroup/pids', own, 'oss-runner', runId);
+  const scope = createHash('sha256').update(server.logDir).digest('hex').slice(0, 16);
+  return path.join('/sys/fs/cgroup/pids', own, 'oss-runner', scope, runId);
 }
 
 async function runToEnd(name: string, params?: Record<string, unknown>): Promise<{ run: Run; lines: string[] }> {

@@ -2,8 +2,10 @@
  * Control groups: a memory and a process-count limit for each run, and what the run used (peak
  * memory, CPU time, out-of-memory kills), with the cgroup v1 controllers (memory, pids, cpuacct).
  *
- * Runs live under a directory of their own beneath the server's cgroup (`oss-runner/<run_id>`), so
- * they are charged to the server's parent like the server is, never to anything wider.
+ * Runs live under a directory of their own beneath the server's cgroup
+ * (`oss-runner/<scope>/<run_id>`, the scope naming this server's LOG_DIR), so they are charged to the
+ * server's parent like the server is, never to anything wider, and servers of other data directories
+ * on the same machine never touch each other's.
  *
  * A run is born inside its cgroup: the server's main thread (the one that forks) steps into the
  * run's cgroup for the synchronous spawn and straight back, so the tool never runs a single
@@ -42,6 +44,8 @@ export interface Cgroups {
   create(runId: string, limits: CgroupLimits): RunCgroup;
   /** Removes the cgroups of runs a crashed server left behind (those still holding processes stay). */
   sweep(): void;
+  /** At shutdown: removes this server's (empty) directory of run cgroups. */
+  close(): void;
 }
 
 export interface CgroupProbe {
@@ -147,9 +151,13 @@ class CgroupsV1 implements Cgroups {
   readonly version = 'v1';
 
   /**
-   * @param bases where the runs' cgroups go, per controller (`<the server's cgroup>/oss-runner`)
+   * @param bases where the runs' cgroups go, per controller (`<the server's cgroup>/oss-runner/<scope>`)
+   * @param homes the server's own cgroup, per controller: where its thread returns after a spawn
    */
-  constructor(private readonly bases: { memory?: string | undefined; pids?: string | undefined; cpuacct?: string | undefined }) {}
+  constructor(
+    private readonly bases: { memory?: string | undefined; pids?: string | undefined; cpuacct?: string | undefined },
+    private readonly homes: Record<string, string>,
+  ) {}
 
   get memory() {
     return this.bases.memory !== undefined;
@@ -187,12 +195,11 @@ class CgroupsV1 implements Cgroups {
         // The main thread's id is the process id. Only it moves (cgroup v1 moves single threads when
         // written to `tasks`), and only for the fork: the server's other threads never leave.
         const tid = String(process.pid);
-        const homes = made.map((dir) => path.dirname(path.dirname(dir)));
         try {
           for (const dir of made) writeFileSync(path.join(dir, 'tasks'), tid);
           return spawn();
         } finally {
-          for (const home of homes) writeFileSync(path.join(home, 'tasks'), tid);
+          for (const home of Object.values(this.homes)) writeFileSync(path.join(home, 'tasks'), tid);
         }
       },
       usage: () => ({
@@ -209,17 +216,29 @@ class CgroupsV1 implements Cgroups {
   sweep(): void {
     for (const base of Object.values(this.bases)) if (base) sweepDir(base);
   }
+
+  close(): void {
+    for (const base of Object.values(this.bases)) {
+      if (!base) continue;
+      sweepDir(base);
+      try {
+        rmdirSync(base);
+      } catch {
+        // a run's cgroup is still there: the next start sweeps it
+      }
+    }
+  }
 }
 
-/** Makes `base` and a probe cgroup in it, and checks that a limit can be set there and a thread moved in and out. */
-function tryController(base: string, limitFile: string, value: string): string | null {
+/** Makes `base` and a probe cgroup in it, and checks that a limit can be set there and a thread moved in and back home. */
+function tryController(home: string, base: string, limitFile: string, value: string): string | null {
   const probe = path.join(base, `probe-${process.pid}`);
   try {
     mkdirSync(base, { recursive: true });
     mkdirSync(probe);
     writeFileSync(path.join(probe, limitFile), value);
     writeFileSync(path.join(probe, 'tasks'), String(process.pid));
-    writeFileSync(path.join(path.dirname(base), 'tasks'), String(process.pid));
+    writeFileSync(path.join(home, 'tasks'), String(process.pid));
     return null;
   } catch (e) {
     return `${base}: ${(e as Error).message}`;
@@ -232,33 +251,35 @@ function tryController(base: string, limitFile: string, value: string): string |
   }
 }
 
-function probeV1(mounts: Mount[], own: Map<string, string>): CgroupProbe {
+function probeV1(mounts: Mount[], own: Map<string, string>, scope: string): CgroupProbe {
   const problems: CgroupProbe['problems'] = {};
-  const baseOf = (controller: string): string | undefined => {
+  const homes: Record<string, string> = {};
+  /** The controller's base for runs when it works here, else undefined and why. */
+  const usable = (controller: string, limitFile: string, value: string): { base?: string; problem?: string } => {
     const mount = mounts.find((m) => m.fstype === 'cgroup' && m.controllers.includes(controller));
     const cgroupPath = own.get(controller);
-    return mount && cgroupPath !== undefined ? path.join(ownDir(mount, cgroupPath), SUBTREE) : undefined;
+    if (!mount || cgroupPath === undefined) return { problem: `no cgroup v1 ${controller} controller is mounted` };
+    const home = ownDir(mount, cgroupPath);
+    const base = path.join(home, SUBTREE, scope);
+    const problem = tryController(home, base, limitFile, value);
+    if (problem) return { problem: `cannot make cgroups in ${problem}` };
+    homes[controller] = home;
+    return { base };
   };
-  const checked = (controller: 'memory' | 'pids', limitFile: string, value: string) => {
-    const base = baseOf(controller);
-    if (!base) {
-      problems[controller] = `no cgroup v1 ${controller} controller is mounted`;
-      return undefined;
-    }
-    const problem = tryController(base, limitFile, value);
-    if (problem) problems[controller] = `cannot make cgroups in ${problem}`;
-    return problem ? undefined : base;
-  };
-  const memory = checked('memory', 'memory.limit_in_bytes', String(1 << 30));
-  const pids = checked('pids', 'pids.max', '1000');
-  const cpuacctBase = baseOf('cpuacct');
-  const cpuacct = cpuacctBase && !tryController(cpuacctBase, 'cpuacct.usage', '0') ? cpuacctBase : undefined;
-  if (!memory && !pids) return { cgroups: null, problems: { ...problems, cgroups: problems.memory ?? 'no cgroup v1 controllers' } };
-  return { cgroups: new CgroupsV1({ memory, pids, cpuacct }), problems };
+  const memory = usable('memory', 'memory.limit_in_bytes', String(1 << 30));
+  const pids = usable('pids', 'pids.max', '1000');
+  const cpuacct = usable('cpuacct', 'cpuacct.usage', '0'); // CPU time only: nothing is refused without it
+  if (memory.problem) problems.memory = memory.problem;
+  if (pids.problem) problems.pids = pids.problem;
+  if (!memory.base && !pids.base) return { cgroups: null, problems: { ...problems, cgroups: problems.memory ?? 'no cgroup v1 controllers' } };
+  return { cgroups: new CgroupsV1({ memory: memory.base, pids: pids.base, cpuacct: cpuacct.base }, homes), problems };
 }
 
-/** Finds out which cgroup v1 controllers this server can use for its runs. */
-export function probeCgroups(): CgroupProbe {
+/**
+ * Finds out which cgroup v1 controllers this server can use for its runs. `scope` names this server's
+ * runs apart from other servers' on the machine (it must be a safe directory name).
+ */
+export function probeCgroups(scope: string): CgroupProbe {
   let mounts: Mount[];
   let own: Map<string, string>;
   try {
@@ -267,7 +288,7 @@ export function probeCgroups(): CgroupProbe {
   } catch (e) {
     return { cgroups: null, problems: { cgroups: `cannot read this process's cgroups: ${(e as Error).message}` } };
   }
-  if (mounts.some((m) => m.fstype === 'cgroup' && (m.controllers.includes('memory') || m.controllers.includes('pids')))) return probeV1(mounts, own);
+  if (mounts.some((m) => m.fstype === 'cgroup' && (m.controllers.includes('memory') || m.controllers.includes('pids')))) return probeV1(mounts, own, scope);
   if (mounts.some((m) => m.fstype === 'cgroup2')) {
     const reason = 'only cgroup v2 is mounted, and a run cannot be started inside a v2 cgroup from Node (it needs CLONE_INTO_CGROUP); use a host with the cgroup v1 memory and pids controllers';
     return { cgroups: null, problems: { memory: reason, pids: reason, cgroups: reason } };

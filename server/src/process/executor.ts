@@ -83,6 +83,8 @@ export interface ProcessExecutor {
   readonly capabilities: Capabilities;
   /** Rejects when the program cannot be started at all. */
   spawn(spec: SpawnSpec): Promise<RunningProcess>;
+  /** At shutdown, once no run is left: releases what the executor holds (its cgroups). */
+  close(): void;
 }
 
 
@@ -174,6 +176,10 @@ abstract class BaseExecutor implements ProcessExecutor {
   protected abstract command(spec: SpawnSpec): Command;
 
   constructor(private readonly cgroups: Cgroups | null) {}
+
+  close(): void {
+    this.cgroups?.close();
+  }
   /** Sends `sig` to every process of the run. */
   protected abstract signalAll(child: ChildProcess, sig: NodeJS.Signals): void | Promise<void>;
   /** Called once the main process has exited: nothing of the run may outlive it. */
