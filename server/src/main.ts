@@ -3,7 +3,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Capabilities, Capability } from '../../shared/src/schemas/health';
@@ -97,20 +97,22 @@ async function main(): Promise<void> {
         presignTtlS: config.S3_PRESIGN_TTL_S,
       })
     : null;
+  // The real path (LOG_DIR may be reached through a symbolic link): the sandbox mounts onto it.
+  const logDir = realpathSync(config.LOG_DIR);
   const feed = new LocalLogFeed();
   const metrics = new Metrics({ running: () => runs.runningCount, queued: () => runs.queuedCount });
   const dotenv = path.join(process.cwd(), '.env');
   const runs = new RunService(stores.runs, catalog, executor, feed, new LocalRunFeed(), {
-    logDir: config.LOG_DIR,
+    logDir,
     toolEnv: config.TOOL_ENV,
     defaultTimeoutS: config.RUN_TIMEOUT_S,
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
     maxLogBytes: config.MAX_LOG_BYTES,
     defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, network: config.RUN_NETWORK },
-    readable: [config.PROJECT_ROOT],
-    hiddenDirs: [config.LOG_DIR],
-    hiddenFiles: existsSync(dotenv) ? [dotenv] : [],
+    readable: [realpathSync(config.PROJECT_ROOT)],
+    hiddenDirs: [logDir],
+    hiddenFiles: [dotenv],
     archive,
     onError: log.error,
     onStarted: (run) => logger?.info({ event: 'run.started', run_id: run.run_id, tool: run.name, requested_by: run.requested_by }, 'run started'),

@@ -7,12 +7,14 @@
  * server's parent like the server is, never to anything wider, and servers of other data directories
  * on the same machine never touch each other's.
  *
- * A run is born inside its cgroup: the server's main thread (the one that forks) steps into the
- * run's cgroup for the synchronous spawn and straight back, so the tool never runs a single
- * instruction outside its limits. cgroup v1 moves single threads; cgroup v2 does not (it would need
- * clone3's CLONE_INTO_CGROUP, which Node does not offer), so on a v2-only machine /health says the
- * limits are not enforced and tools that require them are refused.
+ * A run is born inside its cgroup: its first process is a fixed `sh` script that writes its own pid
+ * into the run's cgroups and then execs the rest of the command line, so the tool never runs a single
+ * instruction outside its limits, and the server itself never enters a run's cgroup (where it would be
+ * charged for the run's memory, or be the kernel's choice when the run runs out of it).
+ * cgroup v2 is not supported yet: on a v2-only machine /health says the limits are not enforced and
+ * tools that require them are refused.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,8 +32,8 @@ export interface CgroupUsage {
 }
 
 export interface RunCgroup {
-  /** Runs `spawn` (which must fork synchronously) with the calling thread inside the run's cgroup. */
-  bear<T>(spawn: () => T): T;
+  /** The argv prefix that starts `argv` inside the run's cgroups. */
+  wrap(argv: string[]): string[];
   usage(): CgroupUsage;
   /** Removes the run's cgroup once its processes are gone (waits a moment for the last to be reaped). */
   remove(): Promise<void>;
@@ -55,6 +57,13 @@ export interface CgroupProbe {
 }
 
 const SUBTREE = 'oss-runner';
+
+/**
+ * The first process of a run: writes its pid into each cgroup directory given before `--`, then
+ * becomes the rest of its arguments. A fixed script: the directories are the server's, the command
+ * after `--` is only ever passed on by "$@", never read by the shell.
+ */
+const JOIN_AND_EXEC = 'while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; done; shift; exec "$@"';
 
 interface Mount {
   /** Where the hierarchy is mounted, and the path inside it that the mount shows as its root. */
@@ -150,14 +159,8 @@ function sweepDir(base: string): void {
 class CgroupsV1 implements Cgroups {
   readonly version = 'v1';
 
-  /**
-   * @param bases where the runs' cgroups go, per controller (`<the server's cgroup>/oss-runner/<scope>`)
-   * @param homes the server's own cgroup, per controller: where its thread returns after a spawn
-   */
-  constructor(
-    private readonly bases: { memory?: string | undefined; pids?: string | undefined; cpuacct?: string | undefined },
-    private readonly homes: Record<string, string>,
-  ) {}
+  /** @param bases where the runs' cgroups go, per controller (`<the server's cgroup>/oss-runner/<scope>`) */
+  constructor(private readonly bases: { memory?: string | undefined; pids?: string | undefined; cpuacct?: string | undefined }) {}
 
   get memory() {
     return this.bases.memory !== undefined;
@@ -191,17 +194,7 @@ class CgroupsV1 implements Cgroups {
       throw e;
     }
     return {
-      bear: (spawn) => {
-        // The main thread's id is the process id. Only it moves (cgroup v1 moves single threads when
-        // written to `tasks`), and only for the fork: the server's other threads never leave.
-        const tid = String(process.pid);
-        try {
-          for (const dir of made) writeFileSync(path.join(dir, 'tasks'), tid);
-          return spawn();
-        } finally {
-          for (const home of Object.values(this.homes)) writeFileSync(path.join(home, 'tasks'), tid);
-        }
-      },
+      wrap: (argv) => ['/bin/sh', '-c', JOIN_AND_EXEC, 'oss-runner-cgroup', ...made, '--', ...argv],
       usage: () => ({
         peakMemoryBytes: dirs.memory ? readNumber(path.join(dirs.memory, 'memory.max_usage_in_bytes')) : null,
         cpuTimeMs: dirs.cpuacct ? Math.round((readNumber(path.join(dirs.cpuacct, 'cpuacct.usage')) ?? 0) / 1e6) : null,
@@ -230,15 +223,15 @@ class CgroupsV1 implements Cgroups {
   }
 }
 
-/** Makes `base` and a probe cgroup in it, and checks that a limit can be set there and a thread moved in and back home. */
-function tryController(home: string, base: string, limitFile: string, value: string): string | null {
+/** Makes `base` and a probe cgroup in it, and checks that a limit can be set there and a process can join it. */
+function tryController(base: string, limitFile: string, value: string): string | null {
   const probe = path.join(base, `probe-${process.pid}`);
   try {
     mkdirSync(base, { recursive: true });
     mkdirSync(probe);
     writeFileSync(path.join(probe, limitFile), value);
-    writeFileSync(path.join(probe, 'tasks'), String(process.pid));
-    writeFileSync(path.join(home, 'tasks'), String(process.pid));
+    const joined = spawnSync('/bin/sh', ['-c', JOIN_AND_EXEC, 'oss-runner-cgroup', probe, '--', 'true'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 5000 });
+    if (joined.status !== 0) throw new Error(`a process cannot join it: ${joined.stderr.trim() || joined.error?.message || `exit ${joined.status}`}`);
     return null;
   } catch (e) {
     return `${base}: ${(e as Error).message}`;
@@ -253,17 +246,14 @@ function tryController(home: string, base: string, limitFile: string, value: str
 
 function probeV1(mounts: Mount[], own: Map<string, string>, scope: string): CgroupProbe {
   const problems: CgroupProbe['problems'] = {};
-  const homes: Record<string, string> = {};
   /** The controller's base for runs when it works here, else undefined and why. */
   const usable = (controller: string, limitFile: string, value: string): { base?: string; problem?: string } => {
     const mount = mounts.find((m) => m.fstype === 'cgroup' && m.controllers.includes(controller));
     const cgroupPath = own.get(controller);
     if (!mount || cgroupPath === undefined) return { problem: `no cgroup v1 ${controller} controller is mounted` };
-    const home = ownDir(mount, cgroupPath);
-    const base = path.join(home, SUBTREE, scope);
-    const problem = tryController(home, base, limitFile, value);
+    const base = path.join(ownDir(mount, cgroupPath), SUBTREE, scope);
+    const problem = tryController(base, limitFile, value);
     if (problem) return { problem: `cannot make cgroups in ${problem}` };
-    homes[controller] = home;
     return { base };
   };
   const memory = usable('memory', 'memory.limit_in_bytes', String(1 << 30));
@@ -272,7 +262,7 @@ function probeV1(mounts: Mount[], own: Map<string, string>, scope: string): Cgro
   if (memory.problem) problems.memory = memory.problem;
   if (pids.problem) problems.pids = pids.problem;
   if (!memory.base && !pids.base) return { cgroups: null, problems: { ...problems, cgroups: problems.memory ?? 'no cgroup v1 controllers' } };
-  return { cgroups: new CgroupsV1({ memory: memory.base, pids: pids.base, cpuacct: cpuacct.base }, homes), problems };
+  return { cgroups: new CgroupsV1({ memory: memory.base, pids: pids.base, cpuacct: cpuacct.base }), problems };
 }
 
 /**
@@ -290,7 +280,7 @@ export function probeCgroups(scope: string): CgroupProbe {
   }
   if (mounts.some((m) => m.fstype === 'cgroup' && (m.controllers.includes('memory') || m.controllers.includes('pids')))) return probeV1(mounts, own, scope);
   if (mounts.some((m) => m.fstype === 'cgroup2')) {
-    const reason = 'only cgroup v2 is mounted, and a run cannot be started inside a v2 cgroup from Node (it needs CLONE_INTO_CGROUP); use a host with the cgroup v1 memory and pids controllers';
+    const reason = 'only cgroup v2 is mounted, which this version does not support yet; use a host with the cgroup v1 memory and pids controllers, or limit the whole service (a container limit)';
     return { cgroups: null, problems: { memory: reason, pids: reason, cgroups: reason } };
   }
   return { cgroups: null, problems: { cgroups: 'no cgroup hierarchy is mounted' } };

@@ -198,11 +198,11 @@ abstract class BaseExecutor implements ProcessExecutor {
   private async spawnIn(spec: SpawnSpec, cgroup: RunCgroup | null): Promise<RunningProcess> {
     const { childEnd, ourEnd, setReader } = await outputChannel();
     const { file, args, detached } = this.command(spec);
-    const [program, ...rest] = [...rlimitArgs(spec.limits), file, ...args];
+    const argv = [...rlimitArgs(spec.limits), file, ...args];
+    const [program = file, ...rest] = cgroup ? cgroup.wrap(argv) : argv;
     let child: ChildProcess;
     try {
-      const start = () => spawn(program ?? file, rest, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', childEnd, childEnd], detached, shell: false });
-      child = cgroup ? cgroup.bear(start) : start();
+      child = spawn(program, rest, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', childEnd, childEnd], detached, shell: false });
     } finally {
       childEnd.destroy();
     }
@@ -249,13 +249,14 @@ const NAMESPACE_WAIT_MS = 1000;
 export function sandboxArgs(sandbox: SandboxSpec): string[] {
   // In this order: what is readable under /tmp comes back first, then the server's data is hidden
   // (even where it lies inside something readable), then the run's own directories are made writable.
+  // Paths must be real (no symbolic links on the way): bubblewrap mounts onto them inside the new root.
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
-  for (const dir of sandbox.readable) args.push('--ro-bind', dir, dir);
+  // No network: a namespace with only loopback, and /run (where local services keep their Unix sockets) emptied.
+  if (!sandbox.network) args.push('--unshare-net', '--tmpfs', '/run');
+  for (const dir of sandbox.readable) args.push('--ro-bind-try', dir, dir);
   for (const dir of sandbox.hiddenDirs) args.push('--tmpfs', dir);
   for (const file of sandbox.hiddenFiles) args.push('--ro-bind', '/dev/null', file);
   for (const dir of sandbox.writable) args.push('--bind', dir, dir);
-  // No network: a namespace with only loopback, and /run (where local services keep their Unix sockets) emptied.
-  if (!sandbox.network) args.push('--unshare-net', '--tmpfs', '/run');
   return [...args, '--unshare-ipc', '--new-session', '--cap-drop', 'ALL'];
 }
 
@@ -316,7 +317,8 @@ class ProcessGroupExecutor extends BaseExecutor {
   }
 
   protected signalAll(child: ChildProcess, sig: NodeJS.Signals) {
-    if (child.pid !== undefined) signal(-child.pid, sig);
+    // Once reaped, the group id may belong to someone else.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) signal(-child.pid, sig);
   }
 
   protected reap(child: ChildProcess) {

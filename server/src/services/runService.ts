@@ -3,6 +3,7 @@
  * log readers how far each log has been written. Knows nothing of tRPC, HTTP or WebSocket.
  */
 import { randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,6 +55,8 @@ interface ActiveRun {
   writer?: LogWriter;
   proc?: RunningProcess;
   stop?: { reason: StopReason; by: string | null };
+  /** Set once its process has exited: a stop asked for later changes nothing (the run ended by itself). */
+  exited?: boolean;
   /** Settles with the final run once the process has ended and the log is complete. */
   finished?: Promise<Run>;
   /** Called once the run is `running`, or has ended without getting there. */
@@ -318,13 +321,21 @@ export class RunService {
   }
 
   private sandboxFor(entry: ToolEntry, runId: string, limits: RunLimits): SandboxSpec {
-    const roots = Object.values(entry.params).flatMap((p) => (p.type === 'path' ? p.roots : []));
+    // Mount points must be real paths, and may only be mounted over where they exist (now).
+    const real = (p: string) => {
+      try {
+        return [realpathSync(p)];
+      } catch {
+        return [];
+      }
+    };
+    const roots = Object.values(entry.params).flatMap((p) => (p.type === 'path' ? p.roots.flatMap(real) : []));
     return {
       network: limits.network,
       writable: [this.workDir(runId), this.artifactsDir(runId)],
       readable: [...new Set([...this.options.readable, ...roots])],
       hiddenDirs: this.options.hiddenDirs,
-      hiddenFiles: this.options.hiddenFiles,
+      hiddenFiles: this.options.hiddenFiles.flatMap(real),
     };
   }
 
@@ -411,6 +422,7 @@ export class RunService {
       if (active.stop) void proc.terminate(this.options.stopGraceMs);
       const pumped = this.pump(active.writer, proc, runId);
       exit = await proc.exited;
+      active.exited = true;
       clearTimeout(timer);
       // Output ends once no process holds it; only one that escaped its process group can delay that.
       await Promise.race([pumped, sleep(OUTPUT_DRAIN_MS)]);
@@ -523,6 +535,7 @@ export class RunService {
   }
 
   private async requestStop(active: ActiveRun, reason: StopReason, by: string | null): Promise<Run> {
+    if (active.exited) return active.finished ?? this.get(active.run.run_id);
     active.stop ??= { reason, by };
     if (active.proc) void active.proc.terminate(this.options.stopGraceMs);
     return active.finished ?? this.get(active.run.run_id);
