@@ -3,6 +3,7 @@
  * schema and frozen. No other module reads process.env.
  */
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -41,7 +42,8 @@ const Env = z.object({
   TRUSTED_PROXIES: z
     .string()
     .optional()
-    .transform((s) => (s ? s.split(',').map((p) => p.trim()).filter(Boolean) : [])),
+    .transform((s) => (s ? s.split(',').map((p) => p.trim()).filter(Boolean) : []))
+    .refine((list) => list.every((ip) => isIP(ip) !== 0), 'must be comma-separated IP addresses (no names, no CIDR ranges)'),
   ALLOWED_ORIGINS: z
     .string()
     .optional()

@@ -83,6 +83,9 @@ describe('graceful shutdown', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('5');
     expect(refused.body.message).toMatch(/shutting down/);
+    const ready = await api<{ ready: boolean; stopping?: boolean }>(server.url, 'GET', '/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ ready: false, stopping: true });
 
     expect(await sseText).toMatch(/retry: 3000\n\n$/); // ended between events, asking to come back later
     expect(await wsClosed).toBe(1001);

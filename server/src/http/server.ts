@@ -103,6 +103,8 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     }
     if (pathname === '/ready' && (method === 'GET' || method === 'HEAD')) {
       const readiness = await services.readiness();
+      // Shutting down: a load balancer must stop sending work here at once.
+      if (services.stopping.aborted) return sendJson(res, 503, { ...readiness, ready: false, stopping: true });
       return sendJson(res, readiness.ready ? 200 : 503, readiness);
     }
     if (pathname === '/openapi.json') return sendJson(res, 200, JSON.parse(openapi));

@@ -19,7 +19,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Capabilities } from '../../../shared/src/schemas/health';
 import type { ProcessHandle } from '../store/runStore';
 import type { CgroupProbe, Cgroups, CgroupUsage, RunCgroup } from './cgroups';
@@ -111,6 +111,8 @@ interface OutputChannel {
   setReader: (onChunk: (chunk: Buffer) => void) => void;
 }
 
+const NONCE_BYTES = 16;
+
 /** One connected pair of Unix sockets: the child writes stdout and stderr to one end, we read the other. */
 async function outputChannel(): Promise<OutputChannel> {
   const server = net.createServer({ pauseOnConnect: true });
@@ -130,8 +132,31 @@ async function outputChannel(): Promise<OutputChannel> {
     },
   });
   ourEnd.pause();
-  const [[childEnd]] = (await Promise.all([once(server, 'connection'), once(ourEnd, 'connect')])) as [[net.Socket], unknown];
-  server.close();
+  // The abstract name is visible in /proc/net/unix: anyone on the machine could connect first. Our end
+  // proves itself with a random nonce; any other connection is dropped.
+  const nonce = randomBytes(NONCE_BYTES);
+  const accepted = new Promise<net.Socket>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the output channel did not connect')), 5000);
+    server.on('connection', (socket: net.Socket) => {
+      let got = Buffer.alloc(0);
+      const onData = (data: Buffer) => {
+        got = Buffer.concat([got, data]);
+        if (got.length < NONCE_BYTES) return;
+        socket.off('data', onData);
+        socket.pause();
+        if (got.length === NONCE_BYTES && got.equals(nonce)) {
+          clearTimeout(timer);
+          resolve(socket);
+        } else socket.destroy();
+      };
+      socket.on('data', onData);
+      socket.on('error', () => socket.destroy());
+      socket.resume();
+    });
+  });
+  await once(ourEnd, 'connect');
+  ourEnd.write(nonce);
+  const childEnd = await accepted.finally(() => server.close());
   return {
     childEnd,
     ourEnd,

@@ -211,7 +211,7 @@ export function buildArgv(cmd: string[], specs: ParamSpecs, values: Record<strin
   const argv: string[] = [];
   for (const element of cmd) {
     if (ARTIFACTS.test(element)) {
-      argv.push(element.replace('{{artifacts}}', artifactsDir));
+      argv.push(element.replace('{{artifacts}}', () => artifactsDir)); // a function: no `$&` patterns from the path
       continue;
     }
     const whole = WHOLE.exec(element)?.[1];

@@ -58,7 +58,8 @@ export class Retention {
     const finishedBefore = maxAgeDays > 0 ? new Date(Date.now() - maxAgeDays * 86_400_000).toISOString() : null;
     let deleted = 0;
     for (;;) {
-      const ids = await this.store.expired({ finishedBefore, keepPerTool, limit: BATCH });
+      // A run still being uploaded waits for the next sweep: deleting under the upload would leave its S3 copy behind.
+      const ids = (await this.store.expired({ finishedBefore, keepPerTool, limit: BATCH })).filter((id) => !this.runs.uploading.has(id));
       if (!ids.length) break;
       // Records first: once a run is gone from the list nobody starts reading the files being deleted.
       await this.store.remove(ids);

@@ -119,6 +119,9 @@ export class RunService {
     return { file: path.join(this.artifactsDir(runId), artifact.name), type: artifact.type };
   }
 
+  /** Runs being uploaded to S3 now: retention leaves them alone until they are done. */
+  readonly uploading = new Set<string>();
+
   /** Deletes a finished run's files: its log, working directory, artifacts and S3 copies. */
   async removeFiles(runId: string): Promise<void> {
     await Promise.all([this.logPath(runId), this.workDir(runId), this.artifactsDir(runId)].map((p) => rm(p, { recursive: true, force: true })));
@@ -479,8 +482,10 @@ export class RunService {
       entry.artifacts.flatMap((a) => (a.report && listed.some((l) => l.name === a.name) ? [{ artifact: a.name, format: a.report, file: path.join(this.artifactsDir(id), a.name) }] : []));
     const reports = reportsOf(runId, artifacts);
     if (!reports.length) return null;
-    const { items } = await this.store.list({ name: entry.name, limit: 20 });
-    const previous = items.find((r) => r.run_id !== runId && isFinal(r.status) && r.summary);
+    // The previous run of the same tool on the same parameters: another target is not "the last time".
+    const { items } = await this.store.list({ name: entry.name, limit: 50 });
+    const params = JSON.stringify(items.find((r) => r.run_id === runId)?.params ?? null);
+    const previous = items.find((r) => r.run_id !== runId && isFinal(r.status) && r.summary && JSON.stringify(r.params) === params);
     try {
       return await summarizeInWorker(reports, previous ? { runId: previous.run_id, reports: reportsOf(previous.run_id, previous.artifacts) } : null);
     } catch (e) {
@@ -500,12 +505,15 @@ export class RunService {
       { name: 'log', path: this.logPath(run.run_id), type: 'text/plain; charset=utf-8' },
       ...run.artifacts.map((a) => ({ name: `artifacts/${a.name}`, path: path.join(this.artifactsDir(run.run_id), a.name), type: a.type })),
     ];
+    this.uploading.add(run.run_id);
     try {
       await archive.upload(run, files);
       await this.update(run.run_id, { archived_at: now(), archive_error: null });
     } catch (e) {
       this.options.onError(`uploading run ${run.run_id} to S3 failed`, e);
       await this.update(run.run_id, { archive_error: (e as Error).message || String(e) }).catch(() => undefined);
+    } finally {
+      this.uploading.delete(run.run_id);
     }
   }
 

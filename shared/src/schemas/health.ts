@@ -43,6 +43,7 @@ const Check = z.object({ ok: z.boolean(), error: z.string().nullable() });
 /** GET /ready: 200 when every check passes, 503 otherwise. */
 export const Readiness = z.object({
   ready: z.boolean(),
+  stopping: z.boolean().optional().describe('true once the server has begun to shut down'),
   checks: z.object({
     database: Check,
     log_dir_writable: Check,

@@ -88,7 +88,12 @@ function trivy(text: string): ParsedReport {
     if (!isObject(result)) continue;
     const target = str(result.Target);
     for (const v of arrayOf(result.Vulnerabilities)) if (isObject(v)) add(severityOf(v.Severity), `vuln|${target}|${str(v.VulnerabilityID)}|${str(v.PkgName)}|${str(v.InstalledVersion)}`);
-    for (const m of arrayOf(result.Misconfigurations)) if (isObject(m) && m.Status !== 'PASS') add(severityOf(m.Severity), `misconfig|${target}|${str(m.ID)}|${str(m.Message)}`);
+    for (const m of arrayOf(result.Misconfigurations)) {
+      if (!isObject(m) || m.Status === 'PASS') continue;
+      // One finding per resource and place: the same check may fail on several in one file.
+      const cause = isObject(m.CauseMetadata) ? m.CauseMetadata : {};
+      add(severityOf(m.Severity), `misconfig|${target}|${str(m.ID)}|${str(cause.Resource)}|${str(cause.StartLine)}|${str(m.Message)}`);
+    }
     for (const s of arrayOf(result.Secrets)) if (isObject(s)) add(severityOf(s.Severity), `secret|${target}|${str(s.RuleID)}|${str(s.StartLine)}`);
     for (const l of arrayOf(result.Licenses)) if (isObject(l)) add(severityOf(l.Severity), `license|${target}|${str(l.PkgName)}|${str(l.Name)}`);
   }
