@@ -56,6 +56,10 @@ tools:
     cmd: ["bash", "-c", "(echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && echo connected || echo no-network", "online", "{{port}}"]
     params: { port: { type: integer, min: 1, max: 65535, required: true } }
     network: true
+  - name: cached
+    description: counts its runs in a cache kept between them
+    cmd: ["bash", "-c", "f=$XDG_CACHE_HOME/count; n=$(cat $f 2>/dev/null || echo 0); echo $((n + 1)) > $f; echo $((n + 1)); echo $XDG_CACHE_HOME"]
+    cache: counter
   - name: ticker
     description: prints for a while
     cmd: ["bash", "-c", "for i in $(seq 1 40); do echo tick$i; sleep 0.05; done"]
@@ -204,6 +208,13 @@ describe('sandbox', () => {
     expect(existsSync('/etc/oss-runner-escape')).toBe(false);
     expect(existsSync('/tmp/oss-runner-private')).toBe(false); // its /tmp was its own
     expect(readFileSync(path.join(server.logDir, 'work', run.run_id, 'here'), 'utf8')).toBe('mine\n');
+  });
+
+  it('keeps a tool’s declared cache between runs, writable in the sandbox, outside the run directories', async () => {
+    const cacheDir = path.join(server.logDir, 'cache', 'counter');
+    expect((await runToEnd('cached')).lines).toEqual(['1', cacheDir]);
+    expect((await runToEnd('cached')).lines).toEqual(['2', cacheDir]);
+    expect(readFileSync(path.join(cacheDir, 'count'), 'utf8')).toBe('2\n');
   });
 
   it('cuts a tool off the network unless its entry allows it', async () => {

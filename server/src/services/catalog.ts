@@ -61,6 +61,14 @@ const ToolEntry = z.strictObject({
   limits: Limits.optional(),
   /** May the tool reach the network? `false` is required isolation; unset follows RUN_NETWORK where the sandbox works. */
   network: z.boolean().optional(),
+  /**
+   * A cache kept between runs (a scanner's vulnerability database), shared by the entries that name the
+   * same one: LOG_DIR/cache/<name>, writable in the sandbox, given to the tool as XDG_CACHE_HOME.
+   */
+  cache: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a cache name: 1-64 characters of a-z, 0-9, ".", "_" or "-"')
+    .optional(),
   /** The files the tool writes into `{{artifacts}}`: listed on the run when it ends, downloadable, uploaded to S3. */
   artifacts: z
     .array(ArtifactSpec)

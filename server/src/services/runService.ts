@@ -323,7 +323,7 @@ export class RunService {
     };
   }
 
-  private sandboxFor(entry: ToolEntry, runId: string, limits: RunLimits): SandboxSpec {
+  private sandboxFor(entry: ToolEntry, runId: string, limits: RunLimits, cacheDir: string | null): SandboxSpec {
     // Mount points must be real paths, and may only be mounted over where they exist (now).
     const real = (p: string) => {
       try {
@@ -335,7 +335,7 @@ export class RunService {
     const roots = Object.values(entry.params).flatMap((p) => (p.type === 'path' ? p.roots.flatMap(real) : []));
     return {
       network: limits.network,
-      writable: [this.workDir(runId), this.artifactsDir(runId)],
+      writable: [this.workDir(runId), this.artifactsDir(runId), ...(cacheDir ? [cacheDir] : [])],
       readable: [...new Set([...this.options.readable, ...roots])],
       hiddenDirs: this.options.hiddenDirs,
       hiddenFiles: this.options.hiddenFiles.flatMap(real),
@@ -401,16 +401,22 @@ export class RunService {
       const workDir = this.workDir(runId);
       await mkdir(workDir, { recursive: true, mode: 0o750 });
       await mkdir(this.artifactsDir(runId), { recursive: true, mode: 0o750 });
+      const cacheDir = entry.cache ? path.join(this.options.logDir, 'cache', entry.cache) : null;
+      if (cacheDir) await mkdir(cacheDir, { recursive: true, mode: 0o750 });
       active.writer = LogWriter.create(this.logPath(runId), limits.log_bytes);
       if (refusal) throw new Error(refusal);
       const proc = await this.executor.spawn({
         runId,
         argv: run.cmd,
         cwd: workDir,
-        // In the sandbox the real home is read-only: the run's own directory stands in for it (caches, dotfiles).
-        env: limits.sandbox ? { ...this.options.toolEnv, HOME: workDir } : { ...this.options.toolEnv },
+        // In the sandbox the real home is read-only: the run's own directory stands in for it (dotfiles).
+        env: {
+          ...this.options.toolEnv,
+          ...(limits.sandbox ? { HOME: workDir } : {}),
+          ...(cacheDir ? { XDG_CACHE_HOME: cacheDir } : {}),
+        },
         limits: { memoryBytes: limits.memory_bytes, pids: limits.pids, cpuS: limits.cpu_s, fileBytes: limits.file_bytes },
-        sandbox: this.sandboxFor(entry, runId, limits),
+        sandbox: this.sandboxFor(entry, runId, limits, cacheDir),
       });
       spawned = true;
       active.proc = proc;
