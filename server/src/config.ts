@@ -110,6 +110,8 @@ export type Config = Readonly<
     PROJECT_ROOT: string;
     /** The environment every tool gets: RUN_ENV_ALLOWLIST's variables, nothing else. */
     TOOL_ENV: Readonly<Record<string, string>>;
+    /** The server's variables of these names that are set (for a catalog entry's own `env`). */
+    envOf: (names: readonly string[]) => Record<string, string>;
   }
 >;
 
@@ -137,5 +139,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     WEB_DIST: path.join(PROJECT_ROOT, 'dist/web'),
     PROJECT_ROOT,
     TOOL_ENV: Object.freeze(toolEnv),
+    envOf: (names: readonly string[]) => Object.fromEntries(names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]]))),
   });
 }

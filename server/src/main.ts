@@ -105,6 +105,7 @@ async function main(): Promise<void> {
   const runs = new RunService(stores.runs, catalog, executor, feed, new LocalRunFeed(), {
     logDir,
     toolEnv: config.TOOL_ENV,
+    envOf: config.envOf,
     defaultTimeoutS: config.RUN_TIMEOUT_S,
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,

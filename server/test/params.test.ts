@@ -54,6 +54,22 @@ describe('typed parameters', () => {
     expect(await argvOf(body.run)).toEqual(['example.com', '--severity=HIGH', '--scanners=vuln']);
   });
 
+  it('never hands out the server’s data directory through a path parameter', async () => {
+    const dataDir = path.join(code, 'data');
+    mkdirSync(dataDir, { recursive: true });
+    const inside = await startServer({ logDir: dataDir, catalog: `tools:\n  - name: cat\n    cmd: ["cat", "{{file}}"]\n    params:\n      file: { type: path, roots: ["${code}"], required: true }\n` });
+    try {
+      for (const file of ['data/oss-runner.db', 'data', '.']) {
+        const refused = await api<ApiError>(inside.url, 'POST', '/set/cat', { params: { file } });
+        expect(refused.status, file).toBe(400);
+        expect(refused.body.message).toMatch(/^params\.file: .* is, or holds, the server's data directory$/);
+      }
+      expect((await api(inside.url, 'POST', '/set/cat', { params: { file: 'app/main.js' } })).status).toBe(200);
+    } finally {
+      await inside.stop();
+    }
+  });
+
   it('takes every kind: string, enum, boolean flag, multi-select, integer, path', async () => {
     const { body } = await start({ target: 'a.b', severity: 'LOW', debug: true, scanners: ['secret', 'vuln'], count: 3, path: 'app/main.js', anything: '$(id); rm -rf / `id` "quoted" spaces too' });
     expect(body.run.cmd).toEqual([

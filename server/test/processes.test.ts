@@ -227,6 +227,7 @@ describe('catalog', () => {
     expect(await badStart('tools:\n  - name: x\n    cmd: [echo]\n    shell: true\n')).toMatch(/tool #1 "x", field \(entry\): Unrecognized key: "shell"/);
     expect(await badStart('tools:\n  - name: x\n    cmd: []\n')).toMatch(/tool #1 "x", field cmd/);
     expect(await badStart('tools: [\n')).toMatch(/invalid YAML/);
+    expect(await badStart('tools:\n  - name: x\n    cmd: [env]\n    env: [ADMIN_API_KEY]\n')).toMatch(/tool #1 "x", field env\.0: the server's own secret is never given to a tool/);
   });
 
   it('refuses to start with a catalog file that does not exist', async () => {

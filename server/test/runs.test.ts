@@ -93,6 +93,12 @@ describe('the seed API', () => {
     expect(text).not.toContain('LOG_DIR');
   });
 
+  it('gives a variable a catalog entry names (its env) to that tool alone', async () => {
+    const logOf = async (run: Run) => (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text();
+    expect(await logOf(await runToEnd('env-with-token'))).toMatch(/^SECRET_TOKEN=do-not-leak-4c1e$/m);
+    expect(await logOf(await runToEnd('env'))).not.toContain('SECRET_TOKEN');
+  });
+
   it('runs each tool in a fresh working directory under LOG_DIR', async () => {
     const a = await runToEnd('pwd');
     const b = await runToEnd('pwd');

@@ -37,6 +37,9 @@ const Limits = z.strictObject({
   file_bytes: byteSize(1).optional(),
 });
 
+/** The server's own credentials: no catalog entry can ask for them. */
+const SERVER_SECRETS = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL']);
+
 /** Which capability each limit a tool may set needs. */
 const LIMIT_NEEDS = { memory_bytes: 'memory', pids: 'pids', cpu_s: 'cpu_time', file_bytes: 'file_size' } as const satisfies Partial<Record<keyof z.infer<typeof Limits>, Capability>>;
 
@@ -61,6 +64,19 @@ const ToolEntry = z.strictObject({
   limits: Limits.optional(),
   /** May the tool reach the network? `false` is required isolation; unset follows RUN_NETWORK where the sandbox works. */
   network: z.boolean().optional(),
+  /**
+   * Environment variables of the server this tool alone gets, beside RUN_ENV_ALLOWLIST's (a cloud
+   * scanner's credentials, say): least privilege, every other tool goes without them.
+   */
+  env: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+        .refine((name) => !SERVER_SECRETS.has(name), 'the server\'s own secret is never given to a tool'),
+    )
+    .max(100)
+    .default([]),
   /**
    * A cache kept between runs (a scanner's vulnerability database), shared by the entries that name the
    * same one: LOG_DIR/cache/<name>, writable in the sandbox, given to the tool as XDG_CACHE_HOME.

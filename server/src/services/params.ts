@@ -168,7 +168,7 @@ const within = (dir: string, target: string) => target === dir || target.startsW
  * root both as written and with symlinks followed. Whether a path outside the roots exists is never
  * told: that is checked only inside them.
  */
-function resolvePath(name: string, value: string, roots: string[]): string {
+function resolvePath(name: string, value: string, roots: string[], forbidden: readonly string[]): string {
   const absolute = path.resolve(roots[0] ?? '/', value);
   const notUnder = () => badRequest(`params.${name}: ${value} is not under ${roots.join(' or ')}`);
   if (!roots.some((root) => within(path.resolve(root), absolute))) throw notUnder();
@@ -186,11 +186,13 @@ function resolvePath(name: string, value: string, roots: string[]): string {
     }
   });
   if (!realRoots.some((root) => within(root, real))) throw notUnder();
+  // A root that contains the server's data directory must not hand out its database or other runs' files.
+  if (forbidden.some((dir) => within(dir, real) || within(real, dir))) throw badRequest(`params.${name}: ${value} is, or holds, the server's data directory`);
   return real;
 }
 
 /** Checks the values sent for a tool (400 naming the parameter), with defaults filled in. */
-export function validateParams(specs: ParamSpecs, input: Record<string, unknown> | undefined): Record<string, unknown> {
+export function validateParams(specs: ParamSpecs, input: Record<string, unknown> | undefined, forbidden: readonly string[] = []): Record<string, unknown> {
   const parsed = paramsSchema(specs).safeParse(input ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -201,7 +203,7 @@ export function validateParams(specs: ParamSpecs, input: Record<string, unknown>
   const values = parsed.data as Record<string, unknown>;
   for (const [name, spec] of Object.entries(specs)) {
     const v = values[name];
-    if (spec.type === 'path' && typeof v === 'string') values[name] = resolvePath(name, v, spec.roots);
+    if (spec.type === 'path' && typeof v === 'string') values[name] = resolvePath(name, v, spec.roots, forbidden);
   }
   return values;
 }

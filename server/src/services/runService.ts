@@ -27,6 +27,8 @@ import { buildArgv, validateParams } from './params';
 export interface RunServiceOptions {
   logDir: string;
   toolEnv: Readonly<Record<string, string>>;
+  /** The server's variables of these names (a catalog entry's own `env`). */
+  envOf: (names: readonly string[]) => Record<string, string>;
   defaultTimeoutS: number;
   stopGraceMs: number;
   maxConcurrentRuns: number;
@@ -133,7 +135,7 @@ export class RunService {
     if (!this.accepting) throw unavailable('the server is shutting down and starts no new runs: try again (another instance, or this one once restarted)', 5);
     const entry = this.catalog.get(input.name);
     if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
-    const params = validateParams(entry.params, input.params);
+    const params = validateParams(entry.params, input.params, [this.options.logDir]);
     const missing = this.catalog.unavailableReason(entry);
     if (missing) throw conflict(`tool "${entry.name}" is not available on this server: ${missing}`);
 
@@ -381,7 +383,7 @@ export class RunService {
     const entry = this.catalog.get(run.name);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [] }, markStarted };
+    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [] }, markStarted };
     this.active.set(runId, active);
     active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : null);
     await started;
@@ -412,6 +414,7 @@ export class RunService {
         // In the sandbox the real home is read-only: the run's own directory stands in for it (dotfiles).
         env: {
           ...this.options.toolEnv,
+          ...this.options.envOf(entry.env),
           ...(limits.sandbox ? { HOME: workDir } : {}),
           ...(cacheDir ? { XDG_CACHE_HOME: cacheDir } : {}),
         },
