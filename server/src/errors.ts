@@ -48,7 +48,22 @@ export const HTTP_STATUS: Record<DomainErrorKind, number> = {
 };
 
 /** Turns a DomainError into the TRPCError a client sees; anything else passes through. */
+/** Codes of a database that cannot be reached or went away (node errors, PostgreSQL classes 08 and 57P). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03']);
+
+/** The error as a DomainError when it is one, or when it says the database is out of reach (503); else null. */
+export function asDomainError(error: unknown): DomainError | null {
+  if (error instanceof DomainError) return error;
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : '';
+  if ((typeof code === 'string' && UNREACHABLE.has(code)) || /^Connection terminated|timeout exceeded when trying to connect/i.test(text)) {
+    return new DomainError('unavailable', 'the database is unavailable; try again shortly', 5);
+  }
+  return null;
+}
+
 export function toTRPCError(error: unknown): unknown {
-  if (error instanceof DomainError) return new TRPCError({ code: TRPC_CODE[error.kind], message: error.message, cause: error });
+  const domain = asDomainError(error);
+  if (domain) return new TRPCError({ code: TRPC_CODE[domain.kind], message: domain.message, cause: domain });
   return error;
 }

@@ -88,7 +88,7 @@ describe('typed parameters', () => {
   });
 
   it('refuses bad values with a 400 naming the parameter, and starts nothing', async () => {
-    const before = (await api<Health>(server.url, 'GET', '/health')).body.runs.total;
+    const before = (await api<Health>(server.url, 'GET', '/health')).body.runs?.total;
     const refused: [unknown, RegExp][] = [
       [{}, /^params\.target: /],
       [{ target: '$(id)' }, /^params\.target: must match/],
@@ -120,7 +120,7 @@ describe('typed parameters', () => {
     expect(proto.status).toBe(400);
     expect(proto.body.message).toMatch(/^params\.__proto__: unknown parameter/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect((await api<Health>(server.url, 'GET', '/health')).body.runs.total).toBe(before);
+    expect((await api<Health>(server.url, 'GET', '/health')).body.runs?.total).toBe(before);
   });
 
   it('publishes each tool’s parameters as JSON Schema', async () => {

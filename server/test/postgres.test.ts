@@ -4,11 +4,14 @@
  * nothing goes to a SQLite file. Each test server gets a schema of its own, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
+import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import { api, endRun, readSse, startServer, tempDir, waitFor } from './harness';
 
@@ -19,7 +22,39 @@ tools:
     cmd: ["echo", "hello"]
   - name: sleeper
     cmd: ["bash", "-c", "echo started; exec sleep 600"]
+  - name: pause
+    cmd: ["bash", "-c", "echo started; sleep 2; echo done"]
 `;
+
+/** A TCP relay to PostgreSQL that a test can cut (every connection dropped, the port closed) and restore on the same port. */
+async function relay(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+  const target = new URL(BASE);
+  const sockets = new Set<net.Socket>();
+  const make = () =>
+    net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+  let server = make().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    port,
+    async cut() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+    async restore() {
+      server = make().listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    },
+  };
+}
 
 let admin: pg.Client;
 const schemas: string[] = [];
@@ -135,6 +170,41 @@ describe('on PostgreSQL', () => {
       expect((await api<RunEnvelope>(next.url, 'GET', `/runs/${sleeper.run_id}`)).body.run).toMatchObject({ status: 'lost', end_reason: 'lost' });
     } finally {
       await next.stop();
+    }
+  });
+
+  it('answers 503 while the database is away, records a run that ended meanwhile, and recovers when it returns', async () => {
+    const { schema } = await database();
+    const pgRelay = await relay();
+    const target = new URL(BASE);
+    const url = `postgres://${target.username}@127.0.0.1:${pgRelay.port}${target.pathname}?options=-c%20search_path%3D${schema}`;
+    const server = await startServer({ catalog: CATALOG, env: { DATABASE_URL: url } });
+    try {
+      const run = (await api<RunEnvelope>(server.url, 'POST', '/set/pause')).body.run;
+      await pgRelay.cut();
+      const list = await api<{ message: string }>(server.url, 'GET', '/runs');
+      expect(list.status).toBe(503);
+      expect(list.body.message).toMatch(/database is unavailable/);
+      expect(list.headers.get('retry-after')).toBe('5');
+      const ready = await api<Readiness>(server.url, 'GET', '/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks.database.ok).toBe(false);
+      const health = await api<Health>(server.url, 'GET', '/health');
+      expect(health.status).toBe(200); // liveness does not depend on the database
+      expect(health.body.runs).toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, 3000)); // the run ends while the database is away
+
+      await pgRelay.restore();
+      const ended = await waitFor('the run to be recorded', async () => {
+        const res = await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`);
+        return res.status === 200 && res.body.run.status === 'succeeded' ? res.body.run : undefined;
+      });
+      expect(ended).toMatchObject({ exit_code: 0, log_bytes: 'started\ndone\n'.length });
+      expect((await api(server.url, 'GET', '/ready')).status).toBe(200);
+      expect(server.output()).toMatch(/the database is unavailable: the run's end will be recorded once it answers/);
+    } finally {
+      await server.stop();
+      await pgRelay.cut();
     }
   });
 });

@@ -107,7 +107,7 @@ describe('queueing under limits', () => {
       const blockers = await Promise.all([start(s, 'sleeper'), start(s, 'sleeper')]);
       const queued = await Promise.all(Array.from({ length: 6 }, () => start(s, 'hello')));
       expect(queued.every((r) => r.status === 'queued')).toBe(true);
-      const counts = (await api<Health>(s.url, 'GET', '/health')).body.runs;
+      const counts = (await api<Health>(s.url, 'GET', '/health')).body.runs ?? { running: -1, queued: -1 };
       expect([counts.running, counts.queued]).toEqual([2, 6]);
       for (const b of blockers) await api(s.url, 'POST', `/runs/${b.run_id}/stop`);
       const done = await waitFor('the queue to drain', async () => {
@@ -155,7 +155,7 @@ describe('crash recovery', () => {
       const { events } = await readSse(`${second.url}/runs/${run.run_id}/logs`);
       expect(linesOf(events)).toEqual(['ready']);
       expect(events.at(-1)?.event).toBe('end');
-      expect((await api<Health>(second.url, 'GET', '/health')).body.runs.lost).toBe(1);
+      expect((await api<Health>(second.url, 'GET', '/health')).body.runs?.lost).toBe(1);
     } finally {
       await second.stop();
     }

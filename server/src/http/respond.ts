@@ -1,7 +1,7 @@
 /** Small helpers shared by the hand-written routes: JSON answers and errors in the API's one shape. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiError } from '../../../shared/src/schemas/error';
-import { DomainError, HTTP_STATUS } from '../errors';
+import { asDomainError, HTTP_STATUS } from '../errors';
 
 const CODE_OF_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -34,8 +34,9 @@ export function sendThrown(res: ServerResponse, error: unknown, log: (e: unknown
     res.destroy();
     return;
   }
-  if (error instanceof DomainError) {
-    return sendError(res, HTTP_STATUS[error.kind], error.message, error.retryAfterS ? { 'Retry-After': String(error.retryAfterS) } : {});
+  const domain = asDomainError(error);
+  if (domain) {
+    return sendError(res, HTTP_STATUS[domain.kind], domain.message, domain.retryAfterS ? { 'Retry-After': String(domain.retryAfterS) } : {});
   }
   log(error);
   sendError(res, 500, 'internal server error');

@@ -15,7 +15,8 @@ export const healthRouter = router({
         app_name: appName,
         version,
         uptime_s: Math.round((Date.now() - startedAt) / 100) / 10,
-        runs: await runs.counts(),
+        // Liveness must not depend on the database: /ready is the check that does.
+        runs: await runs.counts().catch(() => null),
         process_isolation: isolation,
         limits: capabilities,
         log_dir: await diskSpace(logDir).catch(() => ({ free_bytes: 0, total_bytes: 0 })),

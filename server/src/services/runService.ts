@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunCounts } from '../../../shared/src/schemas/health';
 import { isFinal, type EndReason, type Outcome, type Run, type RunLimits, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
-import { badRequest, conflict, notFound, unavailable } from '../errors';
+import { asDomainError, badRequest, conflict, notFound, unavailable } from '../errors';
 import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess, type SandboxSpec } from '../process/executor';
 import type { RunPatch, RunStore } from '../store/runStore';
 import { InvalidCursorError } from '../store/cursor';
@@ -69,6 +69,9 @@ interface ActiveRun {
 const OUTPUT_DRAIN_MS = 2000;
 
 const now = () => new Date().toISOString();
+
+/** Seconds a run's final state is tried again while the database is unreachable. */
+const PERSIST_ATTEMPTS = 600;
 
 /** How long an Idempotency-Key keeps answering with the same run. */
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -458,7 +461,7 @@ export class RunService {
     active.writer?.close();
 
     const { status, endReason, outcome } = this.outcome(active, exit, spawned);
-    const final = await this.update(runId, {
+    const final = await this.persist(() => this.update(runId, {
       status,
       end_reason: endReason,
       outcome,
@@ -474,8 +477,8 @@ export class RunService {
       cpu_time_ms: exit.usage?.cpuTimeMs ?? null,
       artifacts,
       summary,
-    });
-    await this.store.setProcess(runId, null);
+    }));
+    await this.persist(() => this.store.setProcess(runId, null));
     this.active.delete(runId);
     active.markStarted();
     this.feed.publish(runId);
@@ -500,6 +503,22 @@ export class RunService {
     } catch (e) {
       this.options.onError(`summarising run ${runId} failed`, e);
       return null;
+    }
+  }
+
+  /**
+   * A write that must land (a run's final state): while the database is unreachable it is tried again
+   * every second, for up to PERSIST_ATTEMPTS seconds; other errors fail at once.
+   */
+  private async persist<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (e) {
+        if (asDomainError(e)?.kind !== 'unavailable' || attempt >= PERSIST_ATTEMPTS) throw e;
+        if (attempt === 1) this.options.onError('the database is unavailable: the run\'s end will be recorded once it answers', e);
+        await sleep(1000);
+      }
     }
   }
 

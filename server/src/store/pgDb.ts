@@ -78,7 +78,8 @@ const MIGRATION_LOCK = 0x055_2ee;
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
 export async function openPool(url: string): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // A database that does not answer fails a request within seconds (503) rather than holding it.
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
   // An idle connection that breaks (the database restarts) must not crash the server: the next query reconnects.
   pool.on('error', () => undefined);
   const client = await pool.connect();

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { DomainError } from '../errors';
+import { asDomainError, type DomainError } from '../errors';
 import type { Services } from '../services';
 import type { Principal } from '../services/auth/principal';
 
@@ -93,10 +93,11 @@ export function contextFactory(services: Services) {
     try {
       principal = await services.auth.authenticate(credential, ip);
     } catch (e) {
-      if (!(e instanceof DomainError)) throw e;
+      const domain = asDomainError(e);
+      if (!domain) throw e;
       // A WebSocket whose token fails is refused outright, before any operation.
-      if (ws) throw e;
-      authError = e;
+      if (ws) throw domain;
+      authError = domain;
     }
     if (ws && principal?.expiresAt) {
       // A JWT that expires ends its connection: the client reconnects with a fresh token.

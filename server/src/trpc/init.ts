@@ -2,7 +2,7 @@
 import { initTRPC } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { Role } from '../../../shared/src/schemas/auth';
-import { DomainError, toTRPCError } from '../errors';
+import { asDomainError, DomainError, toTRPCError } from '../errors';
 import type { Context } from './context';
 
 const t = initTRPC
@@ -20,7 +20,7 @@ const t = initTRPC
 /** Domain errors thrown by services become the matching tRPC error (and so HTTP status). */
 const mapDomainErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok && result.error.cause instanceof DomainError) throw toTRPCError(result.error.cause);
+  if (!result.ok && asDomainError(result.error.cause)) throw toTRPCError(result.error.cause);
   return result;
 });
 

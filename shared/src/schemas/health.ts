@@ -29,7 +29,7 @@ export const Health = z.object({
   app_name: z.string(),
   version: z.string(),
   uptime_s: z.number(),
-  runs: RunCounts,
+  runs: RunCounts.nullable().describe('null while the database does not answer (/ready says so too)'),
   process_isolation: z
     .enum(['pid-namespace', 'process-group'])
     .describe('how a run is contained: a PID namespace (bubblewrap) kills every descendant; a process group can be escaped with setsid'),
