@@ -60,6 +60,10 @@ tools:
     description: counts its runs in a cache kept between them
     cmd: ["bash", "-c", "f=$XDG_CACHE_HOME/count; n=$(cat $f 2>/dev/null || echo 0); echo $((n + 1)) > $f; echo $((n + 1)); echo $XDG_CACHE_HOME"]
     cache: counter
+  - name: cached-slow
+    description: the same, taking a second
+    cmd: ["bash", "-c", "sleep 1; f=$XDG_CACHE_HOME/count; n=$(cat $f 2>/dev/null || echo 0); echo $((n + 1)) > $f; echo $((n + 1))"]
+    cache: counter
   - name: ticker
     description: prints for a while
     cmd: ["bash", "-c", "for i in $(seq 1 40); do echo tick$i; sleep 0.05; done"]
@@ -215,6 +219,14 @@ describe('sandbox', () => {
     expect((await runToEnd('cached')).lines).toEqual(['1', cacheDir]);
     expect((await runToEnd('cached')).lines).toEqual(['2', cacheDir]);
     expect(readFileSync(path.join(cacheDir, 'count'), 'utf8')).toBe('2\n');
+
+    // One run at a time per cache, whichever entries share it: the second waits in the queue.
+    const first = (await api<RunEnvelope>(server.url, 'POST', '/set/cached-slow')).body.run;
+    const second = (await api<RunEnvelope>(server.url, 'POST', '/set/cached')).body.run;
+    expect([first.status, second.status]).toEqual(['running', 'queued']);
+    const lines = async (run: Run) => (await readSse(`${server.url}/runs/${run.run_id}/logs`)).events.filter((e) => !e.event).flatMap((e) => e.data);
+    expect(await lines(first)).toEqual(['3']);
+    expect(await lines(second)).toEqual(['4', cacheDir]);
   });
 
   it('cuts a tool off the network unless its entry allows it', async () => {

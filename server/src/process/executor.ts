@@ -135,9 +135,11 @@ async function outputChannel(): Promise<OutputChannel> {
   // The abstract name is visible in /proc/net/unix: anyone on the machine could connect first. Our end
   // proves itself with a random nonce; any other connection is dropped.
   const nonce = randomBytes(NONCE_BYTES);
+  const strangers = new Set<net.Socket>();
   const accepted = new Promise<net.Socket>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the output channel did not connect')), 5000);
     server.on('connection', (socket: net.Socket) => {
+      strangers.add(socket);
       let got = Buffer.alloc(0);
       const onData = (data: Buffer) => {
         got = Buffer.concat([got, data]);
@@ -145,6 +147,7 @@ async function outputChannel(): Promise<OutputChannel> {
         socket.off('data', onData);
         socket.pause();
         if (got.length === NONCE_BYTES && got.equals(nonce)) {
+          strangers.delete(socket);
           clearTimeout(timer);
           resolve(socket);
         } else socket.destroy();
@@ -154,9 +157,23 @@ async function outputChannel(): Promise<OutputChannel> {
       socket.resume();
     });
   });
-  await once(ourEnd, 'connect');
-  ourEnd.write(nonce);
-  const childEnd = await accepted.finally(() => server.close());
+  accepted.catch(() => undefined); // handled below; never an unhandled rejection
+  const done = () => {
+    server.close();
+    for (const socket of strangers) socket.destroy(); // whoever else connected, however little they sent
+  };
+  try {
+    await once(ourEnd, 'connect');
+    ourEnd.write(nonce);
+  } catch (e) {
+    done();
+    ourEnd.destroy();
+    throw e;
+  }
+  const childEnd = await accepted.finally(done).catch((e: unknown) => {
+    ourEnd.destroy();
+    throw e;
+  });
   return {
     childEnd,
     ourEnd,

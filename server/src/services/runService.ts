@@ -70,8 +70,13 @@ const OUTPUT_DRAIN_MS = 2000;
 
 const now = () => new Date().toISOString();
 
-/** Seconds a run's final state is tried again while the database is unreachable. */
-const PERSIST_ATTEMPTS = 600;
+/** JSON with object keys sorted: the same parameters compare equal whichever store (jsonb reorders keys) gave them. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+
+/** How long a run's state is tried again while the database is unreachable (and while shutting down). */
+const PERSIST_MS = 10 * 60 * 1000;
+const SHUTDOWN_PERSIST_MS = 5000;
 
 /** How long an Idempotency-Key keeps answering with the same run. */
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -355,8 +360,10 @@ export class RunService {
   private dispatch(): void {
     for (let i = 0; i < this.queue.length && this.accepting && this.active.size + this.starting.size < this.options.maxConcurrentRuns; ) {
       const { runId, name } = this.queue[i] ?? { runId: '', name: '' };
-      const limit = this.catalog.get(name)?.concurrency;
-      if (limit !== undefined && this.activeOf(name) >= limit) {
+      const entry = this.catalog.get(name);
+      const limit = entry?.concurrency;
+      // A cache (a scanner's database) is used by one run at a time: scanners lock and update it.
+      if ((limit !== undefined && this.activeOf(name) >= limit) || (entry?.cache !== undefined && this.cacheInUse(entry.cache))) {
         i++;
         continue;
       }
@@ -365,6 +372,12 @@ export class RunService {
       const launch = this.launch(runId).finally(() => this.launching.delete(runId));
       this.launching.set(runId, launch);
     }
+  }
+
+  private cacheInUse(cache: string): boolean {
+    for (const a of this.active.values()) if (a.entry.cache === cache) return true;
+    for (const name of this.starting.values()) if (this.catalog.get(name)?.cache === cache) return true;
+    return false;
   }
 
   private activeOf(name: string): number {
@@ -389,6 +402,7 @@ export class RunService {
     const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [] }, markStarted };
     this.active.set(runId, active);
     active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : null);
+    active.finished.catch((e: unknown) => this.options.onError(`recording the end of run ${runId} failed`, e));
     await started;
   }
 
@@ -426,8 +440,9 @@ export class RunService {
       });
       spawned = true;
       active.proc = proc;
-      await this.store.setProcess(runId, proc.handle);
-      active.run = (await this.update(runId, { status: 'running', started_at: now(), limits })) ?? run;
+      // From here the process runs: these writes wait out a database outage rather than orphan it.
+      await this.persist(() => this.store.setProcess(runId, proc.handle));
+      active.run = (await this.persist(() => this.update(runId, { status: 'running', started_at: now(), limits }))) ?? run;
       this.options.onStarted?.(active.run);
       this.feed.publish(runId);
       active.markStarted();
@@ -446,7 +461,7 @@ export class RunService {
       const collected = await collectArtifacts(this.artifactsDir(runId), entry.artifacts, limits.file_bytes);
       artifacts = collected.artifacts;
       for (const problem of collected.problems) active.writer.write(Buffer.from(`oss-runner: ${problem}\n`));
-      summary = await this.summarize(entry, runId, artifacts);
+      summary = await this.summarize(entry, run, artifacts);
     } catch (e) {
       error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
       active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
@@ -461,7 +476,7 @@ export class RunService {
     active.writer?.close();
 
     const { status, endReason, outcome } = this.outcome(active, exit, spawned);
-    const final = await this.persist(() => this.update(runId, {
+    const finalPatch: RunPatch = {
       status,
       end_reason: endReason,
       outcome,
@@ -477,27 +492,38 @@ export class RunService {
       cpu_time_ms: exit.usage?.cpuTimeMs ?? null,
       artifacts,
       summary,
-    }));
-    await this.persist(() => this.store.setProcess(runId, null));
-    this.active.delete(runId);
-    active.markStarted();
-    this.feed.publish(runId);
-    this.dispatch();
+    };
+    let final: Run | undefined;
+    try {
+      final = await this.persist(() => this.update(runId, finalPatch)).catch(async (e: unknown) => {
+        // Something in the summary the database refuses: the run's end matters more than its summary.
+        if (asDomainError(e)?.kind === 'unavailable' || !finalPatch.summary) throw e;
+        return this.persist(() => this.update(runId, { ...finalPatch, summary: null }));
+      });
+      await this.persist(() => this.store.setProcess(runId, null));
+    } finally {
+      // Whatever happened to the record, the slot is given back and readers are told.
+      this.active.delete(runId);
+      active.markStarted();
+      this.feed.publish(runId);
+      this.dispatch();
+    }
     if (final) this.options.onEnded?.(final);
     if (final && this.options.archive) this.track(this.archiveRun(final, this.options.archive));
     return final ?? run;
   }
 
   /** The run's report artifacts read into a summary, compared with the tool's previous summarised run. */
-  private async summarize(entry: ToolEntry, runId: string, artifacts: Run['artifacts']): Promise<Run['summary']> {
+  private async summarize(entry: ToolEntry, run: Run, artifacts: Run['artifacts']): Promise<Run['summary']> {
+    const runId = run.run_id;
     const reportsOf = (id: string, listed: Run['artifacts']): ReportFile[] =>
       entry.artifacts.flatMap((a) => (a.report && listed.some((l) => l.name === a.name) ? [{ artifact: a.name, format: a.report, file: path.join(this.artifactsDir(id), a.name) }] : []));
     const reports = reportsOf(runId, artifacts);
     if (!reports.length) return null;
     // The previous run of the same tool on the same parameters: another target is not "the last time".
     const { items } = await this.store.list({ name: entry.name, limit: 50 });
-    const params = JSON.stringify(items.find((r) => r.run_id === runId)?.params ?? null);
-    const previous = items.find((r) => r.run_id !== runId && isFinal(r.status) && r.summary && JSON.stringify(r.params) === params);
+    const params = canonical(run.params);
+    const previous = items.find((r) => r.run_id !== runId && isFinal(r.status) && r.summary && canonical(r.params) === params);
     try {
       return await summarizeInWorker(reports, previous ? { runId: previous.run_id, reports: reportsOf(previous.run_id, previous.artifacts) } : null);
     } catch (e) {
@@ -511,12 +537,15 @@ export class RunService {
    * every second, for up to PERSIST_ATTEMPTS seconds; other errors fail at once.
    */
   private async persist<T>(write: () => Promise<T>): Promise<T> {
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         return await write();
       } catch (e) {
-        if (asDomainError(e)?.kind !== 'unavailable' || attempt >= PERSIST_ATTEMPTS) throw e;
-        if (attempt === 1) this.options.onError('the database is unavailable: the run\'s end will be recorded once it answers', e);
+        // Shutting down, the wait is short: the server must exit within its grace.
+        const patience = this.accepting ? PERSIST_MS : SHUTDOWN_PERSIST_MS;
+        if (asDomainError(e)?.kind !== 'unavailable' || Date.now() - started > patience) throw e;
+        if (attempt === 1) this.options.onError('the database is unavailable: the run\'s state will be recorded once it answers', e);
         await sleep(1000);
       }
     }

@@ -26,7 +26,7 @@ export interface Stores {
 export async function openStores(logDir: string, databaseUrl?: string): Promise<Stores> {
   mkdirSync(path.join(logDir, 'runs'), { recursive: true, mode: 0o750 });
   if (databaseUrl) {
-    const pool = await openPool(databaseUrl);
+    const { pool, close } = await openPool(databaseUrl);
     return {
       runs: new PgRunStore(pool),
       apiKeys: new PgApiKeyStore(pool),
@@ -35,7 +35,7 @@ export async function openStores(logDir: string, databaseUrl?: string): Promise<
       ping: async () => {
         await pool.query('SELECT 1');
       },
-      close: () => pool.end(),
+      close,
     };
   }
   const db = openDatabase(path.join(logDir, 'oss-runner.db'));

@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { ApiKey, AuditList, AuditRecord } from '../../../shared/src/schemas/auth';
 import type { ApiKeyRecord, ApiKeyStore, AuditFilter, AuditStore, SettingsStore } from './authStore';
-import { selectPagePg } from './pgDb';
+import { selectPagePg, withoutNul } from './pgDb';
 
 const KEY_COLUMNS = 'id, name, role, created_at, created_by, last_used_at, revoked_at';
 
@@ -10,19 +10,14 @@ export class PgApiKeyStore implements ApiKeyStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async insert(key: ApiKeyRecord): Promise<void> {
-    await this.pool.query(`INSERT INTO api_keys (${KEY_COLUMNS}, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-      key.id,
-      key.name,
-      key.role,
-      key.created_at,
-      key.created_by,
-      key.last_used_at,
-      key.revoked_at,
-      key.hash,
-    ]);
+    await this.pool.query(
+      `INSERT INTO api_keys (${KEY_COLUMNS}, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      withoutNul([key.id, key.name, key.role, key.created_at, key.created_by, key.last_used_at, key.revoked_at, key.hash]),
+    );
   }
 
   async find(id: string): Promise<ApiKeyRecord | undefined> {
+    if (id.includes('\0')) return undefined;
     return (await this.pool.query<ApiKeyRecord>(`SELECT ${KEY_COLUMNS}, hash FROM api_keys WHERE id = $1`, [id])).rows[0];
   }
 
@@ -31,6 +26,7 @@ export class PgApiKeyStore implements ApiKeyStore {
   }
 
   async revoke(id: string, at: string): Promise<boolean> {
+    if (id.includes('\0')) return false;
     return ((await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount ?? 0) > 0;
   }
 
@@ -47,15 +43,10 @@ export class PgAuditStore implements AuditStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async append(record: Omit<AuditRecord, 'id'>): Promise<void> {
-    await this.pool.query('INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-      record.at,
-      record.actor,
-      record.ip,
-      record.action,
-      record.run_id,
-      record.outcome,
-      record.detail,
-    ]);
+    await this.pool.query(
+      'INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      withoutNul([record.at, record.actor, record.ip, record.action, record.run_id, record.outcome, record.detail]),
+    );
   }
 
   async list(filter: AuditFilter): Promise<AuditList> {

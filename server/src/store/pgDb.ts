@@ -69,52 +69,77 @@ const MIGRATIONS = [
    );
    CREATE INDEX audit_action ON audit (action, id);
    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `CREATE INDEX idempotency_created ON idempotency (created_at);`,
 ];
 
-/** Any number that fits a 64-bit key: the lock every server takes while migrating. */
+/** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */
 const MIGRATION_LOCK = 0x055_2ee;
+const SERVER_LOCK = 0x055_2ef;
 
 // 64-bit integers (sequence numbers, byte counts, COUNT(*)) as numbers: they stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
-export async function openPool(url: string): Promise<pg.Pool> {
+export async function openPool(url: string): Promise<{ pool: pg.Pool; close: () => Promise<void> }> {
   // A database that does not answer fails a request within seconds (503) rather than holding it.
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000, query_timeout: 30_000, keepAlive: true });
   // An idle connection that breaks (the database restarts) must not crash the server: the next query reconnects.
   pool.on('error', () => undefined);
-  const client = await pool.connect();
   try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_version');
-    const version = rows[0]?.version ?? 0;
-    for (let v = version; v < MIGRATIONS.length; v++) await client.query(MIGRATIONS[v] ?? '');
-    if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES ($1)', [MIGRATIONS.length]);
-    else await client.query('UPDATE schema_version SET version = $1', [MIGRATIONS.length]);
-    await client.query('COMMIT');
+    await transaction(pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_version');
+      const version = rows[0]?.version ?? 0;
+      if (version > MIGRATIONS.length) throw new Error(`the database schema (version ${version}) is newer than this server's (${MIGRATIONS.length}): upgrade the server`);
+      for (let v = version; v < MIGRATIONS.length; v++) await client.query(MIGRATIONS[v] ?? '');
+      if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES ($1)', [MIGRATIONS.length]);
+      else await client.query('UPDATE schema_version SET version = $1', [MIGRATIONS.length]);
+    });
+    // One server per database: recovery at start-up takes every unfinished run as its own. The lock is
+    // held by a connection of its own for the server's lifetime.
+    const owner = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, keepAlive: true });
+    owner.on('error', () => undefined);
+    await owner.connect();
+    const { rows } = await owner.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS locked', [SERVER_LOCK]);
+    if (!rows[0]?.locked) {
+      await owner.end();
+      throw new Error('another OSS Runner server is using this database (one server per database until API nodes and workers exist)');
+    }
+    return { pool, close: async () => ((await owner.end().catch(() => undefined), await pool.end())) };
   } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await pool.end().catch(() => undefined);
     throw e;
-  } finally {
-    client.release();
   }
-  return pool;
+}
+
+/** PostgreSQL's text and jsonb cannot hold NUL: it becomes U+FFFD, as undecodable bytes do in logs. */
+export function withoutNul<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\0', '\uFFFD') as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => withoutNul(v)) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutNul(k), withoutNul(v)])) as T;
+  return value;
 }
 
 /** Runs `work` in one transaction on one connection. */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // While checked out a client has no pool listener: a connection that breaks mid-transaction would
+  // otherwise raise an 'error' nobody handles (and end the process).
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  let failure: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (e) {
+    failure = e as Error;
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   } finally {
-    client.release();
+    client.removeListener('error', ignore);
+    client.release(failure); // a broken connection is dropped, not reused
   }
 }
 
@@ -127,7 +152,7 @@ export async function selectPagePg<Row extends Record<string, unknown>>(
   const args: unknown[] = [];
   for (const [column, value] of Object.entries(query.equals)) {
     if (value === undefined) continue;
-    args.push(value);
+    args.push(withoutNul(value));
     where.push(`${column} = $${args.length}`);
   }
   if (query.cursor) {

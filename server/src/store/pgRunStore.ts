@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { RunCounts } from '../../../shared/src/schemas/health';
 import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
-import { selectPagePg, transaction } from './pgDb';
+import { selectPagePg, transaction, withoutNul } from './pgDb';
 import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
 
 type Row = Record<string, unknown> & { seq: number; process: ProcessHandle | null };
@@ -10,7 +10,12 @@ type Row = Record<string, unknown> & { seq: number; process: ProcessHandle | nul
 const JSON_COLUMNS = new Set(['cmd', 'params', 'limits', 'artifacts', 'summary']);
 /** Columns a patch may set; the presigned links are made when a run is read, never stored. */
 const COLUMNS = new Set(Object.keys(Run.shape).filter((k) => k !== 'log_url'));
-const column = (key: string, value: unknown) => (JSON_COLUMNS.has(key) && value !== null ? JSON.stringify(value) : value);
+const column = (key: string, value: unknown) => {
+  const clean = withoutNul(value);
+  return JSON_COLUMNS.has(key) && clean !== null ? JSON.stringify(clean) : clean;
+};
+/** An id with a NUL in it names no run (PostgreSQL could not even compare it). */
+const impossible = (runId: string) => runId.includes('\0');
 
 function toRun(row: Row): Run {
   const { seq: _seq, process: _process, ...rest } = row;
@@ -29,15 +34,12 @@ export class PgRunStore implements RunStore {
         const now = Date.now();
         await client.query('DELETE FROM idempotency WHERE created_at < $1', [now - claim.ttlMs]);
         // A second start with the key waits here for the first to commit, then finds its run.
-        const claimed = await client.query('INSERT INTO idempotency (principal, key, run_id, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (principal, key) DO NOTHING', [
-          claim.principal,
-          claim.key,
-          run.run_id,
-          claim.fingerprint,
-          now,
-        ]);
+        const claimed = await client.query(
+          'INSERT INTO idempotency (principal, key, run_id, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (principal, key) DO NOTHING',
+          withoutNul([claim.principal, claim.key, run.run_id, claim.fingerprint, now]),
+        );
         if (claimed.rowCount === 0) {
-          const { rows } = await client.query<{ run_id: string; fingerprint: string }>('SELECT run_id, fingerprint FROM idempotency WHERE principal = $1 AND key = $2', [claim.principal, claim.key]);
+          const { rows } = await client.query<{ run_id: string; fingerprint: string }>('SELECT run_id, fingerprint FROM idempotency WHERE principal = $1 AND key = $2', withoutNul([claim.principal, claim.key]));
           const held = rows[0];
           if (held) return { runId: held.run_id, fingerprint: held.fingerprint };
         }
@@ -48,6 +50,7 @@ export class PgRunStore implements RunStore {
   }
 
   async update(runId: string, patch: RunPatch): Promise<Run | undefined> {
+    if (impossible(runId)) return undefined;
     const entries = Object.entries(patch).filter(([k, v]) => COLUMNS.has(k) && v !== undefined);
     if (!entries.length) return this.get(runId);
     const sets = entries.map(([k], i) => `${k} = $${i + 2}`).join(', ');
@@ -56,6 +59,7 @@ export class PgRunStore implements RunStore {
   }
 
   async get(runId: string): Promise<Run | undefined> {
+    if (impossible(runId)) return undefined;
     const { rows } = await this.pool.query<Row>('SELECT * FROM runs WHERE run_id = $1', [runId]);
     return rows[0] && toRun(rows[0]);
   }
