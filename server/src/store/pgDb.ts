@@ -4,7 +4,7 @@
  * text, as in SQLite and in the API; JSON fields are jsonb.
  */
 import pg from 'pg';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageOf } from './cursor';
 
 const MIGRATIONS = [
   `CREATE TABLE runs (
@@ -161,9 +161,5 @@ export async function selectPagePg<Row extends Record<string, unknown>>(
   }
   args.push(query.limit + 1);
   const sql = `SELECT * FROM ${query.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.seq} DESC LIMIT $${args.length}`;
-  const { rows } = await pool.query<Row>(sql, args);
-  const more = rows.length > query.limit;
-  const page = more ? rows.slice(0, query.limit) : rows;
-  const last = page[page.length - 1];
-  return { rows: page, next_cursor: more && last ? encodeCursor(Number(last[query.seq])) : null };
+  return pageOf((await pool.query<Row>(sql, args)).rows, query.limit, query.seq);
 }

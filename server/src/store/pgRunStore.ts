@@ -1,9 +1,9 @@
 /** The run store in PostgreSQL: the same behaviour as SqliteRunStore, through a connection pool. */
 import type pg from 'pg';
 import type { RunCounts } from '../../../shared/src/schemas/health';
-import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
+import { Run, type RunList } from '../../../shared/src/schemas/run';
 import { selectPagePg, transaction, withoutNul } from './pgDb';
-import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
+import { countsOf, type IdempotencyClaim, type ProcessHandle, type RunFilter, type RunPatch, type RunStore } from './runStore';
 
 type Row = Record<string, unknown> & { seq: number; process: ProcessHandle | null };
 
@@ -70,14 +70,7 @@ export class PgRunStore implements RunStore {
   }
 
   async counts(): Promise<RunCounts> {
-    const { rows } = await this.pool.query<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM runs GROUP BY status');
-    const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
-    let total = 0;
-    for (const { status, n } of rows) {
-      total += n;
-      if (status in counts) counts[status as RunStatus] = n;
-    }
-    return { total, ...counts };
+    return countsOf((await this.pool.query<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM runs GROUP BY status')).rows);
   }
 
   async unfinished(): Promise<{ run: Run; process: ProcessHandle | null }[]> {

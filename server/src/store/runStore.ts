@@ -3,7 +3,7 @@
  * than the embedded SQLite can stand behind it unchanged.
  */
 import type { RunCounts } from '../../../shared/src/schemas/health';
-import type { Run, RunList, RunStatus } from '../../../shared/src/schemas/run';
+import { RunStatus, type Run, type RunList } from '../../../shared/src/schemas/run';
 
 /** What lets a later process find a run's process again after a crash: a PID and its start time. */
 export interface ProcessHandle {
@@ -11,6 +11,17 @@ export interface ProcessHandle {
   pid: number;
   /** Field 22 of /proc/PID/stat, so a reused PID is never mistaken for the run's. */
   startTicks: string;
+}
+
+/** Run counts from `status, COUNT(*)` rows, every status present (0 when absent). */
+export function countsOf(rows: { status: string; n: number }[]): RunCounts {
+  const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
+  let total = 0;
+  for (const { status, n } of rows) {
+    total += n;
+    if (status in counts) counts[status as RunStatus] = n;
+  }
+  return { total, ...counts };
 }
 
 export interface RunFilter {

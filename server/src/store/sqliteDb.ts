@@ -1,6 +1,6 @@
 /** The embedded database: one SQLite file in LOG_DIR, in WAL mode, migrated on open. */
 import Database from 'better-sqlite3';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageOf } from './cursor';
 
 const MIGRATIONS = [
   `CREATE TABLE runs (
@@ -109,9 +109,5 @@ export function selectPage<Row extends Record<string, unknown>>(
     args.before = decodeCursor(query.cursor);
   }
   const sql = `SELECT * FROM ${query.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.seq} DESC LIMIT @limit`;
-  const rows = db.prepare(sql).all(args) as Row[];
-  const more = rows.length > query.limit;
-  const page = more ? rows.slice(0, query.limit) : rows;
-  const last = page[page.length - 1];
-  return { rows: page, next_cursor: more && last ? encodeCursor(Number(last[query.seq])) : null };
+  return pageOf(db.prepare(sql).all(args) as Row[], query.limit, query.seq);
 }

@@ -1,8 +1,8 @@
 /** The embedded run store, in the SQLite database. */
 import type Database from 'better-sqlite3';
 import type { RunCounts } from '../../../shared/src/schemas/health';
-import { Run, RunStatus, type RunList } from '../../../shared/src/schemas/run';
-import type { IdempotencyClaim, ProcessHandle, RunFilter, RunPatch, RunStore } from './runStore';
+import { Run, type RunList } from '../../../shared/src/schemas/run';
+import { countsOf, type IdempotencyClaim, type ProcessHandle, type RunFilter, type RunPatch, type RunStore } from './runStore';
 import { selectPage } from './sqliteDb';
 
 type Row = Record<string, unknown> & { seq: number; cmd: string; params: string; limits: string | null; artifacts: string; summary: string | null; process: string | null };
@@ -72,14 +72,7 @@ export class SqliteRunStore implements RunStore {
   }
 
   counts(): Promise<RunCounts> {
-    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM runs GROUP BY status').all() as { status: string; n: number }[];
-    const counts = Object.fromEntries(RunStatus.options.map((s) => [s, 0])) as Record<RunStatus, number>;
-    let total = 0;
-    for (const { status, n } of rows) {
-      total += n;
-      if (status in counts) counts[status as RunStatus] = n;
-    }
-    return Promise.resolve({ total, ...counts });
+    return Promise.resolve(countsOf(this.db.prepare('SELECT status, COUNT(*) AS n FROM runs GROUP BY status').all() as { status: string; n: number }[]));
   }
 
   unfinished(): Promise<{ run: Run; process: ProcessHandle | null }[]> {

@@ -20,7 +20,8 @@ export interface ParsedReport {
 
 export class ReportError extends Error {}
 
-const EMPTY: ParsedReport = { findings: null, components: null, licenses: null, hardeningIndex: null, warnings: null, suggestions: null };
+/** A report that says nothing; each reader fills in what its format tells. */
+export const EMPTY: Readonly<ParsedReport> = { findings: null, components: null, licenses: null, hardeningIndex: null, warnings: null, suggestions: null };
 
 /** The common severity of a scanner's word for it (Grype's Negligible and OCSF's Informational are low). */
 export function severityOf(word: unknown): Severity {

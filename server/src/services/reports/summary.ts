@@ -6,7 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { SEVERITIES, type ReportFormat, type RunSummary, type Severity, type SeverityCounts } from '../../../../shared/src/schemas/summary';
-import { parseReport, ReportError, type ParsedReport } from './parse';
+import { EMPTY, parseReport, ReportError, type ParsedReport } from './parse';
 
 export interface ReportFile {
   artifact: string;
@@ -19,16 +19,7 @@ export const MAX_REPORT_BYTES = 256 * 1024 * 1024;
 
 const LICENSES_SHOWN = 10;
 
-interface Merged {
-  findings: Map<Severity, Set<string>> | null;
-  components: number | null;
-  licenses: Map<string, number> | null;
-  hardeningIndex: number | null;
-  warnings: Set<string> | null;
-  suggestions: number | null;
-}
-
-function merge(into: Merged, report: ParsedReport): void {
+function merge(into: ParsedReport, report: ParsedReport): void {
   if (report.findings) {
     into.findings ??= new Map();
     for (const [severity, keys] of report.findings) {
@@ -54,8 +45,8 @@ async function readReport(report: ReportFile): Promise<ParsedReport> {
 }
 
 /** Reads and merges reports; what could not be read goes to `notes`. */
-async function readAll(reports: ReportFile[], notes: string[], what: string): Promise<Merged> {
-  const merged: Merged = { findings: null, components: null, licenses: null, hardeningIndex: null, warnings: null, suggestions: null };
+async function readAll(reports: ReportFile[], notes: string[], what: string): Promise<ParsedReport> {
+  const merged: ParsedReport = { ...EMPTY };
   for (const report of reports) {
     try {
       merge(merged, await readReport(report));
