@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { api, endRun, fetchAuthed, readSse, startServer, tempDir, waitFor, type TestServer } from './harness';
+import { api, fetchAuthed, runToEnd, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = `
 tools:
@@ -70,13 +70,6 @@ const s3Env = () => ({
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 });
 
-async function runToEnd(server: TestServer, name: string): Promise<{ run: Run; lines: string[] }> {
-  const started = await api<RunEnvelope>(server.url, 'POST', `/set/${name}`);
-  expect(started.status, JSON.stringify(started.body)).toBe(200);
-  const { events } = await readSse(`${server.url}/runs/${started.body.run.run_id}/logs`);
-  return { run: endRun(events), lines: events.filter((e) => !e.event).flatMap((e) => e.data) };
-}
-
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function s3Keys(prefix: string): Promise<string[]> {
@@ -91,7 +84,7 @@ describe('artifacts', () => {
 
   beforeAll(async () => {
     server = await startServer({ catalog: CATALOG, env: s3Env() });
-    ({ run, lines } = await runToEnd(server, 'report'));
+    ({ run, lines } = await runToEnd(server.url, 'report'));
   });
   afterAll(() => server.stop());
 
@@ -150,7 +143,7 @@ describe('summaries', () => {
   it('leaves a run whose report does not parse intact, with a note', async () => {
     const server = await startServer({ catalog: CATALOG });
     try {
-      const { run } = await runToEnd(server, 'broken-report');
+      const { run } = await runToEnd(server.url, 'broken-report');
       expect(run).toMatchObject({ status: 'succeeded', artifacts: [{ name: 'report.json' }], summary: { findings: null, notes: [expect.stringMatching(/^report\.json \(trivy\): not valid JSON/)] } });
     } finally {
       await server.stop();
@@ -163,7 +156,7 @@ describe('retention', () => {
     const server = await startServer({ catalog: CATALOG, env: { ...s3Env(), RETENTION_DAYS: String(2 / 86400), RETENTION_INTERVAL_S: '0.5' } });
     try {
       const sleeper = await api<RunEnvelope>(server.url, 'POST', '/set/sleeper');
-      const { run } = await runToEnd(server, 'report');
+      const { run } = await runToEnd(server.url, 'report');
       await waitFor('the upload', async () => (await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.archived_at ?? undefined);
       const files = [path.join(server.logDir, 'runs', `${run.run_id}.log`), path.join(server.logDir, 'work', run.run_id), path.join(server.logDir, 'artifacts', run.run_id)];
       expect(files.every((f) => existsSync(f))).toBe(true);

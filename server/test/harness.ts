@@ -245,6 +245,17 @@ export function fetchAuthed(url: string, init: RequestInit = {}): Promise<Respon
   return fetch(url, { ...init, headers: withAuth(url, (init.headers ?? {}) as Record<string, string>) });
 }
 
+/**
+ * Starts a tool (with `params` when given), reads its log to the end over SSE and answers the final run
+ * and its lines. A start that is not a 200 throws, with the answer.
+ */
+export async function runToEnd(base: string, name: string, params?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ run: Run; lines: string[] }> {
+  const started = await api<{ run: Run }>(base, 'POST', `/set/${name}`, params ? { params } : undefined, headers);
+  if (started.status !== 200) throw new Error(`POST /set/${name} answered ${started.status}: ${JSON.stringify(started.body)}`);
+  const { events } = await readSse(`${base}/runs/${started.body.run.run_id}/logs`);
+  return { run: endRun(events), lines: linesOf(events) };
+}
+
 /** The final run carried by a stream's last event, which must be `event: end`. */
 export function endRun(events: SseEvent[]): Run {
   const end = events.at(-1);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, endRun, readSse, startServer, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, runToEnd as runToEndOn, endRun, readSse, startServer, waitFor, writeCatalog, type TestServer } from './harness';
 
 const CATALOG = (secretFile: string) => `
 tools:
@@ -94,12 +94,7 @@ function pidsCgroup(runId: string): string {
   return path.join('/sys/fs/cgroup/pids', own, 'oss-runner', scope, runId);
 }
 
-async function runToEnd(name: string, params?: Record<string, unknown>): Promise<{ run: Run; lines: string[] }> {
-  const started = await api<RunEnvelope>(server.url, 'POST', `/set/${name}`, params ? { params } : undefined);
-  expect(started.status, JSON.stringify(started.body)).toBe(200);
-  const { events } = await readSse(`${server.url}/runs/${started.body.run.run_id}/logs`);
-  return { run: endRun(events), lines: events.filter((e) => !e.event).flatMap((e) => e.data) };
-}
+const runToEnd = (name: string, params?: Record<string, unknown>) => runToEndOn(server.url, name, params);
 
 describe('what the machine can enforce', () => {
   it('/health reports each limit and how it is enforced here', async () => {

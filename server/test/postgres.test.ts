@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
-import { api, endRun, readSse, startServer, tempDir, waitFor } from './harness';
+import { api, runToEnd as runToEndOn, startServer, tempDir, waitFor } from './harness';
 
 const BASE = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CATALOG = `
@@ -76,10 +76,7 @@ async function database(): Promise<{ url: string; schema: string }> {
   return { url: `${BASE}?options=-c%20search_path%3D${schema}`, schema };
 }
 
-async function runToEnd(url: string, name: string, headers: Record<string, string> = {}): Promise<Run> {
-  const { body } = await api<RunEnvelope>(url, 'POST', `/set/${name}`, undefined, headers);
-  return endRun((await readSse(`${url}/runs/${body.run.run_id}/logs`)).events);
-}
+const runToEnd = async (url: string, name: string): Promise<Run> => (await runToEndOn(url, name)).run;
 
 describe('on PostgreSQL', () => {
   it('records runs, keys and the audit log there, and nothing in SQLite', async () => {

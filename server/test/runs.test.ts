@@ -3,7 +3,7 @@ import type { ApiError } from '../../shared/src/schemas/error';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, endRun, fetchAuthed, readSse, startServer, waitFor, type TestServer } from './harness';
+import { api, runToEnd as runToEndOn, fetchAuthed, startServer, waitFor, type TestServer } from './harness';
 import path from 'node:path';
 import { ROOT } from './harness';
 
@@ -15,11 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-async function runToEnd(name: string): Promise<Run> {
-  const started = await api<RunEnvelope>(server.url, 'POST', `/set/${name}`);
-  expect(started.status).toBe(200);
-  return endRun((await readSse(`${server.url}/runs/${started.body.run.run_id}/logs`)).events);
-}
+const runToEnd = async (name: string): Promise<Run> => (await runToEndOn(server.url, name)).run;
 
 describe('the seed API', () => {
   it('answers /health with run counts', async () => {

@@ -6,9 +6,9 @@
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import type { Run } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, endRun, readSse, ROOT, startServer, tempDir, writeCatalog, type TestServer } from './harness';
+import { api, runToEnd as runToEndOn, ROOT, startServer, tempDir, writeCatalog, type TestServer } from './harness';
 
 let server: TestServer;
 let root: string;
@@ -23,11 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-async function runToEnd(name: string, params?: Record<string, unknown>): Promise<Run> {
-  const started = await api<RunEnvelope>(server.url, 'POST', `/set/${name}`, params ? { params } : undefined);
-  expect(started.status, JSON.stringify(started.body)).toBe(200);
-  return endRun((await readSse(`${server.url}/runs/${started.body.run.run_id}/logs`)).events);
-}
+const runToEnd = async (name: string, params?: Record<string, unknown>): Promise<Run> => (await runToEndOn(server.url, name, params)).run;
 
 describe('the shipped catalog', () => {
   it('lists every scanner; those not installed say how to install them', async () => {
