@@ -44,10 +44,10 @@ export interface Row {
   mismatches: number;
 }
 
-const LINE = (i: number) => String(i + 1).padStart(80, '0');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
-const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+export const LINE = (i: number) => String(i + 1).padStart(80, '0');
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+export const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+export const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 

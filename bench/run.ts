@@ -4,6 +4,7 @@
  * shared and noisy). See bench/README.md. `BENCH_SIZE=smoke` runs the small sizes.
  */
 import os from 'node:os';
+import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
 import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
@@ -26,6 +27,14 @@ try {
   rows.push(await bigOutput(server, sizes));
   step('short runs');
   rows.push(await shortRuns(server, sizes));
+  step('fleet');
+  const fleet = await startBenchFleet(sizes);
+  try {
+    rows.push(await fleetThroughput(fleet, sizes, one.sseMs));
+    rows.push(await fleetStops(fleet, sizes.repeat * 10));
+  } finally {
+    await fleet.stop();
+  }
 } finally {
   await server.stop();
 }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from '../server/test/harness';
+import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
 import { bigOutput, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer } from './cases';
 
 let server: TestServer;
@@ -23,6 +24,16 @@ describe('benchmark smoke', () => {
     const row = await manyReaders(server, 'many', SMOKE.manyReaders, SMOKE.manyLines, null);
     expect(row.mismatches).toBe(0);
     expect(row.met).toBe(true);
+  });
+
+  it('a fleet: through Redis to readers on two API nodes, and stops from the other node', async () => {
+    const fleet = await startBenchFleet(SMOKE);
+    try {
+      expect((await fleetThroughput(fleet, SMOKE, 1)).mismatches).toBe(0);
+      expect((await fleetStops(fleet, 2)).mismatches).toBe(0);
+    } finally {
+      await fleet.stop();
+    }
   });
 
   it('latency, large output, short runs, paging', async () => {

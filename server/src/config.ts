@@ -21,6 +21,23 @@ const Env = z.object({
   CATALOG_FILE: z.string().min(1).default(path.join(PROJECT_ROOT, 'server/catalog/default.yaml')),
   /** With a PostgreSQL URL, runs, API keys, the audit log and settings live there instead of SQLite. */
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+  /**
+   * With a Redis URL (and DATABASE_URL) this process is a node of a fleet: `npm start` an API node,
+   * `npm run worker` a worker. Runs are queued in Redis (BullMQ) and logs travel as Redis Streams.
+   */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Prefix of every Redis key and channel: fleets sharing one Redis keep apart by it. */
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, ".", "_" or "-"').default('oss-runner'),
+  /** Seconds a fleet node's lease lasts without a heartbeat; a worker silent for that long has its runs marked lost. */
+  FLEET_LEASE_S: z.coerce.number().min(1).max(3600).default(30),
+  /** The tags of the tools a worker runs (catalog `tag`; untagged tools are "default"), comma-separated. */
+  WORKER_TAGS: z
+    .string()
+    .default('default')
+    .transform((s) => [...new Set(s.split(',').map((t) => t.trim()).filter(Boolean))])
+    .refine((tags) => tags.length > 0 && tags.every((t) => /^[a-z0-9][a-z0-9_-]{0,31}$/.test(t)), 'comma-separated tags of a-z, 0-9, "_" or "-"'),
+  /** Seconds a run's log stays in Redis after the run ends (API nodes keep their own copies of what they served). */
+  LOG_STREAM_TTL_S: positiveInt.default(24 * 3600),
   APP_NAME: z.string().min(1).default('OSS Runner'),
   ADMIN_API_KEY: z.string().min(16).optional(),
   AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
@@ -99,7 +116,7 @@ const Env = z.object({
   /** GET /ready fails when LOG_DIR's file system has less free space than this. */
   READY_MIN_FREE_BYTES: byteSize().default(512 * 1024 * 1024),
   NODE_ENV: z.string().default('development'),
-});
+}).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], message: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
 
 export type Config = Readonly<
   Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE'> & {

@@ -4,6 +4,7 @@
  * process's own memory, CPU and event-loop lag (prom-client's default metrics).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { QueueCounts } from '../../shared/src/schemas/fleet';
 import type { Run } from '../../shared/src/schemas/run';
 
 export type Transport = 'sse' | 'websocket' | 'trpc-sse';
@@ -38,6 +39,35 @@ export class Metrics implements StreamObserver {
       this.bytesStreamed.inc({ transport }, 0);
     }
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** On a fleet: live nodes by role, and each tag's queue, read from the database and Redis when scraped. */
+  watchFleet(read: () => Promise<{ nodes: { role: string; alive: boolean }[]; queues: QueueCounts[] }>): void {
+    // One read per scrape serves both gauges (the registry collects them at the same time).
+    let reading: Promise<Awaited<ReturnType<typeof read>> | null> | null = null;
+    const fleet = () => (reading ??= read().catch(() => null).finally(() => setTimeout(() => (reading = null), 100)));
+    new Gauge({
+      name: 'oss_runner_fleet_nodes',
+      help: 'Nodes of the fleet whose lease is current, by role',
+      labelNames: ['role'],
+      registers: [this.registry],
+      async collect() {
+        const now = await fleet();
+        this.reset();
+        for (const role of ['api', 'worker']) if (now) this.set({ role }, now.nodes.filter((n) => n.role === role && n.alive).length);
+      },
+    });
+    new Gauge({
+      name: 'oss_runner_fleet_queue_jobs',
+      help: "Jobs in the fleet's run queues, by tag and state",
+      labelNames: ['tag', 'state'],
+      registers: [this.registry],
+      async collect() {
+        const now = await fleet();
+        this.reset();
+        for (const q of now?.queues ?? []) for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) this.set({ tag: q.tag, state }, q[state]);
+      },
+    });
   }
 
   runEnded(run: Run): void {

@@ -9,6 +9,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import Database from 'better-sqlite3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { api, fetchAuthed, runToEnd, startServer, tempDir, waitFor, type TestServer } from './harness';
 
@@ -175,12 +176,19 @@ describe('retention', () => {
   });
 
   it('keeps only the newest runs of each tool, and gives the space back', async () => {
-    const server = await startServer({ catalog: CATALOG, env: { RETENTION_KEEP_PER_TOOL: '3', RETENTION_INTERVAL_S: '0.5', START_RATE_PER_MINUTE: '100000' } });
+    // 150 runs recorded first, with no retention; the rule then applies at the next start.
+    const first = await startServer({ catalog: CATALOG, env: { START_RATE_PER_MINUTE: '100000' } });
+    const ids: string[] = [];
     try {
-      const db = new Database(path.join(server.logDir, 'oss-runner.db'), { readonly: true });
-      const ids: string[] = [];
-      for (let i = 0; i < 150; i++) ids.push((await api<RunEnvelope>(server.url, 'POST', '/set/hello')).body.run.run_id);
-      const pagesAtPeak = db.pragma('page_count', { simple: true }) as number;
+      for (let i = 0; i < 150; i++) ids.push((await api<RunEnvelope>(first.url, 'POST', '/set/hello')).body.run.run_id);
+      await waitFor('every run to end', async () => ((await api<Health>(first.url, 'GET', '/health')).body.runs?.succeeded === 150 ? true : undefined));
+    } finally {
+      await first.stop();
+    }
+    const db = new Database(path.join(first.logDir, 'oss-runner.db'), { readonly: true });
+    const pagesAtPeak = db.pragma('page_count', { simple: true }) as number;
+    const server = await startServer({ catalogFile: path.join(first.logDir, 'catalog.yaml'), logDir: first.logDir, env: { ADMIN_API_KEY: first.adminKey, RETENTION_KEEP_PER_TOOL: '3', RETENTION_INTERVAL_S: '0.5' } });
+    try {
       await waitFor('retention to keep three', async () => {
         const { body } = await api<{ items: Run[] }>(server.url, 'GET', '/runs?name=hello&limit=500');
         return body.items.length === 3 && body.items.every((r) => r.status === 'succeeded') ? body.items : undefined;

@@ -4,8 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTRPCClient, createWSClient, httpBatchLink, httpSubscriptionLink, splitLink, wsLink } from '@trpc/client';
@@ -48,6 +50,15 @@ export function withAuth(base: string, headers: Record<string, string> = {}): Re
   return { ...lower, authorization: `Bearer ${key}` };
 }
 
+/** A TCP port free on 127.0.0.1 now (for servers a test starts itself). */
+export async function freePort(): Promise<number> {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 export function tempDir(prefix = 'oss-runner-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
@@ -58,8 +69,11 @@ export function writeCatalog(dir: string, yaml: string): string {
   return file;
 }
 
-/** Spawns the server; resolves once it prints its URL (rejects with its output if it exits first). */
-export async function startServer(opts: { catalog?: string; catalogFile?: string; logDir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+/**
+ * Spawns the server (or, with `worker: true`, a fleet worker: `npm run worker`); resolves once it
+ * prints its URL (a worker: its node id, as `url`), and rejects with its output if it exits first.
+ */
+export async function startServer(opts: { catalog?: string; catalogFile?: string; logDir?: string; env?: Record<string, string>; worker?: boolean } = {}): Promise<TestServer> {
   const logDir = opts.logDir ?? tempDir();
   const catalogFile = opts.catalogFile ?? (opts.catalog !== undefined ? writeCatalog(logDir, opts.catalog) : undefined);
   const env: Record<string, string | undefined> = {
@@ -73,7 +87,7 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
     ...opts.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', opts.worker ? 'server/src/worker.ts' : 'server/src/main.ts'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -84,7 +98,7 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = (opts.worker ? /worker (\S+) taking runs/ : /listening on (http:\/\/\S+)/).exec(out);
       if (m?.[1]) {
         clearInterval(timer);
         resolve(m[1]);

@@ -4,13 +4,11 @@
  * The nginx configuration is the one the README documents.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, linesOf, readSse, startServer, tempDir, trpcClient, waitFor, type TestServer } from './harness';
+import { api, freePort, linesOf, readSse, startServer, tempDir, trpcClient, waitFor, type TestServer } from './harness';
 
 const CATALOG = `
 tools:
@@ -53,14 +51,6 @@ http {
   }
 }
 `;
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 let server: TestServer;
 let nginx: ChildProcess;

@@ -44,7 +44,7 @@ export function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: st
   return serveRunFile(req, res, runId, services, onError, async () => {
     await services.runs.get(runId);
     return {
-      file: services.runs.logPath(runId),
+      file: await services.runs.logFile(runId),
       type: 'text/plain; charset=utf-8',
       disposition: `inline; filename="${runId}.log"`,
       // A queued run has no log file yet: that is an empty log.
@@ -58,12 +58,17 @@ export function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: st
 
 export function serveArtifact(req: IncomingMessage, res: ServerResponse, runId: string, name: string, services: Services, onError: (e: unknown) => void): Promise<void> {
   return serveRunFile(req, res, runId, services, onError, async () => {
-    const { file, type } = await services.runs.artifactPath(runId, name);
+    const { file, type, url } = await services.runs.artifactPath(runId, name);
     return {
       file,
       type,
       disposition: `attachment; filename="${name}"`,
-      onMissing: (r) => sendThrown(r, new Error(`the artifact file ${name} is gone from disk`), onError),
+      // Not on this node's disk (on a fleet the worker that ran it has it): its copy in S3, when there is one.
+      onMissing: (r) => {
+        if (!url) return sendThrown(r, new Error(`the artifact file ${name} is not on this server's disk${services.fleet ? ' (the worker that ran it keeps it; configure S3 to serve artifacts from any node)' : ''}`), onError);
+        r.writeHead(302, { Location: url, 'Cache-Control': 'no-store' });
+        r.end();
+      },
     };
   });
 }

@@ -9,7 +9,7 @@ export const healthRouter = router({
     .input(z.void())
     .output(Health)
     .query(async ({ ctx }) => {
-      const { appName, version, startedAt, isolation, capabilities, runs, logDir } = ctx.services;
+      const { appName, version, startedAt, isolation, capabilities, runs, logDir, fleet } = ctx.services;
       return {
         status: 'ok' as const,
         app_name: appName,
@@ -20,6 +20,7 @@ export const healthRouter = router({
         process_isolation: isolation,
         limits: capabilities,
         log_dir: await diskSpace(logDir).catch(() => ({ free_bytes: 0, total_bytes: 0 })),
+        ...(fleet ? { fleet: await fleet.counts().catch(() => null) } : {}),
       };
     }),
 });

@@ -3,6 +3,7 @@ import { apiKeysRouter } from './apiKeys';
 import { auditRouter } from './audit';
 import { authRouter } from './auth';
 import { catalogRouter } from './catalog';
+import { fleetRouter } from './fleet';
 import { healthRouter } from './health';
 import { runsRouter } from './runs';
 
@@ -13,6 +14,7 @@ export const appRouter = router({
   runs: runsRouter,
   apiKeys: apiKeysRouter,
   audit: auditRouter,
+  fleet: fleetRouter,
 });
 
 export type AppRouter = typeof appRouter;

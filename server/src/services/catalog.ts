@@ -38,7 +38,7 @@ const Limits = z.strictObject({
 });
 
 /** The server's own credentials: no catalog entry can ask for them. */
-const SERVER_SECRETS = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL']);
+const SERVER_SECRETS = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL', 'REDIS_URL']);
 
 /** Which capability each limit a tool may set needs. */
 const LIMIT_NEEDS = { memory_bytes: 'memory', pids: 'pids', cpu_s: 'cpu_time', file_bytes: 'file_size' } as const satisfies Partial<Record<keyof z.infer<typeof Limits>, Capability>>;
@@ -94,6 +94,14 @@ const ToolEntry = z.strictObject({
       const names = list.map((a) => a.name);
       names.forEach((name, i) => names.indexOf(name) !== i && ctx.addIssue({ code: 'custom', path: [i], message: `"${name}" is declared twice` }));
     }),
+  /**
+   * On a fleet (REDIS_URL): only workers that serve this tag (WORKER_TAGS) run the tool, on machines
+   * that can reach what it scans. Untagged tools are "default". A single server ignores it.
+   */
+  tag: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a tag: 1-32 characters of a-z, 0-9, "_" or "-"')
+    .optional(),
   /** Which exit codes mean success and which mean findings; any other code is an error. */
   outcome: z
     .strictObject({ success: z.array(z.number().int()).default([0]), findings: z.array(z.number().int()).default([]) })
@@ -177,6 +185,11 @@ export class Catalog {
 
   get(name: string): ToolEntry | undefined {
     return this.byName.get(name);
+  }
+
+  /** Every tag a run may be queued under (a fleet's queues). */
+  tags(): string[] {
+    return [...new Set(['default', ...[...this.byName.values()].flatMap((e) => (e.tag ? [e.tag] : []))])];
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Capabilities, Readiness } from '../../../shared/src/schemas/health';
 import type { IncomingMessage } from 'node:http';
+import type { FleetView } from '../fleet/api';
 import type { Metrics } from '../metrics';
 import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
@@ -30,4 +31,6 @@ export interface Services {
   apiKeys: ApiKeyService;
   logTokens: LogTokenService;
   audit: AuditLog;
+  /** On a fleet (REDIS_URL): who is alive, the queues. Null on a single server. */
+  fleet: FleetView | null;
 }

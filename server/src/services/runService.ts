@@ -47,6 +47,22 @@ export interface RunServiceOptions {
   /** Told when a run starts and when it ends (logs, metrics). */
   onStarted?: (run: Run) => void;
   onEnded?: (run: Run) => void;
+  /** On an API node of a fleet: workers run the tools, this node queues runs and asks for stops. */
+  remote?: RemoteExecution;
+  /** On a worker: takes a queued run for this node (undefined when it was stopped or another node has it). */
+  claim?: (runId: string) => Promise<Run | undefined>;
+}
+
+/** How an API node hands runs to the workers of its fleet, and reads their logs. */
+export interface RemoteExecution {
+  /** Gives a new run to the queue of the workers that serve its tool's tag. */
+  enqueue(run: Run, entry: ToolEntry): Promise<void>;
+  /** Stops a queued or running run wherever it is; resolves with the run once it has ended (or as it is after a while). */
+  stop(runId: string, stoppedBy: string | null): Promise<Run>;
+  /** How far the log has reached this node (the log bus). */
+  logState(runId: string): Promise<LogState>;
+  /** Resolves once this node holds the whole log of a finished run (or gives up waiting). */
+  logComplete(runId: string): Promise<void>;
 }
 
 type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
@@ -90,6 +106,8 @@ export class RunService {
   private readonly starting = new Map<string, string>();
   /** Uploads to S3 under way; shutdown waits for them. */
   private readonly archiving = new Set<Promise<void>>();
+  /** Runs handed over by `execute`, and what tells their caller they are over. */
+  private readonly executing = new Map<string, (error?: Error) => void>();
   private accepting = true;
 
   constructor(
@@ -112,6 +130,12 @@ export class RunService {
     return path.join(this.options.logDir, 'runs', `${runId}.log`);
   }
 
+  /** The log file to serve whole: on an API node, once the log bus has brought all of a finished run's log. */
+  async logFile(runId: string): Promise<string> {
+    await this.options.remote?.logComplete(runId);
+    return this.logPath(runId);
+  }
+
   private workDir(runId: string): string {
     return path.join(this.options.logDir, 'work', runId);
   }
@@ -122,11 +146,11 @@ export class RunService {
   }
 
   /** Where a listed artifact of a run is, or a 404 when the run has no artifact of that name. */
-  async artifactPath(runId: string, name: string): Promise<{ file: string; type: string }> {
+  async artifactPath(runId: string, name: string): Promise<{ file: string; type: string; url: string | null }> {
     const run = await this.get(runId);
     const artifact = run.artifacts.find((a) => a.name === name);
     if (!artifact) throw notFound(`name: run "${runId}" has no artifact "${name}"${run.artifacts.length ? ` (it has ${run.artifacts.map((a) => a.name).join(', ')})` : ''}`);
-    return { file: path.join(this.artifactsDir(runId), artifact.name), type: artifact.type };
+    return { file: path.join(this.artifactsDir(runId), artifact.name), type: artifact.type, url: artifact.url ?? null };
   }
 
   /** Runs being uploaded to S3 now: retention leaves them alone until they are done. */
@@ -186,10 +210,45 @@ export class RunService {
       return this.get(stored.runId);
     }
     this.runFeed.publish(run);
+    if (this.options.remote) return this.enqueue(run, entry);
     this.queue.push({ runId: run.run_id, name: run.name });
     this.dispatch();
     await this.launching.get(run.run_id);
     return this.get(run.run_id);
+  }
+
+  /** On an API node: the run goes to the workers' queue; when the queue cannot take it, it fails now, clearly. */
+  private async enqueue(run: Run, entry: ToolEntry): Promise<Run> {
+    try {
+      await this.options.remote?.enqueue(run, entry);
+    } catch (e) {
+      const error = `could not be queued: the run queue (Redis) is unavailable: ${(e as Error).message}`;
+      await this.update(run.run_id, { status: 'failed', end_reason: 'spawn_error', error, finished_at: now() }).catch(() => undefined);
+      throw unavailable(`the run queue (Redis) is unavailable, so the run was not started: try again shortly (${(e as Error).message})`, 5);
+    }
+    return this.get(run.run_id);
+  }
+
+  /**
+   * On a worker: runs a run taken from the fleet's queue, within this node's slots and limits, as
+   * `start` would have. Resolves once it is over, or at once when another node has it or it was stopped.
+   */
+  execute(runId: string, name: string): Promise<void> {
+    if (!this.accepting) return Promise.reject(unavailable('this worker is shutting down', 5));
+    const over = new Promise<void>((resolve, reject) => this.executing.set(runId, (error) => (error === undefined ? resolve() : reject(error))));
+    this.queue.push({ runId, name });
+    this.dispatch();
+    return over;
+  }
+
+  /** Run ids this process holds now (waiting for a slot or running). */
+  get held(): string[] {
+    return [...this.queue.map((q) => q.runId), ...this.starting.keys(), ...this.active.keys()];
+  }
+
+  private settle(runId: string, error?: Error): void {
+    this.executing.get(runId)?.(error);
+    this.executing.delete(runId);
   }
 
   async get(runId: string): Promise<Run> {
@@ -223,12 +282,18 @@ export class RunService {
    * Resolves with the final run, like `docker stop`. A run that has ended is a conflict.
    */
   async stop(runId: string, stoppedBy: string | null): Promise<Run> {
+    // Taken from the queue and being launched: stopped once it is (it holds a slot, not yet a process).
+    await this.launching.get(runId)?.catch(() => undefined);
     const run = await this.get(runId);
     if (isFinal(run.status)) throw conflict(`run_id: run "${runId}" has already ended (${run.status})`);
     const active = this.active.get(runId);
     if (active) return this.requestStop(active, 'stopped', stoppedBy);
+    if (this.options.remote) return this.options.remote.stop(runId, stoppedBy);
     const queued = this.queue.findIndex((q) => q.runId === runId);
-    if (queued >= 0) this.queue.splice(queued, 1);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      this.settle(runId);
+    }
     const stopped = await this.update(runId, { status: 'stopped', end_reason: 'stopped', stopped_by: stoppedBy, finished_at: now() });
     this.feed.publish(runId);
     return stopped ?? run;
@@ -236,6 +301,7 @@ export class RunService {
 
   /** How far the log may be read, and the final run once it is complete (for the log streamer). */
   async logState(runId: string): Promise<LogState> {
+    if (this.options.remote) return this.options.remote.logState(runId);
     const active = this.active.get(runId);
     if (active) return { length: active.writer?.length ?? 0, ended: null };
     const run = await this.store.get(runId);
@@ -286,7 +352,7 @@ export class RunService {
   /** From now on a start answers 503; queued runs stay queued (in the store) for the next start. */
   stopAccepting(): void {
     this.accepting = false;
-    this.queue.length = 0;
+    for (const { runId } of this.queue.splice(0)) this.settle(runId);
   }
 
   /**
@@ -390,12 +456,20 @@ export class RunService {
   private async launch(runId: string): Promise<void> {
     let run: Run | undefined;
     try {
-      run = await this.store.get(runId);
+      run = await (this.options.claim ?? ((id: string) => this.store.get(id)))(runId);
+    } catch (e) {
+      // A run handed over by `execute` fails its caller (the queue tries it again); a local start fails its request.
+      if (!this.executing.has(runId)) throw e;
+      this.settle(runId, e as Error);
+      return this.dispatch();
     } finally {
       // From here the run holds its slot as an active run (or gives it back).
       this.starting.delete(runId);
     }
-    if (!run || run.status !== 'queued') return this.dispatch();
+    if (!run || run.status !== 'queued') {
+      this.settle(runId);
+      return this.dispatch();
+    }
     const entry = this.catalog.get(run.name);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
@@ -506,6 +580,7 @@ export class RunService {
       this.active.delete(runId);
       active.markStarted();
       this.feed.publish(runId);
+      this.settle(runId);
       this.dispatch();
     }
     if (final) this.options.onEnded?.(final);

@@ -4,7 +4,8 @@ import type { ApiKeyStore, AuditStore, SettingsStore } from './authStore';
 import type { RunStore } from './runStore';
 import { SqliteApiKeyStore, SqliteAuditStore, SqliteSettingsStore } from './sqliteAuthStore';
 import { PgApiKeyStore, PgAuditStore, PgSettingsStore } from './pgAuthStore';
-import { openPool } from './pgDb';
+import type pg from 'pg';
+import { openPool, type DatabaseMode } from './pgDb';
 import { PgRunStore } from './pgRunStore';
 import { openDatabase } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
@@ -14,6 +15,8 @@ export interface Stores {
   apiKeys: ApiKeyStore;
   audit: AuditStore;
   settings: SettingsStore;
+  /** The PostgreSQL pool, where fleet nodes keep their leases; absent on SQLite. */
+  pool?: pg.Pool;
   /** Throws unless the database answers a query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -23,11 +26,12 @@ export interface Stores {
  * The stores: in PostgreSQL with a DATABASE_URL, else embedded in one SQLite file, `oss-runner.db`,
  * in LOG_DIR (created if missing). LOG_DIR keeps the run files either way.
  */
-export async function openStores(logDir: string, databaseUrl?: string): Promise<Stores> {
+export async function openStores(logDir: string, databaseUrl?: string, mode: DatabaseMode = 'single'): Promise<Stores> {
   mkdirSync(path.join(logDir, 'runs'), { recursive: true, mode: 0o750 });
   if (databaseUrl) {
-    const { pool, close } = await openPool(databaseUrl);
+    const { pool, close } = await openPool(databaseUrl, mode);
     return {
+      pool,
       runs: new PgRunStore(pool),
       apiKeys: new PgApiKeyStore(pool),
       audit: new PgAuditStore(pool),

@@ -70,6 +70,20 @@ const MIGRATIONS = [
    CREATE INDEX audit_action ON audit (action, id);
    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   `CREATE INDEX idempotency_created ON idempotency (created_at);`,
+  // A fleet (REDIS_URL): the node that claimed a run, and every node's lease.
+  `ALTER TABLE runs ADD COLUMN owner TEXT;
+   CREATE INDEX runs_owner ON runs (owner) WHERE owner IS NOT NULL;
+   CREATE TABLE nodes (
+     id TEXT PRIMARY KEY,
+     role TEXT NOT NULL,
+     host TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     tags JSONB NOT NULL DEFAULT '[]',
+     concurrency INTEGER NOT NULL DEFAULT 0,
+     running JSONB NOT NULL DEFAULT '[]',
+     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+     heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );`,
 ];
 
 /** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */
@@ -79,7 +93,13 @@ const SERVER_LOCK = 0x055_2ef;
 // 64-bit integers (sequence numbers, byte counts, COUNT(*)) as numbers: they stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
-export async function openPool(url: string): Promise<{ pool: pg.Pool; close: () => Promise<void> }> {
+/**
+ * `single`: one server owns the database (its start-up recovery takes every unfinished run as its own).
+ * `fleet`: API nodes and workers share it, each run held by the node that claimed it. The two never mix.
+ */
+export type DatabaseMode = 'single' | 'fleet';
+
+export async function openPool(url: string, mode: DatabaseMode = 'single'): Promise<{ pool: pg.Pool; close: () => Promise<void> }> {
   // A database that does not answer fails a request within seconds (503) rather than holding it.
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000, query_timeout: 30_000, keepAlive: true });
   // An idle connection that breaks (the database restarts) must not crash the server: the next query reconnects.
@@ -95,15 +115,20 @@ export async function openPool(url: string): Promise<{ pool: pg.Pool; close: () 
       if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES ($1)', [MIGRATIONS.length]);
       else await client.query('UPDATE schema_version SET version = $1', [MIGRATIONS.length]);
     });
-    // One server per database: recovery at start-up takes every unfinished run as its own. The lock is
-    // held by a connection of its own for the server's lifetime.
+    // A single server holds the lock alone; fleet nodes share it. Held by a connection of its own for the
+    // process's lifetime.
     const owner = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, keepAlive: true });
     owner.on('error', () => undefined);
     await owner.connect();
-    const { rows } = await owner.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS locked', [SERVER_LOCK]);
+    const lock = mode === 'single' ? 'pg_try_advisory_lock' : 'pg_try_advisory_lock_shared';
+    const { rows } = await owner.query<{ locked: boolean }>(`SELECT ${lock}($1, hashtext(current_schema())) AS locked`, [SERVER_LOCK]);
     if (!rows[0]?.locked) {
       await owner.end();
-      throw new Error('another OSS Runner server is using this database (one server per database until API nodes and workers exist)');
+      throw new Error(
+        mode === 'single'
+          ? 'another OSS Runner server, or a fleet of API nodes and workers (REDIS_URL), is using this database: one single server per database'
+          : 'a single OSS Runner server (without REDIS_URL) is using this database: stop it before starting fleet nodes on it',
+      );
     }
     return { pool, close: async () => ((await owner.end().catch(() => undefined), await pool.end())) };
   } catch (e) {

@@ -5,7 +5,8 @@ import { Run, type RunList } from '../../../shared/src/schemas/run';
 import { selectPagePg, transaction, withoutNul } from './pgDb';
 import { countsOf, type IdempotencyClaim, type ProcessHandle, type RunFilter, type RunPatch, type RunStore } from './runStore';
 
-type Row = Record<string, unknown> & { seq: number; process: ProcessHandle | null };
+export type RunRow = Record<string, unknown> & { seq: number; process: ProcessHandle | null; owner?: string | null };
+type Row = RunRow;
 
 const JSON_COLUMNS = new Set(['cmd', 'params', 'limits', 'artifacts', 'summary']);
 /** Columns a patch may set; the presigned links are made when a run is read, never stored. */
@@ -17,8 +18,8 @@ const column = (key: string, value: unknown) => {
 /** An id with a NUL in it names no run (PostgreSQL could not even compare it). */
 const impossible = (runId: string) => runId.includes('\0');
 
-function toRun(row: Row): Run {
-  const { seq: _seq, process: _process, ...rest } = row;
+export function toRun(row: Row): Run {
+  const { seq: _seq, process: _process, owner: _owner, ...rest } = row;
   return { ...rest, log_url: null } as Run;
 }
 

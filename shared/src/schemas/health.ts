@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FleetCounts } from './fleet';
 import type { RunStatus } from './run';
 
 const count = z.number().int().nonnegative();
@@ -35,6 +36,7 @@ export const Health = z.object({
     .describe('how a run is contained: a PID namespace (bubblewrap) kills every descendant; a process group can be escaped with setsid'),
   limits: z.record(Capability, Enforcement).describe('each limit and protection a run can be given here, and how, or why not'),
   log_dir: z.object({ free_bytes: z.number().int().nonnegative(), total_bytes: z.number().int().nonnegative() }).describe('space on the file system of LOG_DIR'),
+  fleet: FleetCounts.nullable().optional().describe('on a fleet (REDIS_URL): API nodes and workers alive, runs waiting in the queues; null while the database does not answer'),
 });
 export type Health = z.infer<typeof Health>;
 

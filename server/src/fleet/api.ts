@@ -1,0 +1,84 @@
+/**
+ * An API node of a fleet: it runs no tool itself. Starts go to the workers' queue, stops to the worker
+ * that holds the run (or straight to the database while none has claimed it), live logs come from the
+ * log bus, and /fleet and /health tell who is alive.
+ */
+import { isFinal, type Run } from '../../../shared/src/schemas/run';
+import type { Fleet, FleetCounts } from '../../../shared/src/schemas/fleet';
+import { unavailable } from '../errors';
+import type { Catalog, ToolEntry } from '../services/catalog';
+import type { LogState } from '../services/logStream';
+import type { RemoteExecution } from '../services/runService';
+import type { RunStore } from '../store/runStore';
+import type { FleetStore } from './fleetStore';
+import type { LogMirror } from './logBus';
+import type { RunBus } from './runBus';
+import { DEFAULT_TAG, type RunQueue } from './runQueue';
+
+export interface FleetView {
+  describe(): Promise<Fleet>;
+  counts(): Promise<FleetCounts>;
+}
+
+export class FleetApi implements RemoteExecution, FleetView {
+  constructor(
+    private readonly nodeId: string,
+    private readonly deps: { queue: RunQueue; fleet: FleetStore; bus: RunBus; mirror: LogMirror; runs: RunStore; catalog: Catalog },
+    private readonly options: { leaseS: number; stopWaitMs: number },
+  ) {}
+
+  async enqueue(run: Run, entry: ToolEntry): Promise<void> {
+    await this.deps.queue.enqueue(run, entry.tag ?? DEFAULT_TAG);
+  }
+
+  /** Queues again a run still queued in the database (Redis lost it); a run whose tool left the catalog goes to the default queue, where a worker fails it. */
+  requeue = (run: { run_id: string; name: string }): Promise<void> => this.deps.queue.enqueue(run, this.deps.catalog.get(run.name)?.tag ?? DEFAULT_TAG);
+
+  async stop(runId: string, stoppedBy: string | null): Promise<Run> {
+    const { fleet, bus, runs } = this.deps;
+    const stopped = await fleet.stopQueued(runId, stoppedBy);
+    if (stopped) {
+      bus.publish(stopped);
+      return stopped;
+    }
+    // A worker holds it: ask, and wait for the end it records (SIGTERM, then SIGKILL after STOP_GRACE_S).
+    let unsubscribe = () => {};
+    const ended = new Promise<Run>((resolve) => {
+      unsubscribe = bus.subscribe((run) => run.run_id === runId && isFinal(run.status) && resolve(run));
+    });
+    try {
+      await bus.requestStop({ run_id: runId, by: stoppedBy }).catch((e: unknown) => {
+        throw unavailable(`the stop could not be sent to the workers: Redis is unavailable (${(e as Error).message}); try again shortly`, 5);
+      });
+      const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, this.options.stopWaitMs));
+      const run = (await Promise.race([ended, timeout])) ?? (await runs.get(runId));
+      if (!run) throw new Error(`run ${runId} vanished while stopping`);
+      return run;
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  logState(runId: string): Promise<LogState> {
+    return this.deps.mirror.logState(runId);
+  }
+
+  logComplete(runId: string): Promise<void> {
+    return this.deps.mirror.logComplete(runId);
+  }
+
+  async describe(): Promise<Fleet> {
+    const [nodes, queues] = await Promise.all([this.deps.fleet.nodes(this.options.leaseS), this.deps.queue.counts(this.deps.catalog.tags())]);
+    return { node_id: this.nodeId, nodes, queues };
+  }
+
+  async counts(): Promise<FleetCounts> {
+    const nodes = await this.deps.fleet.nodes(this.options.leaseS);
+    const alive = (role: string) => nodes.filter((n) => n.alive && n.role === role).length;
+    const queued = await this.deps.queue
+      .counts(this.deps.catalog.tags())
+      .then((qs) => qs.reduce((n, q) => n + q.waiting + q.delayed, 0))
+      .catch(() => 0);
+    return { api_nodes: alive('api'), workers: alive('worker'), queued };
+  }
+}

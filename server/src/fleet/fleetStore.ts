@@ -1,0 +1,98 @@
+/**
+ * What the nodes of a fleet agree on through PostgreSQL: which node holds which run (the `owner`
+ * column, set by an atomic claim, so a run id is executed at most once), and every node's lease
+ * (a heartbeat in the `nodes` table, on the database's clock, so the nodes' clocks never matter).
+ */
+import type pg from 'pg';
+import type { Run } from '../../../shared/src/schemas/run';
+import type { FleetNode } from '../../../shared/src/schemas/fleet';
+import { toRun, type RunRow } from '../store/pgRunStore';
+import type { ProcessHandle } from '../store/runStore';
+
+export interface NodeInfo {
+  id: string;
+  role: 'api' | 'worker';
+  host: string;
+  pid: number;
+  tags: string[];
+  concurrency: number;
+}
+
+const now = () => new Date().toISOString();
+
+export class FleetStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Renews the node's lease and says what it runs now. */
+  async heartbeat(node: NodeInfo, running: string[]): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO nodes (id, role, host, pid, tags, concurrency, running) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), running = EXCLUDED.running`,
+      [node.id, node.role, node.host, node.pid, JSON.stringify(node.tags), node.concurrency, JSON.stringify(running)],
+    );
+  }
+
+  /** A node that stops cleanly leaves at once (its runs have ended). */
+  async leave(nodeId: string): Promise<void> {
+    await this.pool.query('DELETE FROM nodes WHERE id = $1', [nodeId]);
+  }
+
+  /** Every node seen within `forgetAfterS`, newest first, alive when its lease has not run out. */
+  async nodes(leaseS: number, forgetAfterS = 24 * 3600): Promise<FleetNode[]> {
+    await this.pool.query(`DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)`, [forgetAfterS]);
+    const { rows } = await this.pool.query<Omit<FleetNode, 'started_at' | 'heartbeat_at'> & { started_at: Date; heartbeat_at: Date }>(
+      `SELECT id, role, host, pid, tags, concurrency, running, started_at, heartbeat_at,
+              heartbeat_at > now() - make_interval(secs => $1) AS alive
+       FROM nodes ORDER BY role, started_at DESC`,
+      [leaseS],
+    );
+    return rows.map((r) => ({ ...r, started_at: r.started_at.toISOString(), heartbeat_at: r.heartbeat_at.toISOString() }));
+  }
+
+  /** Takes a queued run for this node; undefined when it was stopped, or another node has it. */
+  async claim(runId: string, nodeId: string): Promise<Run | undefined> {
+    const { rows } = await this.pool.query<RunRow>("UPDATE runs SET owner = $2 WHERE run_id = $1 AND status = 'queued' AND owner IS NULL RETURNING *", [runId, nodeId]);
+    return rows[0] && toRun(rows[0]);
+  }
+
+  /** Stops a run no worker has claimed yet; undefined when one has (then the stop goes to that worker). */
+  async stopQueued(runId: string, stoppedBy: string | null): Promise<Run | undefined> {
+    const { rows } = await this.pool.query<RunRow>(
+      "UPDATE runs SET status = 'stopped', end_reason = 'stopped', stopped_by = $2, finished_at = $3 WHERE run_id = $1 AND status = 'queued' AND owner IS NULL RETURNING *",
+      [runId, stoppedBy, now()],
+    );
+    return rows[0] && toRun(rows[0]);
+  }
+
+  /** The node that holds a run, if any. */
+  async ownerOf(runId: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ owner: string | null }>('SELECT owner FROM runs WHERE run_id = $1', [runId]);
+    return rows[0]?.owner ?? null;
+  }
+
+  /**
+   * Runs held by nodes whose lease ran out (a worker killed, or cut off from the database for a whole
+   * lease) end as `lost`. Answers the runs it ended, with their process and the host they ran on.
+   */
+  async reap(leaseS: number): Promise<{ run: Run; process: ProcessHandle | null; host: string | null }[]> {
+    const { rows } = await this.pool.query<RunRow & { owner_host: string | null }>(
+      `UPDATE runs SET status = 'lost', end_reason = 'lost', finished_at = $2,
+              error = 'the worker that ran it stopped answering (its lease ran out); its processes died with it'
+       WHERE status IN ('queued', 'running') AND owner IS NOT NULL
+         AND owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at > now() - make_interval(secs => $1))
+       RETURNING *, (SELECT host FROM nodes WHERE nodes.id = runs.owner) AS owner_host`,
+      [leaseS, now()],
+    );
+    return rows.map((row) => ({ run: toRun(row), process: row.process, host: row.owner_host }));
+  }
+
+  /** Runs queued longer than `olderThanS` that no worker has claimed: given to the queue again (Redis may have lost them). */
+  async unclaimed(olderThanS: number): Promise<{ run_id: string; name: string }[]> {
+    const before = new Date(Date.now() - olderThanS * 1000).toISOString();
+    const { rows } = await this.pool.query<{ run_id: string; name: string }>(
+      "SELECT run_id, name FROM runs WHERE status = 'queued' AND owner IS NULL AND created_at < $1 ORDER BY seq LIMIT 1000",
+      [before],
+    );
+    return rows;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * A node's membership of the fleet: its lease (a heartbeat in PostgreSQL every sixth of FLEET_LEASE_S),
+ * and the housekeeping every node does on the same beat: runs held by nodes whose lease ran out end as
+ * `lost`, and (on API nodes) runs queued in the database that Redis no longer has are queued again.
+ *
+ * A node that has itself just lost the database waits a whole lease after it answers again before it
+ * judges others: their heartbeats failed during the same outage.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Run } from '../../../shared/src/schemas/run';
+import type { ProcessHandle } from '../store/runStore';
+import type { FleetStore, NodeInfo } from './fleetStore';
+
+export interface MemberOptions {
+  leaseS: number;
+  /** What this node holds now (a worker's runs), sent with each heartbeat. */
+  held: () => string[];
+  /** Told of each run this node found lost; `process` is its process when it ran on this host (a worker there may end it). */
+  onLost: (run: Run, process: ProcessHandle | null) => void;
+  /** On API nodes: queues again a run the queue lost (Redis restarted empty). */
+  requeue?: (run: { run_id: string; name: string }) => Promise<void>;
+  onError: (message: string, e: unknown) => void;
+}
+
+export function nodeInfo(role: NodeInfo['role'], tags: string[], concurrency: number): NodeInfo {
+  const host = hostname();
+  return { id: `${role}-${host}-${process.pid}-${randomBytes(3).toString('hex')}`, role, host, pid: process.pid, tags, concurrency };
+}
+
+export class FleetMember {
+  private timer: NodeJS.Timeout | undefined;
+  /** Since when the database has answered this node without a break (null: it does not now). */
+  private answeringSince: number | null = null;
+  private beating: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: FleetStore,
+    readonly node: NodeInfo,
+    private readonly options: MemberOptions,
+  ) {}
+
+  /** Joins: the first heartbeat must land (a node that cannot reach the database does not start). */
+  async join(): Promise<void> {
+    await this.store.heartbeat(this.node, this.options.held());
+    this.answeringSince = Date.now();
+    this.timer = setInterval(() => {
+      this.beating = this.beat();
+    }, (this.options.leaseS * 1000) / 6);
+    this.timer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.store.heartbeat(this.node, this.options.held());
+      this.answeringSince ??= Date.now();
+    } catch (e) {
+      if (this.answeringSince !== null) this.options.onError('renewing this node\'s lease failed (the database does not answer)', e);
+      this.answeringSince = null;
+      return;
+    }
+    try {
+      if (Date.now() - this.answeringSince >= this.options.leaseS * 1000) for (const { run, process, host } of await this.store.reap(this.options.leaseS)) this.options.onLost(run, host === this.node.host ? process : null);
+      if (this.options.requeue) for (const run of await this.store.unclaimed(this.options.leaseS)) await this.options.requeue(run);
+    } catch (e) {
+      this.options.onError('fleet housekeeping failed', e);
+    }
+  }
+
+  /** Leaves the fleet (a clean stop: its runs have ended). */
+  async leave(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+    await this.store.leave(this.node.id).catch((e: unknown) => this.options.onError('leaving the fleet failed', e));
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The fleet's run queue (BullMQ on Redis): one queue per tag, so a worker takes only the tools it was
+ * told it serves (WORKER_TAGS), on a machine that can reach their targets. A job carries a run id and
+ * nothing else; the run itself lives in PostgreSQL, where a worker claims it atomically before it
+ * starts (a job delivered twice, after a Redis failover say, never runs a tool twice).
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import type { QueueCounts } from '../../../shared/src/schemas/fleet';
+import { bullConnection } from './redis';
+
+export const DEFAULT_TAG = 'default';
+
+interface RunJob {
+  run_id: string;
+  name: string;
+}
+
+export class RunQueue {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    private readonly url: string,
+    private readonly prefix: string,
+    private readonly onError: (message: string, e: unknown) => void,
+  ) {}
+
+  private queue(tag: string): Queue {
+    let queue = this.queues.get(tag);
+    if (!queue) {
+      // Fail fast while Redis is away: a start answers 503 instead of hanging.
+      queue = new Queue(`runs.${tag}`, { connection: { ...bullConnection(this.url), enableOfflineQueue: false, maxRetriesPerRequest: 1 }, prefix: this.prefix });
+      queue.on('error', (e) => this.onError(`the run queue "${tag}" failed`, e));
+      this.queues.set(tag, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Queues a run. The job id is the run id: while a job waits, adding it again changes nothing. Jobs
+   * are removed once done, so a run still queued in the database can always be queued again.
+   */
+  async enqueue(run: RunJob, tag = DEFAULT_TAG): Promise<void> {
+    await this.queue(tag).add('run', { run_id: run.run_id, name: run.name } satisfies RunJob, { jobId: run.run_id, removeOnComplete: true, removeOnFail: true });
+  }
+
+  async counts(tags: string[]): Promise<QueueCounts[]> {
+    return Promise.all(
+      tags.map(async (tag) => {
+        const c = await this.queue(tag).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
+        return { tag, waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}
+
+/**
+ * A worker's side: takes jobs from the queues of its tags, up to `concurrency` per queue, and hands
+ * each to `execute`, which resolves when the run is over. BullMQ renews the job's lock meanwhile; a
+ * job whose worker died is not delivered again (maxStalledCount 0): the run's own lease says it is lost.
+ */
+export class QueueConsumer {
+  private readonly workers: Worker<RunJob>[];
+
+  constructor(
+    url: string,
+    prefix: string,
+    tags: string[],
+    concurrency: number,
+    execute: (job: RunJob) => Promise<void>,
+    onError: (message: string, e: unknown) => void,
+  ) {
+    this.workers = tags.map((tag) => {
+      const worker = new Worker<RunJob>(`runs.${tag}`, (job: Job<RunJob>) => execute(job.data), {
+        connection: bullConnection(url),
+        prefix,
+        concurrency,
+        maxStalledCount: 0,
+      });
+      worker.on('error', (e) =>
+        // After Redis restarted empty, a job under way is gone from it: its run goes on, recorded in PostgreSQL.
+        onError(/Missing (key|lock) for job/.test(e.message) ? `the queue "${tag}" lost a job under way (Redis restarted?); its run is unaffected` : `taking runs of tag "${tag}" failed`, e),
+      );
+      return worker;
+    });
+  }
+
+  /** Takes no more jobs; jobs under way go on. */
+  async pause(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.pause(true)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * What a server and a worker both start from: the configuration, the log, the executor with its limits,
+ * the catalog, the stores, S3, and how a RunService is set up from them. On a fleet (REDIS_URL) also
+ * the Redis connections and the fleet's bus. main.ts and worker.ts compose the rest.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import type { Capabilities, Capability } from '../../shared/src/schemas/health';
+import type { Run } from '../../shared/src/schemas/run';
+import { ConfigError, loadConfig, type Config } from './config';
+import { FleetStore } from './fleet/fleetStore';
+import { connectRedis, ready, type Redis } from './fleet/redis';
+import { RunBus } from './fleet/runBus';
+import { createMetricsServer } from './http/server';
+import { createLogger, type Logger } from './log';
+import type { Metrics } from './metrics';
+import { probeCgroups } from './process/cgroups';
+import { createExecutor, type ProcessExecutor } from './process/executor';
+import type { S3Archive } from './services/archive';
+import { Catalog, CatalogError, loadCatalogFile } from './services/catalog';
+import type { RunServiceOptions } from './services/runService';
+import { openStores, type Stores } from './store';
+
+/** The process's log: pino once the configuration is read, the console before. */
+export interface Log {
+  logger: Logger | undefined;
+  info: (msg: string) => void;
+  warn: (msg: string) => void;
+  error: (msg: string, e?: unknown) => void;
+}
+
+export function createLog(): Log {
+  const log: Log = {
+    logger: undefined,
+    info: (msg) => (log.logger ? log.logger.info(msg) : console.log(msg)),
+    warn: (msg) => (log.logger ? log.logger.warn(msg) : console.warn(`warning: ${msg}`)),
+    error: (msg, e) => (log.logger ? log.logger.error({ err: e }, msg) : console.error(`error: ${msg}`, e)),
+  };
+  return log;
+}
+
+/** The fleet's shared machinery, when REDIS_URL is set. */
+export interface FleetLink {
+  redis: Redis;
+  subscriber: Redis;
+  bus: RunBus;
+  store: FleetStore;
+  close(): void;
+}
+
+export interface Runtime {
+  config: Config;
+  log: Log;
+  logger: Logger;
+  version: string;
+  executor: ProcessExecutor;
+  catalog: Catalog;
+  stores: Stores;
+  archive: S3Archive | null;
+  /** LOG_DIR's real path (it may be reached through a symbolic link): the sandbox mounts onto it. */
+  logDir: string;
+  fleet: FleetLink | null;
+}
+
+/** Says which of the default limits this machine cannot enforce (tools that require one are refused). */
+function warnUnenforced(config: Config, capabilities: Capabilities, log: Log): void {
+  const defaults: [string, number | boolean, Capability][] = [
+    ['RUN_MEMORY_BYTES', config.RUN_MEMORY_BYTES, 'memory'],
+    ['RUN_PIDS', config.RUN_PIDS, 'pids'],
+    ['RUN_CPU_S', config.RUN_CPU_S, 'cpu_time'],
+    ['RUN_FILE_BYTES', config.RUN_FILE_BYTES, 'file_size'],
+    ['RUN_NETWORK=false', !config.RUN_NETWORK, 'network_off'],
+    ['the sandbox', true, 'sandbox'],
+  ];
+  for (const [name, value, capability] of defaults) {
+    const can = capabilities[capability];
+    if (value && !can.enforced) log.warn(`${name} is not enforced here: ${can.reason}`);
+  }
+}
+
+/** `server`: `npm start` (a single server, or a fleet's API node with REDIS_URL); `worker`: `npm run worker`. */
+export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<Runtime> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  log.logger = logger;
+  const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const entries = loadCatalogFile(config.CATALOG_FILE);
+  // Runs' cgroups are grouped by data directory: servers of other LOG_DIRs on this machine never sweep them.
+  const cgroupScope = createHash('sha256').update(config.LOG_DIR).digest('hex').slice(0, 16);
+  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION, () => probeCgroups(cgroupScope));
+  const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
+  // What this machine cannot enforce matters where tools run: not on a fleet's API nodes.
+  if (role === 'worker' || !config.REDIS_URL) {
+    if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
+    warnUnenforced(config, executor.capabilities, log);
+    for (const tool of catalog.list()) if (tool.unavailable_reason?.startsWith('it requires')) log.warn(`tool "${tool.name}" is refused here: ${tool.unavailable_reason}`);
+  }
+  const stores = await openStores(config.LOG_DIR, config.DATABASE_URL, config.REDIS_URL ? 'fleet' : 'single');
+
+  // The AWS SDK is loaded only when S3 is configured: tens of MB of memory otherwise spent for nothing.
+  const archive = config.S3_BUCKET
+    ? new (await import('./services/archive')).S3Archive({
+        bucket: config.S3_BUCKET,
+        endpoint: config.S3_ENDPOINT,
+        region: config.S3_REGION,
+        accessKeyId: config.S3_ACCESS_KEY_ID,
+        secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+        forcePathStyle: config.S3_FORCE_PATH_STYLE,
+        prefix: config.S3_PREFIX,
+        presignTtlS: config.S3_PRESIGN_TTL_S,
+      })
+    : null;
+  return { config, log, logger, version, executor, catalog, stores, archive, logDir: realpathSync(config.LOG_DIR), fleet: config.REDIS_URL ? await linkFleet(config.REDIS_URL, config.REDIS_PREFIX, stores, log) : null };
+}
+
+async function linkFleet(url: string, prefix: string, stores: Stores, log: Log): Promise<FleetLink> {
+  if (!stores.pool) throw new ConfigError('a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too');
+  const onError = (e: Error) => log.error('Redis is unavailable (reconnecting)', e);
+  const redis = connectRedis(url, onError);
+  // Subscriptions are renewed on reconnect, so this connection may queue its SUBSCRIBE while Redis is away.
+  const subscriber = connectRedis(url, onError, { enableOfflineQueue: true, maxRetriesPerRequest: null });
+  await ready(redis).catch((e: unknown) => {
+    redis.disconnect();
+    subscriber.disconnect();
+    throw new ConfigError(`REDIS_URL: ${(e as Error).message}`);
+  });
+  const bus = new RunBus(redis, subscriber, prefix, log.error);
+  await bus.start();
+  return {
+    redis,
+    subscriber,
+    bus,
+    store: new FleetStore(stores.pool),
+    close: () => {
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+}
+
+/** How a RunService is set up from the configuration, the same on a server and on a worker. */
+export function runServiceOptions(rt: Runtime, metrics: Metrics): RunServiceOptions {
+  const { config, logDir, log } = rt;
+  return {
+    logDir,
+    toolEnv: config.TOOL_ENV,
+    envOf: config.envOf,
+    defaultTimeoutS: config.RUN_TIMEOUT_S,
+    stopGraceMs: config.STOP_GRACE_S * 1000,
+    maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
+    maxLogBytes: config.MAX_LOG_BYTES,
+    defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, network: config.RUN_NETWORK },
+    readable: [realpathSync(config.PROJECT_ROOT)],
+    hiddenDirs: [logDir],
+    hiddenFiles: [path.join(process.cwd(), '.env')],
+    archive: rt.archive,
+    onError: log.error,
+    onStarted: (run) => log.logger?.info({ event: 'run.started', run_id: run.run_id, tool: run.name, requested_by: run.requested_by }, 'run started'),
+    onEnded: (run: Run) => {
+      metrics.runEnded(run);
+      const durationMs = run.started_at && run.finished_at ? Date.parse(run.finished_at) - Date.parse(run.started_at) : null;
+      log.logger?.info({ event: 'run.ended', run_id: run.run_id, tool: run.name, status: run.status, end_reason: run.end_reason, exit_code: run.exit_code, duration_ms: durationMs, stopped_by: run.stopped_by }, 'run ended');
+    },
+  };
+}
+
+/** /metrics on METRICS_PORT (no credential there), when it is set; null otherwise. */
+export async function serveMetrics(rt: Runtime, metrics: Metrics): Promise<Server | null> {
+  const { config, log } = rt;
+  if (config.METRICS_PORT === undefined) return null;
+  const server = createMetricsServer(metrics, (e) => log.error('metrics failed', e));
+  server.listen(config.METRICS_PORT, config.METRICS_HOST);
+  await once(server, 'listening');
+  log.info(`metrics on http://${config.METRICS_HOST}:${(server.address() as AddressInfo).port}/metrics (no credential needed there)`);
+  return server;
+}
+
+/**
+ * SIGTERM and SIGINT run `shutdown` once (after saying what it does), then the process exits 0; a
+ * second signal exits at once, with 1.
+ */
+export function onStopSignals(log: Log, what: string, shutdown: () => Promise<void>): void {
+  let stopping = false;
+  const handle = (sig: string) => {
+    if (stopping) {
+      log.warn(`${sig} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${sig}: ${what}`);
+    shutdown().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error('shutting down failed', e);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handle('SIGTERM'));
+  process.on('SIGINT', () => handle('SIGINT'));
+}
+
+/** Exits on a start-up failure: a configuration or catalog mistake as its message alone, anything else logged. */
+export function failedToStart(log: Log): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof ConfigError || e instanceof CatalogError) console.error(e.message);
+    else log.error('could not start', e);
+    process.exit(1);
+  };
+}

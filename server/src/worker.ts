@@ -1,0 +1,71 @@
+/**
+ * A worker of a fleet (`npm run worker`, REDIS_URL and DATABASE_URL set): takes runs of its tags
+ * (WORKER_TAGS) from the queue, MAX_CONCURRENT_RUNS at a time, claims each in PostgreSQL, and runs it
+ * with every limit, sandbox and artifact rule of a single server. Its logs go to Redis Streams for the
+ * API nodes, its run changes over pub/sub; it holds a lease while it lives. It serves no HTTP but
+ * /metrics on METRICS_PORT, when set.
+ */
+import { ConfigError } from './config';
+import { LogPublisher } from './fleet/logBus';
+import { FleetMember, nodeInfo } from './fleet/member';
+import { QueueConsumer } from './fleet/runQueue';
+import { Metrics } from './metrics';
+import { killLeftover } from './process/executor';
+import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
+import { RunService } from './services/runService';
+
+const log = createLog();
+
+/** How long a clean stop waits for the last log bytes to reach Redis. */
+const LOG_FLUSH_MS = 5000;
+
+async function main(): Promise<void> {
+  const rt = await openRuntime(log, 'worker');
+  const { config, catalog, stores, executor, fleet } = rt;
+  if (!fleet || !config.REDIS_URL) throw new ConfigError('a worker needs REDIS_URL (and DATABASE_URL): it takes its runs from the fleet\'s queue');
+  const node = nodeInfo('worker', config.WORKER_TAGS, config.MAX_CONCURRENT_RUNS);
+  const metrics = new Metrics({ running: () => runs.runningCount, queued: () => runs.queuedCount });
+  const publisher: LogPublisher = new LogPublisher(fleet.redis, config.REDIS_PREFIX, (id) => runs.logState(id), (id) => runs.logPath(id), {
+    ttlS: config.LOG_STREAM_TTL_S,
+    // While a run goes its stream lives at least as long as the run may, then LOG_STREAM_TTL_S after its end.
+    liveTtlS: config.RUN_TIMEOUT_S + config.LOG_STREAM_TTL_S,
+    onError: log.error,
+  });
+  const runs: RunService = new RunService(stores.runs, catalog, executor, publisher, fleet.bus, { ...runServiceOptions(rt, metrics), claim: (id) => fleet.store.claim(id, node.id) });
+  const member = new FleetMember(fleet.store, node, {
+    leaseS: config.FLEET_LEASE_S,
+    held: () => runs.held,
+    onLost: (run, process) => {
+      // A dead worker of this host may have left processes (where no PID namespace ended them with it).
+      if (process) killLeftover(process);
+      fleet.bus.publish(run);
+    },
+    onError: log.error,
+  });
+  await member.join();
+
+  // A stop asked on any API node reaches every worker; the one holding the run stops it.
+  fleet.bus.onStop(({ run_id, by }) => {
+    if (!runs.held.includes(run_id)) return;
+    runs.stop(run_id, by).catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e));
+  });
+  const consumer = new QueueConsumer(config.REDIS_URL, config.REDIS_PREFIX, config.WORKER_TAGS, config.MAX_CONCURRENT_RUNS, ({ run_id, name }) => runs.execute(run_id, name), log.error);
+
+  const metricsServer = await serveMetrics(rt, metrics);
+  log.info(`${config.APP_NAME} ${rt.version} worker ${node.id} taking runs of tags ${config.WORKER_TAGS.join(', ')}, ${config.MAX_CONCURRENT_RUNS} at a time (isolation: ${executor.isolation})`);
+
+  onStopSignals(log, `taking no new runs, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
+    await consumer.pause();
+    await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
+    for (const until = Date.now() + LOG_FLUSH_MS; publisher.pending > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    await consumer.close();
+    executor.close();
+    rt.archive?.close();
+    metricsServer?.close();
+    await member.leave();
+    fleet.close();
+    await stores.close();
+  });
+}
+
+main().catch(failedToStart(log));

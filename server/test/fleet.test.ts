@@ -1,0 +1,281 @@
+/**
+ * A fleet on this machine's engines: two API nodes (`npm start`) and two workers (`npm run worker`),
+ * each its own process with its own LOG_DIR, sharing a PostgreSQL schema of their own and a Redis
+ * started by the test (redis-server from Debian, on a free port, so the test can kill and restart it
+ * without touching the machine's). Runs start on one node and are read, resumed, stopped and listed
+ * on the other; a worker killed with SIGKILL loses its run within the lease; Redis restarted mid-run
+ * loses no line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fleet } from '../../shared/src/schemas/fleet';
+import type { Health } from '../../shared/src/schemas/health';
+import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import { api, endRun, fetchAuthed, freePort, linesOf, processesWith, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
+
+const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const LEASE_S = 2;
+const CATALOG = `
+tools:
+  - name: hello
+    cmd: ["echo", "hello"]
+  - name: counter
+    cmd: ["bash", "-c", "for i in $(seq 1 40); do seq -f \\"line $i-%g\\" 1 50; sleep 0.05; done"]
+  - name: ticker
+    cmd: ["bash", "-c", "for i in $(seq 1 40); do echo tick $i; sleep 0.1; done"]
+  - name: sleeper
+    cmd: ["bash", "-c", "echo started; exec sleep 600 # fleet-sleeper-marker"]
+  - name: edge-sleeper
+    tag: edge
+    cmd: ["bash", "-c", "echo started on the edge; exec sleep 600"]
+  - name: nowhere
+    tag: nowhere
+    cmd: ["echo", "no worker serves this tag"]
+`;
+
+/** A Redis of the test's own: started, killed and started again on the same port. */
+class TestRedis {
+  proc: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    this.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor('redis-server to listen', () => out.includes('Ready to accept connections'));
+  }
+  async kill(): Promise<void> {
+    const exited = this.proc && once(this.proc, 'exit');
+    this.proc?.kill('SIGKILL');
+    await exited;
+  }
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+}
+
+let redis: TestRedis;
+let admin: pg.Client;
+let schema: string;
+let apiA: TestServer;
+let apiB: TestServer;
+let workers: TestServer[];
+let env: Record<string, string>;
+const catalogFile = writeCatalog(tempDir(), CATALOG);
+
+const startWorker = (tags = 'default') => startServer({ catalogFile, env: { ...env, WORKER_TAGS: tags }, worker: true });
+
+beforeAll(async () => {
+  redis = new TestRedis(await freePort());
+  await redis.start();
+  admin = new pg.Client({ connectionString: PG });
+  await admin.connect();
+  schema = `osr_fleet_${randomBytes(6).toString('hex')}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  env = {
+    DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
+    FLEET_LEASE_S: String(LEASE_S),
+    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
+    MAX_CONCURRENT_RUNS: '4',
+  };
+  // The first node migrates the schema; the others start together.
+  apiA = await startServer({ catalogFile, env });
+  [apiB, ...workers] = await Promise.all([startServer({ catalogFile, env }), startWorker('default'), startWorker('default,edge')]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([apiA, apiB, ...workers].map((s) => s?.stop()));
+  await redis?.kill();
+  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin?.end();
+});
+
+const start = async (node: TestServer, name: string): Promise<Run> => {
+  const res = await api<RunEnvelope>(node.url, 'POST', `/set/${name}`);
+  if (res.status !== 200) throw new Error(`POST /set/${name} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body.run;
+};
+const getRun = async (node: TestServer, runId: string): Promise<Run> => (await api<RunEnvelope>(node.url, 'GET', `/runs/${runId}`)).body.run;
+const fleetOf = async (node: TestServer): Promise<Fleet> => (await api<Fleet>(node.url, 'GET', '/fleet')).body;
+/** The worker (by node id) that holds a run now. */
+const holderOf = async (runId: string): Promise<string | undefined> => (await fleetOf(apiA)).nodes.find((n) => n.running.includes(runId))?.id;
+
+const counterLines = Array.from({ length: 40 }, (_, i) => Array.from({ length: 50 }, (_, j) => `line ${i + 1}-${j + 1}`)).flat();
+const ticks = Array.from({ length: 40 }, (_, i) => `tick ${i + 1}`);
+
+describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
+  it('a run started on one API node streams live to readers on both, and its raw log is the same everywhere', async () => {
+    const run = await start(apiA, 'counter');
+    expect(run.status).toBe('queued');
+    const [onB, onA] = await Promise.all([readSse(`${apiB.url}/runs/${run.run_id}/logs`), readSse(`${apiA.url}/runs/${run.run_id}/logs`)]);
+    for (const { events } of [onB, onA]) {
+      expect(linesOf(events)).toEqual(counterLines);
+      expect(endRun(events)).toMatchObject({ run_id: run.run_id, status: 'succeeded', exit_code: 0 });
+    }
+    // The live stream came in pieces as the tool wrote them, not as one block at the end.
+    expect(onB.events.length).toBeGreaterThan(5);
+    const expected = counterLines.join('\n') + '\n';
+    for (const node of [apiA, apiB]) expect(await (await fetchAuthed(`${node.url}/runs/${run.run_id}/log`)).text()).toBe(expected);
+  });
+
+  it('a reader that moves to the other node resumes from its last id: nothing lost, nothing repeated', async () => {
+    const run = await start(apiB, 'ticker');
+    let lastId = '';
+    let read = 0;
+    const first = await readSse(`${apiA.url}/runs/${run.run_id}/logs`, {}, (e) => {
+      lastId = e.id ?? lastId;
+      read += linesOf([e]).length;
+      return read < 10;
+    });
+    const rest = await readSse(`${apiB.url}/runs/${run.run_id}/logs`, { 'Last-Event-ID': lastId });
+    expect([...linesOf(first.events), ...linesOf(rest.events)]).toEqual(ticks);
+    expect(linesOf(first.events).length).toBeLessThan(ticks.length);
+    expect(endRun(rest.events).status).toBe('succeeded');
+  });
+
+  it('run changes reach live lists on every node (runs.onChange over WebSocket)', async () => {
+    const { client, close } = trpcClient(apiB.url);
+    const seen: Run[] = [];
+    let runId = '';
+    const statuses = () => seen.filter((r) => r.run_id === runId).map((r) => r.status);
+    let stopAsked = false;
+    // Once the run is known and running (whichever is learnt first), stop it.
+    const stopWhenRunning = () => {
+      if (stopAsked || !statuses().includes('running')) return;
+      stopAsked = true;
+      void api(apiA.url, 'POST', `/runs/${runId}/stop`);
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const sub = client.runs.onChange.subscribe(undefined, {
+          onStarted: () =>
+            void start(apiA, 'sleeper').then((r) => {
+              runId = r.run_id;
+              stopWhenRunning();
+            }, reject),
+          onData: (run) => {
+            seen.push(run);
+            if (run.run_id !== runId) return;
+            stopWhenRunning();
+            if (run.status === 'stopped') {
+              sub.unsubscribe();
+              resolve();
+            }
+          },
+          onError: reject,
+        });
+      });
+    } finally {
+      await close();
+    }
+    // Created on A, started on a worker, stopped through A: each change reached B's list.
+    expect(statuses()).toEqual(['queued', 'running', 'stopped']);
+  });
+
+  it('a run is stopped from the node that did not start it, on whichever worker holds it', async () => {
+    const run = await start(apiA, 'sleeper');
+    await readSse(`${apiB.url}/runs/${run.run_id}/logs`, {}, (e) => !e.data.includes('started'));
+    expect(await holderOf(run.run_id)).toMatch(/^worker-/);
+    const asked = Date.now();
+    const stopped = await api<RunEnvelope>(apiB.url, 'POST', `/runs/${run.run_id}/stop`);
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.run).toMatchObject({ status: 'stopped', end_reason: 'stopped', stopped_by: 'env:ADMIN_API_KEY', signal: 'SIGTERM' });
+    // Figures belong to the benchmarks; this only says the stop did not wait for a lease or a poll.
+    expect(Date.now() - asked).toBeLessThan(5000);
+    expect(processesWith('fleet-sleeper-marker')).toEqual([]);
+    expect((await getRun(apiA, run.run_id)).status).toBe('stopped');
+  });
+
+  it('tagged tools run only on workers of their tag; a tag no worker serves waits, and stops at once', async () => {
+    const edge = await start(apiA, 'edge-sleeper');
+    const holder = await waitFor('the edge run to be held', () => holderOf(edge.run_id));
+    const fleet = await fleetOf(apiB);
+    expect(fleet.nodes.find((n) => n.id === holder)?.tags).toContain('edge');
+    await api(apiA.url, 'POST', `/runs/${edge.run_id}/stop`);
+
+    const stranded = await start(apiB, 'nowhere');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await getRun(apiA, stranded.run_id)).status).toBe('queued');
+    expect((await fleetOf(apiA)).queues.find((q) => q.tag === 'nowhere')?.waiting).toBe(1);
+    const stopped = await api<RunEnvelope>(apiA.url, 'POST', `/runs/${stranded.run_id}/stop`);
+    expect(stopped.body.run).toMatchObject({ status: 'stopped', stopped_by: 'env:ADMIN_API_KEY', started_at: null });
+  });
+
+  it('/health counts the fleet, /fleet shows who is alive and what each runs (admin), /metrics has the fleet', async () => {
+    const health = (await api<Health>(apiB.url, 'GET', '/health', undefined, { authorization: '' })).body;
+    expect(health.fleet).toMatchObject({ api_nodes: 2, workers: 2 });
+    expect(health.runs?.total).toBeGreaterThan(0);
+    expect((await api(apiA.url, 'GET', '/fleet', undefined, { authorization: '' })).status).toBe(401);
+    const fleet = await fleetOf(apiA);
+    expect(fleet.nodes.filter((n) => n.alive).map((n) => n.role).sort()).toEqual(['api', 'api', 'worker', 'worker']);
+    expect(fleet.nodes.find((n) => n.role === 'worker')).toMatchObject({ concurrency: 4, host: expect.any(String) as string });
+    expect(fleet.queues.map((q) => q.tag).sort()).toEqual(['default', 'edge', 'nowhere']);
+    const metrics = await (await fetchAuthed(`${apiA.url}/metrics`)).text();
+    expect(metrics).toMatch(/oss_runner_fleet_nodes\{role="worker"\} 2/);
+    expect(metrics).toMatch(/oss_runner_fleet_queue_jobs\{tag="default",state="waiting"\} \d+/);
+  });
+
+  it('a run id is executed at most once: its job delivered again changes nothing', async () => {
+    const run = await start(apiA, 'hello');
+    const { events } = await readSse(`${apiB.url}/runs/${run.run_id}/logs`);
+    const ended = endRun(events);
+    const queue = new Queue('runs.default', { connection: { url: redis.url }, prefix: env.REDIS_PREFIX });
+    try {
+      await queue.add('run', { run_id: run.run_id, name: 'hello' }, { jobId: run.run_id, removeOnComplete: true, removeOnFail: true });
+      await waitFor('the job to be taken', async () => (await queue.getJobCounts('waiting', 'active')).waiting === 0 && (await queue.getJobCounts('active')).active === 0);
+    } finally {
+      await queue.close();
+    }
+    const after = await getRun(apiB, run.run_id);
+    expect(after).toMatchObject({ status: 'succeeded', started_at: ended.started_at, finished_at: ended.finished_at, log_bytes: 6 });
+    expect(await (await fetchAuthed(`${apiA.url}/runs/${run.run_id}/log`)).text()).toBe('hello\n');
+  });
+
+  it('Redis restarted in the middle of a run: starts fail clearly meanwhile, no line is lost, the fleet recovers', async () => {
+    const run = await start(apiA, 'ticker');
+    const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`);
+    await new Promise((r) => setTimeout(r, 1000));
+    await redis.kill();
+    const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/hello');
+    expect(refused.status).toBe(503);
+    expect(refused.body.message).toMatch(/Redis/);
+    await new Promise((r) => setTimeout(r, 1000));
+    await redis.start();
+    const { events } = await reading;
+    expect(linesOf(events)).toEqual(ticks);
+    expect(endRun(events).status).toBe('succeeded');
+    // The queue works again (the workers reconnected), and the refused start is on record as failed, not left queued.
+    const again = await start(apiB, 'hello');
+    const { events: helloEvents } = await readSse(`${apiA.url}/runs/${again.run_id}/logs`);
+    expect(linesOf(helloEvents)).toEqual(['hello']);
+    const failed = (await api<{ items: Run[] }>(apiA.url, 'GET', '/runs?name=hello&status=failed')).body.items;
+    expect(failed[0]?.error).toMatch(/could not be queued/);
+  }, 30_000);
+
+  it('a worker killed with SIGKILL mid-run: its run becomes lost within the lease, its processes die with it, the other worker goes on', async () => {
+    const run = await start(apiA, 'sleeper');
+    await readSse(`${apiA.url}/runs/${run.run_id}/logs`, {}, (e) => !e.data.includes('started'));
+    const holder = await holderOf(run.run_id);
+    const victim = workers.find((w) => w.url === holder);
+    if (!victim) throw new Error(`no worker holds ${run.run_id}`);
+    await victim.crash();
+    const killedAt = Date.now();
+    const lost = await waitFor('the run to be lost', async () => ((await getRun(apiB, run.run_id)).status === 'lost' ? getRun(apiB, run.run_id) : undefined), 20_000);
+    // The lease (2 s here) plus at most one housekeeping beat (a sixth of it) and the request.
+    expect(Date.now() - killedAt).toBeLessThan((LEASE_S + 3) * 1000);
+    expect(lost).toMatchObject({ end_reason: 'lost', error: expect.stringMatching(/lease/) as string });
+    expect(processesWith('fleet-sleeper-marker')).toEqual([]);
+    const { events } = await readSse(`${apiB.url}/runs/${run.run_id}/logs`);
+    expect(linesOf(events)).toEqual(['started']);
+    expect(endRun(events).status).toBe('lost');
+    const next = await start(apiB, 'hello');
+    const { events: helloEvents } = await readSse(`${apiB.url}/runs/${next.run_id}/logs`);
+    expect(endRun(helloEvents).status).toBe('succeeded');
+    workers = workers.filter((w) => w !== victim);
+  }, 30_000);
+});

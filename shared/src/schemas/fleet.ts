@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+const count = z.number().int().nonnegative();
+
+/** One node of a fleet (REDIS_URL): an API node or a worker, as its last heartbeat left it. */
+export const FleetNode = z
+  .object({
+    id: z.string(),
+    role: z.enum(['api', 'worker']),
+    host: z.string(),
+    pid: z.number().int(),
+    tags: z.array(z.string()).describe('the tags of the tools a worker runs (catalog `tag`, "default" for untagged tools)'),
+    concurrency: count.describe('runs a worker takes at once (MAX_CONCURRENT_RUNS on it)'),
+    running: z.array(z.string()).describe('the run ids it holds now'),
+    started_at: z.iso.datetime({ offset: true }),
+    heartbeat_at: z.iso.datetime({ offset: true }),
+    alive: z.boolean().describe('whether its lease (FLEET_LEASE_S) is current; a dead worker\'s runs end as lost'),
+  })
+  .meta({ id: 'FleetNode' });
+export type FleetNode = z.infer<typeof FleetNode>;
+
+/** Jobs in the run queue of one tag (BullMQ). */
+export const QueueCounts = z.object({ tag: z.string(), waiting: count, active: count, delayed: count, failed: count });
+export type QueueCounts = z.infer<typeof QueueCounts>;
+
+/** GET /fleet (admin): who is alive and what each runs, and the queues. */
+export const Fleet = z.object({
+  node_id: z.string().describe('the API node that answered'),
+  nodes: z.array(FleetNode),
+  queues: z.array(QueueCounts),
+});
+export type Fleet = z.infer<typeof Fleet>;
+
+/** Counts only, for the public /health. */
+export const FleetCounts = z.object({ api_nodes: count, workers: count, queued: count });
+export type FleetCounts = z.infer<typeof FleetCounts>;
