@@ -37,7 +37,7 @@ const Env = z.object({
     .transform((s) => [...new Set(s.split(',').map((t) => t.trim()).filter(Boolean))])
     .refine((tags) => tags.length > 0 && tags.every((t) => /^[a-z0-9][a-z0-9_-]{0,31}$/.test(t)), 'comma-separated tags of a-z, 0-9, "_" or "-"'),
   /** Seconds a run's log stays in Redis after the run ends (API nodes keep their own copies of what they served). */
-  LOG_STREAM_TTL_S: positiveInt.default(24 * 3600),
+  LOG_STREAM_TTL_S: positiveInt.default(3600),
   APP_NAME: z.string().min(1).default('OSS Runner'),
   ADMIN_API_KEY: z.string().min(16).optional(),
   AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),

@@ -53,10 +53,12 @@ async function main(): Promise<void> {
   let fleetApi: FleetApi | null = null;
   let member: FleetMember | null = null;
   let mirror: LogMirror | null = null;
+  let queue: RunQueue | null = null;
   if (fleet) {
     const node = nodeInfo('api', [], 0);
-    const queue = new RunQueue(config.REDIS_URL ?? '', config.REDIS_PREFIX, log.error);
-    mirror = new LogMirror(fleet.redis, config.REDIS_PREFIX, path.join(logDir, 'runs'), (id) => stores.runs.get(id), { blockMs: 1000, idleEndMs: 10_000, onError: log.error });
+    queue = new RunQueue(config.REDIS_URL ?? '', config.REDIS_PREFIX, catalog.tags(), log.error);
+    // Copies of logs in a directory of their own: a worker sharing this LOG_DIR keeps its runs/ to itself.
+    mirror = new LogMirror(fleet.redis, config.REDIS_PREFIX, path.join(logDir, 'mirror'), (id) => stores.runs.get(id), { blockMs: 1000, idleEndMs: 10_000, onError: log.error });
     fleetApi = new FleetApi(node.id, { queue, fleet: fleet.store, bus: fleet.bus, mirror, runs: stores.runs, catalog }, { leaseS: config.FLEET_LEASE_S, stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 });
     member = new FleetMember(fleet.store, node, { leaseS: config.FLEET_LEASE_S, held: () => [], onLost: (run) => fleet.bus.publish(run), requeue: fleetApi.requeue, onError: log.error });
     metrics.watchFleet(() => fleetApi?.describe() ?? Promise.reject(new Error('no fleet')));
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
     await app.close();
     metricsServer?.close();
     await mirror?.close();
+    await queue?.close();
     await member?.leave();
     fleet?.close();
     await stores.close();

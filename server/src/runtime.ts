@@ -114,10 +114,10 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
         presignTtlS: config.S3_PRESIGN_TTL_S,
       })
     : null;
-  return { config, log, logger, version, executor, catalog, stores, archive, logDir: realpathSync(config.LOG_DIR), fleet: config.REDIS_URL ? await linkFleet(config.REDIS_URL, config.REDIS_PREFIX, stores, log) : null };
+  return { config, log, logger, version, executor, catalog, stores, archive, logDir: realpathSync(config.LOG_DIR), fleet: config.REDIS_URL ? await linkFleet(config.REDIS_URL, config.REDIS_PREFIX, stores, log, role) : null };
 }
 
-async function linkFleet(url: string, prefix: string, stores: Stores, log: Log): Promise<FleetLink> {
+async function linkFleet(url: string, prefix: string, stores: Stores, log: Log, role: 'server' | 'worker'): Promise<FleetLink> {
   if (!stores.pool) throw new ConfigError('a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too');
   const onError = (e: Error) => log.error('Redis is unavailable (reconnecting)', e);
   const redis = connectRedis(url, onError);
@@ -129,7 +129,7 @@ async function linkFleet(url: string, prefix: string, stores: Stores, log: Log):
     throw new ConfigError(`REDIS_URL: ${(e as Error).message}`);
   });
   const bus = new RunBus(redis, subscriber, prefix, log.error);
-  await bus.start();
+  await bus.start({ stops: role === 'worker' });
   return {
     redis,
     subscriber,

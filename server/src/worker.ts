@@ -35,11 +35,9 @@ async function main(): Promise<void> {
   const member = new FleetMember(fleet.store, node, {
     leaseS: config.FLEET_LEASE_S,
     held: () => runs.held,
-    onLost: (run, process) => {
-      // A dead worker of this host may have left processes (where no PID namespace ended them with it).
-      if (process) killLeftover(process);
-      fleet.bus.publish(run);
-    },
+    onLost: (run) => fleet.bus.publish(run),
+    // A dead worker of this host may have left processes (where no PID namespace ended them with it).
+    endLeftover: killLeftover,
     onError: log.error,
   });
   await member.join();
@@ -49,7 +47,23 @@ async function main(): Promise<void> {
     if (!runs.held.includes(run_id)) return;
     runs.stop(run_id, by).catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e));
   });
-  const consumer = new QueueConsumer(config.REDIS_URL, config.REDIS_PREFIX, config.WORKER_TAGS, config.MAX_CONCURRENT_RUNS, ({ run_id, name }) => runs.execute(run_id, name), log.error);
+  const full = () => runs.held.length >= config.MAX_CONCURRENT_RUNS;
+  const consumer: QueueConsumer = new QueueConsumer(
+    config.REDIS_URL,
+    config.REDIS_PREFIX,
+    config.WORKER_TAGS,
+    config.MAX_CONCURRENT_RUNS,
+    async ({ run_id, name }) => {
+      const over = runs.execute(run_id, name);
+      consumer.throttle(full());
+      try {
+        await over;
+      } finally {
+        consumer.throttle(full());
+      }
+    },
+    log.error,
+  );
 
   const metricsServer = await serveMetrics(rt, metrics);
   log.info(`${config.APP_NAME} ${rt.version} worker ${node.id} taking runs of tags ${config.WORKER_TAGS.join(', ')}, ${config.MAX_CONCURRENT_RUNS} at a time (isolation: ${executor.isolation})`);

@@ -32,6 +32,8 @@ tools:
   - name: edge-sleeper
     tag: edge
     cmd: ["bash", "-c", "echo started on the edge; exec sleep 600"]
+  - name: absent
+    cmd: ["no-such-program-on-the-workers"]
   - name: nowhere
     tag: nowhere
     cmd: ["echo", "no worker serves this tag"]
@@ -180,7 +182,8 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
   it('a run is stopped from the node that did not start it, on whichever worker holds it', async () => {
     const run = await start(apiA, 'sleeper');
     await readSse(`${apiB.url}/runs/${run.run_id}/logs`, {}, (e) => !e.data.includes('started'));
-    expect(await holderOf(run.run_id)).toMatch(/^worker-/);
+    // The worker's next heartbeat lists it.
+    expect(await waitFor('the run to be held', () => holderOf(run.run_id))).toMatch(/^worker-/);
     const asked = Date.now();
     const stopped = await api<RunEnvelope>(apiB.url, 'POST', `/runs/${run.run_id}/stop`);
     expect(stopped.status).toBe(200);
@@ -204,6 +207,13 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect((await fleetOf(apiA)).queues.find((q) => q.tag === 'nowhere')?.waiting).toBe(1);
     const stopped = await api<RunEnvelope>(apiA.url, 'POST', `/runs/${stranded.run_id}/stop`);
     expect(stopped.body.run).toMatchObject({ status: 'stopped', stopped_by: 'env:ADMIN_API_KEY', started_at: null });
+  });
+
+  it('what only the worker can know is checked on the worker: a program it does not have fails the run, saying why', async () => {
+    // The API node runs no tool, so it does not judge what is installed: the start is accepted.
+    const run = await start(apiA, 'absent');
+    const { events } = await readSse(`${apiB.url}/runs/${run.run_id}/logs`);
+    expect(endRun(events)).toMatchObject({ status: 'failed', end_reason: 'spawn_error', error: expect.stringMatching(/not available here: program "no-such-program-on-the-workers" is not installed/) as string });
   });
 
   it('/health counts the fleet, /fleet shows who is alive and what each runs (admin), /metrics has the fleet', async () => {
@@ -260,7 +270,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
   it('a worker killed with SIGKILL mid-run: its run becomes lost within the lease, its processes die with it, the other worker goes on', async () => {
     const run = await start(apiA, 'sleeper');
     await readSse(`${apiA.url}/runs/${run.run_id}/logs`, {}, (e) => !e.data.includes('started'));
-    const holder = await holderOf(run.run_id);
+    const holder = await waitFor('the run to be held', () => holderOf(run.run_id));
     const victim = workers.find((w) => w.url === holder);
     if (!victim) throw new Error(`no worker holds ${run.run_id}`);
     await victim.crash();

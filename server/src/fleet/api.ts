@@ -47,9 +47,11 @@ export class FleetApi implements RemoteExecution, FleetView {
       unsubscribe = bus.subscribe((run) => run.run_id === runId && isFinal(run.status) && resolve(run));
     });
     try {
-      await bus.requestStop({ run_id: runId, by: stoppedBy }).catch((e: unknown) => {
+      const heard = await bus.requestStop({ run_id: runId, by: stoppedBy }).catch((e: unknown) => {
         throw unavailable(`the stop could not be sent to the workers: Redis is unavailable (${(e as Error).message}); try again shortly`, 5);
       });
+      // No worker listening (all reconnecting, say): nobody will stop it now, and the caller must know.
+      if (heard === 0) throw unavailable('no worker is listening for stops right now (reconnecting to Redis?); try again shortly', 5);
       const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, this.options.stopWaitMs));
       const run = (await Promise.race([ended, timeout])) ?? (await runs.get(runId));
       if (!run) throw new Error(`run ${runId} vanished while stopping`);
@@ -61,6 +63,10 @@ export class FleetApi implements RemoteExecution, FleetView {
 
   logState(runId: string): Promise<LogState> {
     return this.deps.mirror.logState(runId);
+  }
+
+  logPath(runId: string): string {
+    return this.deps.mirror.logPath(runId);
   }
 
   logComplete(runId: string): Promise<void> {

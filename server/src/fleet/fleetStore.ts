@@ -37,9 +37,13 @@ export class FleetStore {
     await this.pool.query('DELETE FROM nodes WHERE id = $1', [nodeId]);
   }
 
-  /** Every node seen within `forgetAfterS`, newest first, alive when its lease has not run out. */
-  async nodes(leaseS: number, forgetAfterS = 24 * 3600): Promise<FleetNode[]> {
-    await this.pool.query(`DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)`, [forgetAfterS]);
+  /** Forgets nodes silent for `forgetAfterS` (a day by default). */
+  async prune(forgetAfterS = 24 * 3600): Promise<void> {
+    await this.pool.query('DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)', [forgetAfterS]);
+  }
+
+  /** Every node remembered, by role, newest first, alive when its lease has not run out. */
+  async nodes(leaseS: number): Promise<FleetNode[]> {
     const { rows } = await this.pool.query<Omit<FleetNode, 'started_at' | 'heartbeat_at'> & { started_at: Date; heartbeat_at: Date }>(
       `SELECT id, role, host, pid, tags, concurrency, running, started_at, heartbeat_at,
               heartbeat_at > now() - make_interval(secs => $1) AS alive
@@ -72,18 +76,32 @@ export class FleetStore {
 
   /**
    * Runs held by nodes whose lease ran out (a worker killed, or cut off from the database for a whole
-   * lease) end as `lost`. Answers the runs it ended, with their process and the host they ran on.
+   * lease) end as `lost`. Answers the runs it ended; their process handles stay for `leftovers`.
    */
-  async reap(leaseS: number): Promise<{ run: Run; process: ProcessHandle | null; host: string | null }[]> {
-    const { rows } = await this.pool.query<RunRow & { owner_host: string | null }>(
+  async reap(leaseS: number): Promise<Run[]> {
+    const { rows } = await this.pool.query<RunRow>(
       `UPDATE runs SET status = 'lost', end_reason = 'lost', finished_at = $2,
               error = 'the worker that ran it stopped answering (its lease ran out); its processes died with it'
        WHERE status IN ('queued', 'running') AND owner IS NOT NULL
          AND owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at > now() - make_interval(secs => $1))
-       RETURNING *, (SELECT host FROM nodes WHERE nodes.id = runs.owner) AS owner_host`,
+       RETURNING *`,
       [leaseS, now()],
     );
-    return rows.map((row) => ({ run: toRun(row), process: row.process, host: row.owner_host }));
+    return rows.map(toRun);
+  }
+
+  /**
+   * The processes of lost runs that ran on this host (a worker here died): taken off their runs, for
+   * the caller to end (any still alive where no PID namespace ended them with their worker).
+   */
+  async leftovers(host: string): Promise<ProcessHandle[]> {
+    const { rows } = await this.pool.query<{ process: ProcessHandle }>(
+      `UPDATE runs SET process = NULL FROM (SELECT run_id, process AS handle FROM runs
+         WHERE status = 'lost' AND process IS NOT NULL AND owner IN (SELECT id FROM nodes WHERE host = $1 AND role = 'worker') FOR UPDATE) AS gone
+       WHERE runs.run_id = gone.run_id RETURNING gone.handle AS process`,
+      [host],
+    );
+    return rows.map((r) => r.process);
   }
 
   /** Runs queued longer than `olderThanS` that no worker has claimed: given to the queue again (Redis may have lost them). */

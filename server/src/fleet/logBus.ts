@@ -9,13 +9,13 @@
  * anywhere, on any node, needs no other bookkeeping. A stream holds at most the run's log cap (the log
  * itself is capped) and expires LOG_STREAM_TTL_S after the run ends.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
 import { LocalLogFeed, type LogFeed } from '../services/logFeed';
 import type { LogState } from '../services/logStream';
-import type { Redis } from './redis';
+import { ready, type Redis } from './redis';
 
 /** Bytes per stream entry (the size a log reader reads at once). */
 const ENTRY_BYTES = 256 * 1024;
@@ -35,8 +35,10 @@ interface Outgoing {
   sent: number;
   flushing: boolean;
   again: boolean;
-  /** After a failure, what the stream holds is read back before sending more (Redis may have restarted empty). */
+  /** After a failure or a reconnection, what the stream holds is read back before sending more (Redis may have restarted empty). */
   resync: boolean;
+  /** The one retry pending while Redis does not answer (output meanwhile waits in the log file). */
+  retry?: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -55,7 +57,12 @@ export class LogPublisher implements LogFeed {
     private readonly state: (runId: string) => Promise<LogState>,
     private readonly logPath: (runId: string) => string,
     private readonly options: { ttlS: number; liveTtlS: number; onError: (message: string, e: unknown) => void },
-  ) {}
+  ) {
+    // A Redis that comes back may have come back empty, or without the last writes: check before sending on.
+    redis.on('ready', () => {
+      for (const out of this.outgoing.values()) out.resync = true;
+    });
+  }
 
   subscribe(runId: string, listener: () => void): () => void {
     return this.local.subscribe(runId, listener);
@@ -66,7 +73,7 @@ export class LogPublisher implements LogFeed {
     let out = this.outgoing.get(runId);
     if (!out) this.outgoing.set(runId, (out = { sent: 0, flushing: false, again: false, resync: false }));
     if (out.flushing) out.again = true;
-    else void this.flush(runId, out);
+    else if (!out.retry) void this.flush(runId, out);
   }
 
   /** Logs still being copied (shutdown waits for them briefly). */
@@ -84,7 +91,11 @@ export class LogPublisher implements LogFeed {
     } catch (e) {
       if (!out.resync) this.options.onError(`copying the log of run ${runId} to Redis failed; trying again every second`, e);
       out.resync = true;
-      setTimeout(() => this.publish(runId), 1000).unref();
+      out.retry = setTimeout(() => {
+        out.retry = undefined;
+        this.publish(runId);
+      }, 1000);
+      out.retry.unref();
     } finally {
       out.flushing = false;
     }
@@ -120,7 +131,7 @@ export class LogPublisher implements LogFeed {
       }
     }
     if (ended && out.sent >= length) {
-      await this.redis.multi().xadd(key, `${length}-1`, 'e', '1').expire(key, this.options.ttlS).exec();
+      for (const [error] of (await this.redis.multi().xadd(key, `${length}-1`, 'e', '1').expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
       this.outgoing.delete(runId);
     }
   }
@@ -141,8 +152,12 @@ interface Incoming {
 export class LogMirror {
   readonly feed = new LocalLogFeed();
   private readonly incoming = new Map<string, Incoming>();
-  /** Runs whose whole log is on this node (newest last; bounded: an older one is simply checked again). */
-  private readonly complete = new Map<string, true>();
+  /**
+   * Runs whose log copy is over, and until when that holds (newest last; bounded: an older one is
+   * simply copied again). A copy ended by the stream's marker, or by a run lost or a stream gone, is
+   * whole for good; one ended by silence alone is looked at again after a minute.
+   */
+  private readonly complete = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -151,7 +166,9 @@ export class LogMirror {
     private readonly dir: string,
     private readonly getRun: (runId: string) => Promise<Run | undefined>,
     private readonly options: { blockMs: number; idleEndMs: number; onError: (message: string, e: unknown) => void },
-  ) {}
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  }
 
   logPath(runId: string): string {
     return path.join(this.dir, `${runId}.log`);
@@ -162,7 +179,7 @@ export class LogMirror {
     if (copying) return { length: copying.length, ended: copying.ended };
     const run = await this.getRun(runId);
     if (!run) return { length: 0, ended: null };
-    if (this.complete.has(runId) && isFinal(run.status)) return { length: this.sizeOf(runId), ended: run };
+    if ((this.complete.get(runId) ?? 0) > Date.now() && isFinal(run.status)) return { length: this.sizeOf(runId), ended: run };
     const started = this.incoming.get(runId) ?? this.copy(runId);
     return { length: started.length, ended: started.ended };
   }
@@ -193,7 +210,14 @@ export class LogMirror {
   private copy(runId: string): Incoming {
     // Append-only: what an earlier copy left is a prefix of the log, so it resumes from its end.
     const fd = openSync(this.logPath(runId), 'a+', 0o640);
-    const copying: Incoming = { length: fstatSync(fd).size, ended: null, fd, done: Promise.resolve() };
+    let length: number;
+    try {
+      length = fstatSync(fd).size;
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    const copying: Incoming = { length, ended: null, fd, done: Promise.resolve() };
     this.incoming.set(runId, copying);
     copying.done = this.follow(runId, copying)
       .catch((e: unknown) => this.options.onError(`copying the log of run ${runId} from Redis failed`, e))
@@ -209,8 +233,10 @@ export class LogMirror {
     const key = streamKey(this.prefix, runId);
     const reader = this.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     reader.on('error', () => undefined);
-    let idleSince = Date.now();
+    /** When the run was first seen over with nothing more coming (null: not yet). */
+    let quietSince: number | null = null;
     try {
+      await ready(reader).catch(() => undefined);
       while (!this.closed) {
         let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
         try {
@@ -222,19 +248,21 @@ export class LogMirror {
         }
         const entries = reply?.[0]?.[1] ?? [];
         if (entries.length === 0) {
-          if (await this.endedWithoutMarker(runId, key, reader, Date.now() - idleSince)) return this.finish(runId, copying);
+          const over = await this.isOver(runId);
+          quietSince = over ? (quietSince ?? Date.now()) : null;
+          const end = over && (await this.endedWithoutMarker(over, key, reader, Date.now() - (quietSince ?? 0)));
+          if (end) return this.finish(runId, copying, end === 'for good');
           continue;
         }
-        idleSince = Date.now();
+        quietSince = null;
         for (const [id, fields] of entries) {
           const { end, final } = parseId(id.toString());
-          if (final) return this.finish(runId, copying);
+          if (final) return this.finish(runId, copying, true);
           const from = Number(fieldOf(fields, 'o'));
           const data = fieldOf(fields, 'd');
           if (from > copying.length) {
-            // Bytes that never reached Redis (it restarted before the worker could send them again): said, not hidden.
-            const note = Buffer.from(`\n[oss-runner: ${from - copying.length} bytes of output were lost on the way from the worker]\n`);
-            writeSync(copying.fd, note);
+            // Bytes that never reached Redis: said, not hidden, in exactly as many bytes, so offsets stay the log's.
+            writeSync(copying.fd, gapFiller(from - copying.length));
             copying.length = from;
           }
           if (data && end > copying.length) {
@@ -250,20 +278,27 @@ export class LogMirror {
     }
   }
 
-  /**
-   * Whether a quiet stream has ended with no marker: the run is over and either its stream is gone
-   * (expired, or Redis lost it) or it ended as `lost` (its worker died), or nothing came for `idleEndMs`.
-   */
-  private async endedWithoutMarker(runId: string, key: string, reader: Redis, idleMs: number): Promise<boolean> {
+  /** The run, when it is over. */
+  private async isOver(runId: string): Promise<Run | null> {
     const run = await this.getRun(runId).catch(() => undefined);
-    if (!run || !isFinal(run.status)) return false;
-    if (run.status === 'lost' || idleMs > this.options.idleEndMs) return true;
-    return (await reader.exists(key).catch(() => 1)) === 0;
+    return run && isFinal(run.status) ? run : null;
   }
 
-  private async finish(runId: string, copying: Incoming): Promise<void> {
+  /**
+   * Whether the stream of a run that is over has ended with no marker: it ended as `lost` (its worker
+   * died), or its stream is gone (expired, or Redis lost it), or nothing came for `idleEndMs` since the
+   * run was seen over.
+   */
+  private async endedWithoutMarker(run: Run, key: string, reader: Redis, quietMs: number): Promise<'for good' | 'for now' | null> {
+    if (run.status === 'lost' || (await reader.exists(key).catch(() => 1)) === 0) return 'for good';
+    return quietMs > this.options.idleEndMs ? 'for now' : null;
+  }
+
+  /** The copy is over: whole for good, or (ended by silence alone) for a minute. */
+  private async finish(runId: string, copying: Incoming, forGood: boolean): Promise<void> {
     copying.ended = (await this.getRun(runId)) ?? null;
-    this.complete.set(runId, true);
+    this.complete.delete(runId);
+    this.complete.set(runId, forGood ? Infinity : Date.now() + 60_000);
     if (this.complete.size > 10_000) this.complete.delete(this.complete.keys().next().value ?? '');
   }
 
@@ -272,6 +307,15 @@ export class LogMirror {
     this.closed = true;
     await Promise.all([...this.incoming.values()].map((c) => c.done));
   }
+}
+
+/** `n` bytes that say `n` bytes of output were lost: a line of its own when there is room, padded with spaces. */
+function gapFiller(n: number): Buffer {
+  const filler = Buffer.alloc(n, 0x20);
+  const note = Buffer.from(`\n[oss-runner: ${n} bytes of output were lost on the way from the worker]\n`);
+  if (note.length <= n) note.copy(filler, n - note.length);
+  else filler[n - 1] = 0x0a;
+  return filler;
 }
 
 function fieldOf(fields: Buffer[], name: string): Buffer | undefined {

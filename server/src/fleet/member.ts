@@ -16,8 +16,10 @@ export interface MemberOptions {
   leaseS: number;
   /** What this node holds now (a worker's runs), sent with each heartbeat. */
   held: () => string[];
-  /** Told of each run this node found lost; `process` is its process when it ran on this host (a worker there may end it). */
-  onLost: (run: Run, process: ProcessHandle | null) => void;
+  /** Told of each run this node found lost. */
+  onLost: (run: Run) => void;
+  /** On workers: ends a process of a lost run that ran on this host. */
+  endLeftover?: (process: ProcessHandle) => void;
   /** On API nodes: queues again a run the queue lost (Redis restarted empty). */
   requeue?: (run: { run_id: string; name: string }) => Promise<void>;
   onError: (message: string, e: unknown) => void;
@@ -60,7 +62,9 @@ export class FleetMember {
       return;
     }
     try {
-      if (Date.now() - this.answeringSince >= this.options.leaseS * 1000) for (const { run, process, host } of await this.store.reap(this.options.leaseS)) this.options.onLost(run, host === this.node.host ? process : null);
+      if (Date.now() - this.answeringSince >= this.options.leaseS * 1000) for (const run of await this.store.reap(this.options.leaseS)) this.options.onLost(run);
+      if (this.options.endLeftover) for (const process of await this.store.leftovers(this.node.host)) this.options.endLeftover(process);
+      await this.store.prune();
       if (this.options.requeue) for (const run of await this.store.unclaimed(this.options.leaseS)) await this.options.requeue(run);
     } catch (e) {
       this.options.onError('fleet housekeeping failed', e);

@@ -36,8 +36,9 @@ export class RunBus implements RunFeed {
     });
   }
 
-  async start(): Promise<void> {
-    await this.subscriber.subscribe(this.channels.runs, this.channels.stops);
+  /** Listens for run changes, and on workers (`stops`) for stop requests. */
+  async start(options: { stops: boolean }): Promise<void> {
+    await this.subscriber.subscribe(this.channels.runs, ...(options.stops ? [this.channels.stops] : []));
   }
 
   publish(run: Run): void {
@@ -49,9 +50,9 @@ export class RunBus implements RunFeed {
     return () => this.listeners.delete(listener);
   }
 
-  /** Asks every worker to stop the run (the one holding it does); throws while Redis is unreachable. */
-  async requestStop(request: StopRequest): Promise<void> {
-    await this.publisher.publish(this.channels.stops, JSON.stringify(request));
+  /** Asks every worker to stop the run (the one holding it does); answers how many workers heard it. Throws while Redis is unreachable. */
+  requestStop(request: StopRequest): Promise<number> {
+    return this.publisher.publish(this.channels.stops, JSON.stringify(request));
   }
 
   onStop(listener: (request: StopRequest) => void): () => void {

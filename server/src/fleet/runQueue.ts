@@ -18,11 +18,15 @@ interface RunJob {
 export class RunQueue {
   private readonly queues = new Map<string, Queue>();
 
+  /** Opens the queue of every tag now: one made lazily while Redis is away would hold its first start. */
   constructor(
     private readonly url: string,
     private readonly prefix: string,
+    tags: string[],
     private readonly onError: (message: string, e: unknown) => void,
-  ) {}
+  ) {
+    for (const tag of tags) this.queue(tag);
+  }
 
   private queue(tag: string): Queue {
     let queue = this.queues.get(tag);
@@ -64,6 +68,7 @@ export class RunQueue {
  */
 export class QueueConsumer {
   private readonly workers: Worker<RunJob>[];
+  private full = false;
 
   constructor(
     url: string,
@@ -86,6 +91,19 @@ export class QueueConsumer {
       );
       return worker;
     });
+  }
+
+  /**
+   * A worker of several tags has one BullMQ worker per tag: while the process's slots are all taken it
+   * takes no job of any tag (so another worker gets it), and takes them again once a slot is free.
+   */
+  throttle(full: boolean): void {
+    if (full === this.full) return;
+    this.full = full;
+    for (const w of this.workers) {
+      if (full) void w.pause(true);
+      else void w.resume();
+    }
   }
 
   /** Takes no more jobs; jobs under way go on. */

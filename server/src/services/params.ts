@@ -168,10 +168,12 @@ const within = (dir: string, target: string) => target === dir || target.startsW
  * root both as written and with symlinks followed. Whether a path outside the roots exists is never
  * told: that is checked only inside them.
  */
-function resolvePath(name: string, value: string, roots: string[], forbidden: readonly string[]): string {
+function resolvePath(name: string, value: string, roots: string[], forbidden: readonly string[] | null): string {
   const absolute = path.resolve(roots[0] ?? '/', value);
   const notUnder = () => badRequest(`params.${name}: ${value} is not under ${roots.join(' or ')}`);
   if (!roots.some((root) => within(path.resolve(root), absolute))) throw notUnder();
+  // Not this machine's files (a fleet's API node): the worker checks the rest on its own disk.
+  if (forbidden === null) return absolute;
   let real: string;
   try {
     real = realpathSync(absolute);
@@ -191,8 +193,12 @@ function resolvePath(name: string, value: string, roots: string[], forbidden: re
   return real;
 }
 
-/** Checks the values sent for a tool (400 naming the parameter), with defaults filled in. */
-export function validateParams(specs: ParamSpecs, input: Record<string, unknown> | undefined, forbidden: readonly string[] = []): Record<string, unknown> {
+/**
+ * Checks the values sent for a tool (400 naming the parameter), with defaults filled in. Paths are
+ * checked on this machine's disk against `forbidden` (the server's data directory); with null, only as
+ * written (on a fleet's API node, whose disk is not where the tool runs).
+ */
+export function validateParams(specs: ParamSpecs, input: Record<string, unknown> | undefined, forbidden: readonly string[] | null = []): Record<string, unknown> {
   const parsed = paramsSchema(specs).safeParse(input ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

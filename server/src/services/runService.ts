@@ -63,6 +63,8 @@ export interface RemoteExecution {
   logState(runId: string): Promise<LogState>;
   /** Resolves once this node holds the whole log of a finished run (or gives up waiting). */
   logComplete(runId: string): Promise<void>;
+  /** Where this node keeps its copy of a run's log. */
+  logPath(runId: string): string;
 }
 
 type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
@@ -107,7 +109,7 @@ export class RunService {
   /** Uploads to S3 under way; shutdown waits for them. */
   private readonly archiving = new Set<Promise<void>>();
   /** Runs handed over by `execute`, and what tells their caller they are over. */
-  private readonly executing = new Map<string, (error?: Error) => void>();
+  private readonly executing = new Map<string, { over: Promise<void>; settle: (error?: Error) => void }>();
   private accepting = true;
 
   constructor(
@@ -127,7 +129,7 @@ export class RunService {
   }
 
   logPath(runId: string): string {
-    return path.join(this.options.logDir, 'runs', `${runId}.log`);
+    return this.options.remote?.logPath(runId) ?? path.join(this.options.logDir, 'runs', `${runId}.log`);
   }
 
   /** The log file to serve whole: on an API node, once the log bus has brought all of a finished run's log. */
@@ -167,8 +169,10 @@ export class RunService {
     if (!this.accepting) throw unavailable('the server is shutting down and starts no new runs: try again (another instance, or this one once restarted)', 5);
     const entry = this.catalog.get(input.name);
     if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
-    const params = validateParams(entry.params, input.params, [this.options.logDir]);
-    const missing = this.catalog.unavailableReason(entry);
+    // On a fleet's API node neither the paths nor the tool are on this machine: the worker checks them.
+    const remote = this.options.remote !== undefined;
+    const params = validateParams(entry.params, input.params, remote ? null : [this.options.logDir]);
+    const missing = remote ? null : this.catalog.unavailableReason(entry);
     if (missing) throw conflict(`tool "${entry.name}" is not available on this server: ${missing}`);
 
     const runId = randomUUID();
@@ -235,7 +239,12 @@ export class RunService {
    */
   execute(runId: string, name: string): Promise<void> {
     if (!this.accepting) return Promise.reject(unavailable('this worker is shutting down', 5));
-    const over = new Promise<void>((resolve, reject) => this.executing.set(runId, (error) => (error === undefined ? resolve() : reject(error))));
+    // Delivered again while this process still holds it: the same run, the same end.
+    const held = this.executing.get(runId);
+    if (held) return held.over;
+    let settle: (error?: Error) => void = () => {};
+    const over = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
+    this.executing.set(runId, { over, settle });
     this.queue.push({ runId, name });
     this.dispatch();
     return over;
@@ -247,7 +256,7 @@ export class RunService {
   }
 
   private settle(runId: string, error?: Error): void {
-    this.executing.get(runId)?.(error);
+    this.executing.get(runId)?.settle(error);
     this.executing.delete(runId);
   }
 
@@ -455,27 +464,31 @@ export class RunService {
 
   private async launch(runId: string): Promise<void> {
     let run: Run | undefined;
+    let failure: Error | undefined;
     try {
       run = await (this.options.claim ?? ((id: string) => this.store.get(id)))(runId);
     } catch (e) {
-      // A run handed over by `execute` fails its caller (the queue tries it again); a local start fails its request.
-      if (!this.executing.has(runId)) throw e;
-      this.settle(runId, e as Error);
-      return this.dispatch();
+      failure = e as Error;
     } finally {
       // From here the run holds its slot as an active run (or gives it back).
       this.starting.delete(runId);
     }
-    if (!run || run.status !== 'queued') {
-      this.settle(runId);
-      return this.dispatch();
+    if (failure || !run || run.status !== 'queued') {
+      // A run handed over by `execute` fails its caller (the queue tries it again); a local start fails its request.
+      const local = !this.executing.has(runId);
+      this.settle(runId, failure);
+      this.dispatch();
+      if (failure && local) throw failure;
+      return;
     }
     const entry = this.catalog.get(run.name);
+    // Checked where the tool runs (on a fleet, the API node could not): installed, and its limits enforceable.
+    const notHere = entry && this.catalog.unavailableReason(entry);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
     const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [] }, markStarted };
     this.active.set(runId, active);
-    active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : null);
+    active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : notHere ? `tool "${run.name}" is not available here: ${notHere}` : null);
     active.finished.catch((e: unknown) => this.options.onError(`recording the end of run ${runId} failed`, e));
     await started;
   }
@@ -498,9 +511,11 @@ export class RunService {
       if (cacheDir) await mkdir(cacheDir, { recursive: true, mode: 0o750 });
       active.writer = LogWriter.create(this.logPath(runId), limits.log_bytes);
       if (refusal) throw new Error(refusal);
+      // A worker builds the argv on its own machine: its paths checked on its disk, its artifact directory.
+      const argv = this.options.claim ? buildArgv(entry.cmd, entry.params, validateParams(entry.params, run.params, [this.options.logDir]), this.artifactsDir(runId)) : run.cmd;
       const proc = await this.executor.spawn({
         runId,
-        argv: run.cmd,
+        argv,
         cwd: workDir,
         // In the sandbox the real home is read-only: the run's own directory stands in for it (dotfiles).
         env: {
@@ -516,7 +531,7 @@ export class RunService {
       active.proc = proc;
       // From here the process runs: these writes wait out a database outage rather than orphan it.
       await this.persist(() => this.store.setProcess(runId, proc.handle));
-      active.run = (await this.persist(() => this.update(runId, { status: 'running', started_at: now(), limits }))) ?? run;
+      active.run = (await this.persist(() => this.update(runId, { status: 'running', started_at: now(), limits, cmd: argv }))) ?? run;
       this.options.onStarted?.(active.run);
       this.feed.publish(runId);
       active.markStarted();

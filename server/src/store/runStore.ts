@@ -31,7 +31,7 @@ export interface RunFilter {
   cursor?: string | undefined;
 }
 
-export type RunPatch = Partial<Omit<Run, 'run_id' | 'name' | 'cmd' | 'params' | 'created_at' | 'requested_by'>>;
+export type RunPatch = Partial<Omit<Run, 'run_id' | 'name' | 'params' | 'created_at' | 'requested_by'>>;
 
 /** A start request's Idempotency-Key: the same key from the same caller gets the same run. */
 export interface IdempotencyClaim {
