@@ -81,9 +81,11 @@ export class FleetStore {
   async reap(leaseS: number): Promise<Run[]> {
     const { rows } = await this.pool.query<RunRow>(
       `UPDATE runs SET status = 'lost', end_reason = 'lost', finished_at = $2,
-              error = 'the worker that ran it stopped answering (its lease ran out); its processes died with it'
-       WHERE status IN ('queued', 'running') AND owner IS NOT NULL
-         AND owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at > now() - make_interval(secs => $1))
+              error = 'the node that ran it stopped answering (its lease ran out, or a single server running it died); its processes died with it'
+       WHERE (status IN ('queued', 'running') AND owner IS NOT NULL
+              AND owner NOT IN (SELECT id FROM nodes WHERE heartbeat_at > now() - make_interval(secs => $1)))
+          -- Running with no owner: left by a single server that died before the database served a fleet.
+          OR (status = 'running' AND owner IS NULL)
        RETURNING *`,
       [leaseS, now()],
     );
