@@ -38,6 +38,10 @@ async function main(): Promise<void> {
     onLost: (run) => fleet.bus.publish(run),
     // A dead worker of this host may have left processes (where no PID namespace ended them with it).
     endLeftover: killLeftover,
+    onLeaseLost: () => {
+      log.warn(`this worker could not renew its lease for ${config.FLEET_LEASE_S} s: ending its runs, which the fleet now counts lost`);
+      runs.abandon();
+    },
     onError: log.error,
   });
   await member.join();

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { api, endRun, fetchAuthed, freePort, linesOf, processesWith, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
 
 const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const LEASE_S = 2;
@@ -34,6 +34,9 @@ tools:
     cmd: ["bash", "-c", "echo started on the edge; exec sleep 600"]
   - name: absent
     cmd: ["no-such-program-on-the-workers"]
+  - name: fenced-sleeper
+    tag: fenced
+    cmd: ["bash", "-c", "echo started; exec sleep 600 # fleet-fenced-marker"]
   - name: nowhere
     tag: nowhere
     cmd: ["echo", "no worker serves this tag"]
@@ -224,7 +227,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     const fleet = await fleetOf(apiA);
     expect(fleet.nodes.filter((n) => n.alive).map((n) => n.role).sort()).toEqual(['api', 'api', 'worker', 'worker']);
     expect(fleet.nodes.find((n) => n.role === 'worker')).toMatchObject({ concurrency: 4, host: expect.any(String) as string });
-    expect(fleet.queues.map((q) => q.tag).sort()).toEqual(['default', 'edge', 'nowhere']);
+    expect(fleet.queues.map((q) => q.tag).sort()).toEqual(['default', 'edge', 'fenced', 'nowhere']);
     const metrics = await (await fetchAuthed(`${apiA.url}/metrics`)).text();
     expect(metrics).toMatch(/oss_runner_fleet_nodes\{role="worker"\} 2/);
     expect(metrics).toMatch(/oss_runner_fleet_queue_jobs\{tag="default",state="waiting"\} \d+/);
@@ -266,6 +269,35 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     const failed = (await api<{ items: Run[] }>(apiA.url, 'GET', '/runs?name=hello&status=failed')).body.items;
     expect(failed[0]?.error).toMatch(/could not be queued/);
   }, 30_000);
+
+  it('a worker cut off from the database for a whole lease ends its runs itself; the fleet has counted them lost meanwhile', async () => {
+    const relay = await tcpRelay(PG);
+    const target = new URL(PG);
+    const cutOff = await startServer({
+      catalogFile,
+      env: { ...env, WORKER_TAGS: 'fenced', DATABASE_URL: `postgres://${target.username}@127.0.0.1:${relay.port}${target.pathname}?options=-c%20search_path%3D${schema}` },
+      worker: true,
+    });
+    try {
+      const run = await start(apiA, 'fenced-sleeper');
+      await readSse(`${apiB.url}/runs/${run.run_id}/logs`, {}, (e) => !e.data.includes('started'));
+      await relay.cut();
+      // The API nodes see its lease run out and count the run lost; the worker, seeing the same, ends the tool.
+      await waitFor('the run to be lost', async () => ((await getRun(apiA, run.run_id)).status === 'lost' ? true : undefined), 15_000);
+      await waitFor('the tool to be ended by its worker', () => (processesWith('fleet-fenced-marker').length === 0 ? true : undefined), 15_000);
+      await relay.restore();
+      // Once the database answers again, the worker records why it ended the run: still lost.
+      const ended = await waitFor('the worker to record the end', async () => {
+        const r = await getRun(apiB, run.run_id);
+        return r.error?.includes('could not renew its lease') ? r : undefined;
+      }, 30_000);
+      expect(ended).toMatchObject({ status: 'lost', end_reason: 'lost', started_at: expect.any(String) as string });
+      expect(ended.signal).not.toBeNull();
+    } finally {
+      await relay.restore().catch(() => undefined);
+      await cutOff.stop();
+    }
+  }, 60_000);
 
   it('a worker killed with SIGKILL mid-run: its run becomes lost within the lease, its processes die with it, the other worker goes on', async () => {
     const run = await start(apiA, 'sleeper');

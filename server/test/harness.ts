@@ -59,6 +59,39 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A TCP relay to the host and port of `url` (PostgreSQL, say) that a test can cut (every connection
+ * dropped, the port closed) and restore on the same port.
+ */
+export async function tcpRelay(url: string): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+  const target = new URL(url);
+  const sockets = new Set<net.Socket>();
+  const make = () =>
+    net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+  let server = make().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    port,
+    async cut() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+    async restore() {
+      server = make().listen(port, '127.0.0.1');
+      await once(server, 'listening');
+    },
+  };
+}
+
 export function tempDir(prefix = 'oss-runner-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }

@@ -4,16 +4,14 @@
  * nothing goes to a SQLite file. Each test server gets a schema of its own, dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
-import { api, runToEnd as runToEndOn, startServer, tempDir, waitFor } from './harness';
+import { api, runToEnd as runToEndOn, startServer, tcpRelay, tempDir, waitFor } from './harness';
 
 const BASE = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CATALOG = `
@@ -25,36 +23,6 @@ tools:
   - name: pause
     cmd: ["bash", "-c", "echo started; sleep 2; echo done"]
 `;
-
-/** A TCP relay to PostgreSQL that a test can cut (every connection dropped, the port closed) and restore on the same port. */
-async function relay(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
-  const target = new URL(BASE);
-  const sockets = new Set<net.Socket>();
-  const make = () =>
-    net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname);
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('close', () => sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-    });
-  let server = make().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    port,
-    async cut() {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-    async restore() {
-      server = make().listen(port, '127.0.0.1');
-      await once(server, 'listening');
-    },
-  };
-}
 
 let admin: pg.Client;
 const schemas: string[] = [];
@@ -172,7 +140,7 @@ describe('on PostgreSQL', () => {
 
   it('answers 503 while the database is away, records a run that ended meanwhile, and recovers when it returns', async () => {
     const { schema } = await database();
-    const pgRelay = await relay();
+    const pgRelay = await tcpRelay(BASE);
     const target = new URL(BASE);
     const url = `postgres://${target.username}@127.0.0.1:${pgRelay.port}${target.pathname}?options=-c%20search_path%3D${schema}`;
     const server = await startServer({ catalog: CATALOG, env: { DATABASE_URL: url } });

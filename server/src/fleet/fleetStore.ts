@@ -93,17 +93,21 @@ export class FleetStore {
   }
 
   /**
-   * The processes of lost runs that ran on this host (a worker here died): taken off their runs, for
-   * the caller to end (any still alive where no PID namespace ended them with their worker).
+   * Lost runs that ran on this host and still name a process, with the pid of the worker that ran them:
+   * when that worker is gone, any process of theirs still alive (where no PID namespace ended it with
+   * its worker) is for the caller to end, and then `forgetProcess`.
    */
-  async leftovers(host: string): Promise<ProcessHandle[]> {
-    const { rows } = await this.pool.query<{ process: ProcessHandle }>(
-      `UPDATE runs SET process = NULL FROM (SELECT run_id, process AS handle FROM runs
-         WHERE status = 'lost' AND process IS NOT NULL AND owner IN (SELECT id FROM nodes WHERE host = $1 AND role = 'worker') FOR UPDATE) AS gone
-       WHERE runs.run_id = gone.run_id RETURNING gone.handle AS process`,
+  async leftovers(host: string): Promise<{ runId: string; process: ProcessHandle; workerPid: number }[]> {
+    const { rows } = await this.pool.query<{ run_id: string; process: ProcessHandle; pid: number }>(
+      `SELECT runs.run_id, runs.process, nodes.pid FROM runs JOIN nodes ON nodes.id = runs.owner
+       WHERE runs.status = 'lost' AND runs.process IS NOT NULL AND nodes.host = $1 AND nodes.role = 'worker' LIMIT 100`,
       [host],
     );
-    return rows.map((r) => r.process);
+    return rows.map((r) => ({ runId: r.run_id, process: r.process, workerPid: r.pid }));
+  }
+
+  async forgetProcess(runId: string): Promise<void> {
+    await this.pool.query('UPDATE runs SET process = NULL WHERE run_id = $1', [runId]);
   }
 
   /** Runs queued longer than `olderThanS` that no worker has claimed: given to the queue again (Redis may have lost them). */

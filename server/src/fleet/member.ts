@@ -20,9 +20,21 @@ export interface MemberOptions {
   onLost: (run: Run) => void;
   /** On workers: ends a process of a lost run that ran on this host. */
   endLeftover?: (process: ProcessHandle) => void;
+  /** On workers: told once when the lease could not be renewed for a whole lease (others count its runs lost). */
+  onLeaseLost?: () => void;
   /** On API nodes: queues again a run the queue lost (Redis restarted empty). */
   requeue?: (run: { run_id: string; name: string }) => Promise<void>;
   onError: (message: string, e: unknown) => void;
+}
+
+/** Whether a process of this pid exists on this host (signal 0 tests without sending). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function nodeInfo(role: NodeInfo['role'], tags: string[], concurrency: number): NodeInfo {
@@ -35,6 +47,9 @@ export class FleetMember {
   /** Since when the database has answered this node without a break (null: it does not now). */
   private answeringSince: number | null = null;
   private beating: Promise<void> = Promise.resolve();
+  /** When the lease was last renewed, and whether its loss has been told since. */
+  private renewedAt = 0;
+  private leaseLost = false;
 
   constructor(
     private readonly store: FleetStore,
@@ -45,7 +60,7 @@ export class FleetMember {
   /** Joins: the first heartbeat must land (a node that cannot reach the database does not start). */
   async join(): Promise<void> {
     await this.store.heartbeat(this.node, this.options.held());
-    this.answeringSince = Date.now();
+    this.answeringSince = this.renewedAt = Date.now();
     this.timer = setInterval(() => {
       this.beating = this.beat();
     }, (this.options.leaseS * 1000) / 6);
@@ -56,18 +71,36 @@ export class FleetMember {
     try {
       await this.store.heartbeat(this.node, this.options.held());
       this.answeringSince ??= Date.now();
+      this.renewedAt = Date.now();
+      this.leaseLost = false;
     } catch (e) {
       if (this.answeringSince !== null) this.options.onError('renewing this node\'s lease failed (the database does not answer)', e);
       this.answeringSince = null;
+      if (!this.leaseLost && Date.now() - this.renewedAt >= this.options.leaseS * 1000) {
+        this.leaseLost = true;
+        this.options.onLeaseLost?.();
+      }
       return;
     }
     try {
       if (Date.now() - this.answeringSince >= this.options.leaseS * 1000) for (const run of await this.store.reap(this.options.leaseS)) this.options.onLost(run);
-      if (this.options.endLeftover) for (const process of await this.store.leftovers(this.node.host)) this.options.endLeftover(process);
+      if (this.options.endLeftover) await this.endLeftovers(this.options.endLeftover);
       await this.store.prune();
       if (this.options.requeue) for (const run of await this.store.unclaimed(this.options.leaseS)) await this.options.requeue(run);
     } catch (e) {
       this.options.onError('fleet housekeeping failed', e);
+    }
+  }
+
+  /**
+   * Ends what lost runs of dead workers of this host left running. A worker of this host that is alive
+   * (cut off from the database, say) ends its own runs: they are not touched.
+   */
+  private async endLeftovers(end: (process: ProcessHandle) => void): Promise<void> {
+    for (const { runId, process, workerPid } of await this.store.leftovers(this.node.host)) {
+      if (workerPid !== this.node.pid && isAlive(workerPid)) continue;
+      end(process);
+      await this.store.forgetProcess(runId);
     }
   }
 

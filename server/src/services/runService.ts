@@ -67,7 +67,7 @@ export interface RemoteExecution {
   logPath(runId: string): string;
 }
 
-type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown'>;
+type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown' | 'lost'>;
 
 interface ActiveRun {
   run: Run;
@@ -358,6 +358,16 @@ export class RunService {
     return this.queue.length;
   }
 
+  /**
+   * On a worker that could not renew its lease for a whole lease: the fleet counts its runs lost (and
+   * may run nothing of theirs again), so it ends them now rather than let them go on unseen; their
+   * end is recorded as `lost` once the database answers. Runs waiting here for a slot are let go.
+   */
+  abandon(): void {
+    for (const { runId } of this.queue.splice(0)) this.settle(runId);
+    for (const active of this.active.values()) void this.requestStop(active, 'lost', null).catch(() => undefined);
+  }
+
   /** From now on a start answers 503; queued runs stay queued (in the store) for the next start. */
   stopAccepting(): void {
     this.accepting = false;
@@ -562,6 +572,7 @@ export class RunService {
       if (exit.signal === 'SIGKILL') error ??= note;
     }
     if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
+    if (active.stop?.reason === 'lost') error ??= 'this worker could not renew its lease (the database did not answer for FLEET_LEASE_S), so it ended the run: the fleet counts it lost';
     active.writer?.close();
 
     const { status, endReason, outcome } = this.outcome(active, exit, spawned);
@@ -679,6 +690,7 @@ export class RunService {
   private outcome(active: ActiveRun, exit: ExitStatus, spawned: boolean): { status: RunStatus; endReason: EndReason; outcome: Outcome | null } {
     if (!spawned) return { status: 'failed', endReason: 'spawn_error', outcome: null };
     if (active.stop?.reason === 'timeout') return { status: 'timed_out', endReason: 'timeout', outcome: null };
+    if (active.stop?.reason === 'lost') return { status: 'lost', endReason: 'lost', outcome: null };
     if (active.stop) return { status: 'stopped', endReason: active.stop.reason, outcome: null };
     if (exit.usage?.oomKills && exit.signal === 'SIGKILL') return { status: 'failed', endReason: 'oom', outcome: 'error' };
     const endReason = exit.signal ? 'signal' : 'exit';
