@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import pg from 'pg';
+import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Health } from '../../shared/src/schemas/health';
@@ -37,6 +38,9 @@ tools:
   - name: fenced-sleeper
     tag: fenced
     cmd: ["bash", "-c", "echo started; exec sleep 600 # fleet-fenced-marker"]
+  - name: report
+    cmd: ["bash", "-c", "echo made by a worker > $1/out.txt; echo done", "report", "{{artifacts}}"]
+    artifacts: [out.txt]
   - name: nowhere
     tag: nowhere
     cmd: ["echo", "no worker serves this tag"]
@@ -63,6 +67,7 @@ class TestRedis {
 }
 
 let redis: TestRedis;
+let s3server: S3rver;
 let admin: pg.Client;
 let schema: string;
 let apiA: TestServer;
@@ -76,6 +81,9 @@ const startWorker = (tags = 'default') => startServer({ catalogFile, env: { ...e
 beforeAll(async () => {
   redis = new TestRedis(await freePort());
   await redis.start();
+  // Finished runs go to S3, from where API nodes serve what stays on workers' disks (artifacts).
+  s3server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: tempDir('s3rver-'), configureBuckets: [{ name: 'fleet', configs: [] }] });
+  const { port: s3Port } = await s3server.run();
   admin = new pg.Client({ connectionString: PG });
   await admin.connect();
   schema = `osr_fleet_${randomBytes(6).toString('hex')}`;
@@ -87,6 +95,10 @@ beforeAll(async () => {
     FLEET_LEASE_S: String(LEASE_S),
     ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
     MAX_CONCURRENT_RUNS: '4',
+    S3_BUCKET: 'fleet',
+    S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
+    S3_ACCESS_KEY_ID: 'S3RVER',
+    S3_SECRET_ACCESS_KEY: 'S3RVER',
   };
   // The first node migrates the schema; the others start together.
   apiA = await startServer({ catalogFile, env });
@@ -94,8 +106,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([apiA, apiB, ...workers].map((s) => s?.stop()));
+  await Promise.all([apiA, apiB, ...(workers ?? [])].map((s) => s?.stop()));
   await redis?.kill();
+  await s3server?.close();
   await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin?.end();
 });
@@ -219,6 +232,21 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect(endRun(events)).toMatchObject({ status: 'failed', end_reason: 'spawn_error', error: expect.stringMatching(/not available here: program "no-such-program-on-the-workers" is not installed/) as string });
   });
 
+  it("a worker's artifacts are served by any API node, from their copy in S3", async () => {
+    const run = await start(apiA, 'report');
+    await readSse(`${apiA.url}/runs/${run.run_id}/logs`);
+    const archived = await waitFor('the run to be archived', async () => {
+      const r = await getRun(apiB, run.run_id);
+      return r.archived_at ? r : undefined;
+    });
+    expect(archived.artifacts.map((a) => a.name)).toEqual(['out.txt']);
+    // Not on the API node's disk: a redirect to the presigned copy, which needs no credential.
+    const res = await fetchAuthed(`${apiB.url}/runs/${run.run_id}/artifacts/out.txt`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    const copy = await fetch(res.headers.get('location') ?? '');
+    expect(await copy.text()).toBe('made by a worker\n');
+  });
+
   it('/health counts the fleet, /fleet shows who is alive and what each runs (admin), /metrics has the fleet', async () => {
     const health = (await api<Health>(apiB.url, 'GET', '/health', undefined, { authorization: '' })).body;
     expect(health.fleet).toMatchObject({ api_nodes: 2, workers: 2 });
@@ -320,4 +348,13 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect(endRun(helloEvents).status).toBe('succeeded');
     workers = workers.filter((w) => w !== victim);
   }, 30_000);
+
+  it("an API node's death loses no run: the run goes on on its worker and streams whole from the other node", async () => {
+    const run = await start(apiA, 'ticker');
+    await readSse(`${apiA.url}/runs/${run.run_id}/logs`, {}, (e) => !e.data.includes('tick 3'));
+    await apiA.crash();
+    const { events } = await readSse(`${apiB.url}/runs/${run.run_id}/logs`);
+    expect(linesOf(events)).toEqual(ticks);
+    expect(endRun(events).status).toBe('succeeded');
+  });
 });
