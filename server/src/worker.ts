@@ -38,9 +38,9 @@ async function main(): Promise<void> {
     onLost: (run) => fleet.bus.publish(run),
     // A dead worker of this host may have left processes (where no PID namespace ended them with it).
     endLeftover: killLeftover,
-    onLeaseLost: () => {
-      log.warn(`this worker could not renew its lease for ${config.FLEET_LEASE_S} s: ending its runs, which the fleet now counts lost`);
-      runs.abandon();
+    onHeldLost: (runIds) => {
+      log.warn(`the fleet counted ${runIds.length} run(s) of this worker lost while it was cut off from the database: ending them (${runIds.join(', ')})`);
+      runs.abandon(runIds);
     },
     onError: log.error,
   });

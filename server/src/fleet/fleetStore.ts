@@ -97,13 +97,19 @@ export class FleetStore {
    * when that worker is gone, any process of theirs still alive (where no PID namespace ended it with
    * its worker) is for the caller to end, and then `forgetProcess`.
    */
-  async leftovers(host: string): Promise<{ runId: string; process: ProcessHandle; workerPid: number }[]> {
-    const { rows } = await this.pool.query<{ run_id: string; process: ProcessHandle; pid: number }>(
-      `SELECT runs.run_id, runs.process, nodes.pid FROM runs JOIN nodes ON nodes.id = runs.owner
+  async leftovers(host: string): Promise<{ runId: string; process: ProcessHandle; owner: string; workerPid: number }[]> {
+    const { rows } = await this.pool.query<{ run_id: string; process: ProcessHandle; owner: string; pid: number }>(
+      `SELECT runs.run_id, runs.process, runs.owner, nodes.pid FROM runs JOIN nodes ON nodes.id = runs.owner
        WHERE runs.status = 'lost' AND runs.process IS NOT NULL AND nodes.host = $1 AND nodes.role = 'worker' LIMIT 100`,
       [host],
     );
-    return rows.map((r) => ({ runId: r.run_id, process: r.process, workerPid: r.pid }));
+    return rows.map((r) => ({ runId: r.run_id, process: r.process, owner: r.owner, workerPid: r.pid }));
+  }
+
+  /** Which of these runs, held by this node, the fleet counts lost. */
+  async lostAmong(nodeId: string, runIds: string[]): Promise<string[]> {
+    const { rows } = await this.pool.query<{ run_id: string }>("SELECT run_id FROM runs WHERE owner = $1 AND status = 'lost' AND run_id = ANY($2)", [nodeId, runIds]);
+    return rows.map((r) => r.run_id);
   }
 
   async forgetProcess(runId: string): Promise<void> {

@@ -106,8 +106,14 @@ export class LogPublisher implements LogFeed {
     const { length, ended } = await this.state(runId);
     if (out.resync) {
       const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
-      out.sent = last ? parseId(last[0]).end : 0;
       out.resync = false;
+      const top = last ? parseId(last[0]) : { end: 0, final: false };
+      // The end marker landed already (its reply was lost): nothing more to send.
+      if (top.final) {
+        this.outgoing.delete(runId);
+        return;
+      }
+      out.sent = top.end;
     }
     if (out.sent < length) {
       const fd = openSync(this.logPath(runId), 'r');
@@ -285,13 +291,13 @@ export class LogMirror {
   }
 
   /**
-   * Whether the stream of a run that is over has ended with no marker: it ended as `lost` (its worker
-   * died), or its stream is gone (expired, or Redis lost it), or nothing came for `idleEndMs` since the
-   * run was seen over.
+   * Whether the stream of a run that is over has ended with no marker: for good when the stream is gone
+   * (expired, or Redis lost it); for now when the run is `lost` and nothing comes (its worker died, or,
+   * cut off from the database, may still send), or nothing came for `idleEndMs` since it was seen over.
    */
   private async endedWithoutMarker(run: Run, key: string, reader: Redis, quietMs: number): Promise<'for good' | 'for now' | null> {
-    if (run.status === 'lost' || (await reader.exists(key).catch(() => 1)) === 0) return 'for good';
-    return quietMs > this.options.idleEndMs ? 'for now' : null;
+    if ((await reader.exists(key).catch(() => 1)) === 0) return 'for good';
+    return run.status === 'lost' || quietMs > this.options.idleEndMs ? 'for now' : null;
   }
 
   /** The copy is over: whole for good, or (ended by silence alone) for a minute. */

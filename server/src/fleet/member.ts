@@ -20,8 +20,8 @@ export interface MemberOptions {
   onLost: (run: Run) => void;
   /** On workers: ends a process of a lost run that ran on this host. */
   endLeftover?: (process: ProcessHandle) => void;
-  /** On workers: told once when the lease could not be renewed for a whole lease (others count its runs lost). */
-  onLeaseLost?: () => void;
+  /** On workers: told of runs it holds that the fleet counts lost (its lease ran out while it was cut off). */
+  onHeldLost?: (runIds: string[]) => void;
   /** On API nodes: queues again a run the queue lost (Redis restarted empty). */
   requeue?: (run: { run_id: string; name: string }) => Promise<void>;
   onError: (message: string, e: unknown) => void;
@@ -47,9 +47,6 @@ export class FleetMember {
   /** Since when the database has answered this node without a break (null: it does not now). */
   private answeringSince: number | null = null;
   private beating: Promise<void> = Promise.resolve();
-  /** When the lease was last renewed, and whether its loss has been told since. */
-  private renewedAt = 0;
-  private leaseLost = false;
 
   constructor(
     private readonly store: FleetStore,
@@ -60,7 +57,7 @@ export class FleetMember {
   /** Joins: the first heartbeat must land (a node that cannot reach the database does not start). */
   async join(): Promise<void> {
     await this.store.heartbeat(this.node, this.options.held());
-    this.answeringSince = this.renewedAt = Date.now();
+    this.answeringSince = Date.now();
     this.timer = setInterval(() => {
       this.beating = this.beat();
     }, (this.options.leaseS * 1000) / 6);
@@ -71,20 +68,20 @@ export class FleetMember {
     try {
       await this.store.heartbeat(this.node, this.options.held());
       this.answeringSince ??= Date.now();
-      this.renewedAt = Date.now();
-      this.leaseLost = false;
     } catch (e) {
       if (this.answeringSince !== null) this.options.onError('renewing this node\'s lease failed (the database does not answer)', e);
       this.answeringSince = null;
-      if (!this.leaseLost && Date.now() - this.renewedAt >= this.options.leaseS * 1000) {
-        this.leaseLost = true;
-        this.options.onLeaseLost?.();
-      }
       return;
     }
     try {
       if (Date.now() - this.answeringSince >= this.options.leaseS * 1000) for (const run of await this.store.reap(this.options.leaseS)) this.options.onLost(run);
       if (this.options.endLeftover) await this.endLeftovers(this.options.endLeftover);
+      // Runs still going here that the fleet counted lost while this node was cut off: the worker ends them.
+      const held = this.options.held();
+      if (this.options.onHeldLost && held.length) {
+        const lost = await this.store.lostAmong(this.node.id, held);
+        if (lost.length) this.options.onHeldLost(lost);
+      }
       await this.store.prune();
       if (this.options.requeue) for (const run of await this.store.unclaimed(this.options.leaseS)) await this.options.requeue(run);
     } catch (e) {
@@ -97,8 +94,9 @@ export class FleetMember {
    * (cut off from the database, say) ends its own runs: they are not touched.
    */
   private async endLeftovers(end: (process: ProcessHandle) => void): Promise<void> {
-    for (const { runId, process, workerPid } of await this.store.leftovers(this.node.host)) {
-      if (workerPid !== this.node.pid && isAlive(workerPid)) continue;
+    for (const { runId, process, owner, workerPid } of await this.store.leftovers(this.node.host)) {
+      // Its own runs (counted lost while it was cut off) a worker ends through onHeldLost, with their grace.
+      if (owner === this.node.id || isAlive(workerPid)) continue;
       end(process);
       await this.store.forgetProcess(runId);
     }

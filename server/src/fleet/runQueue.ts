@@ -69,6 +69,8 @@ export class RunQueue {
 export class QueueConsumer {
   private readonly workers: Worker<RunJob>[];
   private full = false;
+  /** Set once draining (shutdown): slots freed then take no new job. */
+  private stopped = false;
 
   constructor(
     url: string,
@@ -98,7 +100,7 @@ export class QueueConsumer {
    * takes no job of any tag (so another worker gets it), and takes them again once a slot is free.
    */
   throttle(full: boolean): void {
-    if (full === this.full) return;
+    if (this.stopped || full === this.full) return;
     this.full = full;
     for (const w of this.workers) {
       if (full) void w.pause(true);
@@ -108,6 +110,7 @@ export class QueueConsumer {
 
   /** Takes no more jobs; jobs under way go on. */
   async pause(): Promise<void> {
+    this.stopped = true;
     await Promise.all(this.workers.map((w) => w.pause(true)));
   }
 

@@ -359,13 +359,19 @@ export class RunService {
   }
 
   /**
-   * On a worker that could not renew its lease for a whole lease: the fleet counts its runs lost (and
-   * may run nothing of theirs again), so it ends them now rather than let them go on unseen; their
-   * end is recorded as `lost` once the database answers. Runs waiting here for a slot are let go.
+   * On a worker whose lease ran out while it was cut off from the database: the fleet has counted these
+   * runs lost, so they are ended here too (recorded `lost`, saying why) rather than going on unseen.
    */
-  abandon(): void {
-    for (const { runId } of this.queue.splice(0)) this.settle(runId);
-    for (const active of this.active.values()) void this.requestStop(active, 'lost', null).catch(() => undefined);
+  abandon(runIds: string[]): void {
+    for (const runId of runIds) {
+      const queued = this.queue.findIndex((q) => q.runId === runId);
+      if (queued >= 0) {
+        this.queue.splice(queued, 1);
+        this.settle(runId);
+      }
+      const active = this.active.get(runId);
+      if (active) void this.requestStop(active, 'lost', null).catch(() => undefined);
+    }
   }
 
   /** From now on a start answers 503; queued runs stay queued (in the store) for the next start. */
@@ -455,6 +461,8 @@ export class RunService {
       this.queue.splice(i, 1);
       this.starting.set(runId, name);
       const launch = this.launch(runId).finally(() => this.launching.delete(runId));
+      // A failure is for start() to report; a launch nobody awaits must not end the process.
+      launch.catch(() => undefined);
       this.launching.set(runId, launch);
     }
   }
@@ -492,8 +500,8 @@ export class RunService {
       return;
     }
     const entry = this.catalog.get(run.name);
-    // Checked where the tool runs (on a fleet, the API node could not): installed, and its limits enforceable.
-    const notHere = entry && this.catalog.unavailableReason(entry);
+    // On a worker, checked where the tool runs (the API node could not): installed, its limits enforceable.
+    const notHere = this.options.claim && entry && this.catalog.unavailableReason(entry);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
     const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [] }, markStarted };
@@ -539,6 +547,8 @@ export class RunService {
       });
       spawned = true;
       active.proc = proc;
+      // Stopped while it was being spawned: stopped now, not after the writes below (which may wait out an outage).
+      if (active.stop) void proc.terminate(this.options.stopGraceMs);
       // From here the process runs: these writes wait out a database outage rather than orphan it.
       await this.persist(() => this.store.setProcess(runId, proc.handle));
       active.run = (await this.persist(() => this.update(runId, { status: 'running', started_at: now(), limits, cmd: argv }))) ?? run;
@@ -548,7 +558,6 @@ export class RunService {
 
       const timeoutS = entry.timeout_s ?? this.options.defaultTimeoutS;
       const timer = setTimeout(() => void this.requestStop(active, 'timeout', null), timeoutS * 1000);
-      if (active.stop) void proc.terminate(this.options.stopGraceMs);
       const pumped = this.pump(active.writer, proc, runId);
       exit = await proc.exited;
       active.exited = true;
@@ -572,7 +581,7 @@ export class RunService {
       if (exit.signal === 'SIGKILL') error ??= note;
     }
     if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
-    if (active.stop?.reason === 'lost') error ??= 'this worker could not renew its lease (the database did not answer for FLEET_LEASE_S), so it ended the run: the fleet counts it lost';
+    if (active.stop?.reason === 'lost') error ??= 'this worker could not renew its lease (the database did not answer for FLEET_LEASE_S) and the fleet counted the run lost, so the worker ended it';
     active.writer?.close();
 
     const { status, endReason, outcome } = this.outcome(active, exit, spawned);
