@@ -39,8 +39,8 @@ async function main(): Promise<void> {
     // A dead worker of this host may have left processes (where no PID namespace ended them with it).
     endLeftover: killLeftover,
     onHeldLost: (runIds) => {
-      log.warn(`the fleet counted ${runIds.length} run(s) of this worker lost while it was cut off from the database: ending them (${runIds.join(', ')})`);
-      runs.abandon(runIds);
+      const ended = runs.abandon(runIds);
+      if (ended.length) log.warn(`the fleet counted ${ended.length} run(s) of this worker lost while it was cut off from the database: ending them (${ended.join(', ')})`);
     },
     onError: log.error,
   });

@@ -361,17 +361,25 @@ export class RunService {
   /**
    * On a worker whose lease ran out while it was cut off from the database: the fleet has counted these
    * runs lost, so they are ended here too (recorded `lost`, saying why) rather than going on unseen.
+   * Answers the runs it began to end now.
    */
-  abandon(runIds: string[]): void {
+  abandon(runIds: string[]): string[] {
+    const ended: string[] = [];
     for (const runId of runIds) {
       const queued = this.queue.findIndex((q) => q.runId === runId);
       if (queued >= 0) {
         this.queue.splice(queued, 1);
         this.settle(runId);
+        ended.push(runId);
       }
       const active = this.active.get(runId);
-      if (active) void this.requestStop(active, 'lost', null).catch(() => undefined);
+      // Asked once: the stop under way keeps its grace.
+      if (active && !active.stop) {
+        void this.requestStop(active, 'lost', null).catch(() => undefined);
+        ended.push(runId);
+      }
     }
+    return ended;
   }
 
   /** From now on a start answers 503; queued runs stay queued (in the store) for the next start. */
