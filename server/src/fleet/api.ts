@@ -6,14 +6,14 @@
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
 import type { Fleet, FleetCounts } from '../../../shared/src/schemas/fleet';
 import { unavailable } from '../errors';
-import type { Catalog, ToolEntry } from '../services/catalog';
+import type { Catalog } from '../services/catalog';
 import type { LogState } from '../services/logStream';
 import type { RemoteExecution } from '../services/runService';
 import type { RunStore } from '../store/runStore';
 import type { FleetStore } from './fleetStore';
 import type { LogMirror } from './logBus';
 import type { RunBus } from './runBus';
-import { DEFAULT_TAG, type RunQueue } from './runQueue';
+import type { RunQueue } from './runQueue';
 
 export interface FleetView {
   describe(): Promise<Fleet>;
@@ -27,12 +27,8 @@ export class FleetApi implements RemoteExecution, FleetView {
     private readonly options: { leaseS: number; stopWaitMs: number },
   ) {}
 
-  async enqueue(run: Run, entry: ToolEntry): Promise<void> {
-    await this.deps.queue.enqueue(run, entry.tag ?? DEFAULT_TAG);
-  }
-
-  /** Queues again a run still queued in the database (Redis lost it); a run whose tool left the catalog goes to the default queue, where a worker fails it. */
-  requeue = (run: { run_id: string; name: string }): Promise<void> => this.deps.queue.enqueue(run, this.deps.catalog.get(run.name)?.tag ?? DEFAULT_TAG);
+  /** Queues a new run, or again one still queued in the database that Redis lost, under its tool's tag. */
+  enqueue = (run: { run_id: string; name: string }): Promise<void> => this.deps.queue.enqueue(run, this.deps.catalog.tagOf(run.name));
 
   async stop(runId: string, stoppedBy: string | null): Promise<Run> {
     const { fleet, bus, runs } = this.deps;

@@ -9,7 +9,7 @@
  * anywhere, on any node, needs no other bookkeeping. A stream holds at most the run's log cap (the log
  * itself is capped) and expires LOG_STREAM_TTL_S after the run ends.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
@@ -201,12 +201,7 @@ export class LogMirror {
 
   private sizeOf(runId: string): number {
     try {
-      const fd = openSync(this.logPath(runId), 'r');
-      try {
-        return fstatSync(fd).size;
-      } finally {
-        closeSync(fd);
-      }
+      return statSync(this.logPath(runId)).size;
     } catch {
       return 0;
     }

@@ -8,8 +8,6 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { QueueCounts } from '../../../shared/src/schemas/fleet';
 import { bullConnection } from './redis';
 
-export const DEFAULT_TAG = 'default';
-
 interface RunJob {
   run_id: string;
   name: string;
@@ -43,7 +41,7 @@ export class RunQueue {
    * Queues a run. The job id is the run id: while a job waits, adding it again changes nothing. Jobs
    * are removed once done, so a run still queued in the database can always be queued again.
    */
-  async enqueue(run: RunJob, tag = DEFAULT_TAG): Promise<void> {
+  async enqueue(run: RunJob, tag: string): Promise<void> {
     await this.queue(tag).add('run', { run_id: run.run_id, name: run.name } satisfies RunJob, { jobId: run.run_id, removeOnComplete: true, removeOnFail: true });
   }
 

@@ -117,6 +117,9 @@ const CatalogFile = z.strictObject({
 
 export class CatalogError extends Error {}
 
+/** The tag of tools that name none (a fleet's workers serve it unless told otherwise). */
+export const DEFAULT_TAG = 'default';
+
 /** Where a program named by `cmd[0]` resolves on the given PATH, or null when it does not. */
 export function resolveProgram(program: string, searchPath: string): string | null {
   const candidates = program.includes('/')
@@ -189,7 +192,12 @@ export class Catalog {
 
   /** Every tag a run may be queued under (a fleet's queues). */
   tags(): string[] {
-    return [...new Set(['default', ...[...this.byName.values()].flatMap((e) => (e.tag ? [e.tag] : []))])];
+    return [...new Set([DEFAULT_TAG, ...[...this.byName.values()].flatMap((e) => (e.tag ? [e.tag] : []))])];
+  }
+
+  /** The queue a run of this tool goes to; a tool gone from the catalog goes to the default one, where a worker fails it. */
+  tagOf(name: string): string {
+    return this.get(name)?.tag ?? DEFAULT_TAG;
   }
 
   /**

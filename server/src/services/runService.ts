@@ -56,7 +56,7 @@ export interface RunServiceOptions {
 /** How an API node hands runs to the workers of its fleet, and reads their logs. */
 export interface RemoteExecution {
   /** Gives a new run to the queue of the workers that serve its tool's tag. */
-  enqueue(run: Run, entry: ToolEntry): Promise<void>;
+  enqueue(run: Run): Promise<void>;
   /** Stops a queued or running run wherever it is; resolves with the run once it has ended (or as it is after a while). */
   stop(runId: string, stoppedBy: string | null): Promise<Run>;
   /** How far the log has reached this node (the log bus). */
@@ -214,7 +214,7 @@ export class RunService {
       return this.get(stored.runId);
     }
     this.runFeed.publish(run);
-    if (this.options.remote) return this.enqueue(run, entry);
+    if (this.options.remote) return this.enqueue(run);
     this.queue.push({ runId: run.run_id, name: run.name });
     this.dispatch();
     await this.launching.get(run.run_id);
@@ -222,9 +222,9 @@ export class RunService {
   }
 
   /** On an API node: the run goes to the workers' queue; when the queue cannot take it, it fails now, clearly. */
-  private async enqueue(run: Run, entry: ToolEntry): Promise<Run> {
+  private async enqueue(run: Run): Promise<Run> {
     try {
-      await this.options.remote?.enqueue(run, entry);
+      await this.options.remote?.enqueue(run);
     } catch (e) {
       const error = `could not be queued: the run queue (Redis) is unavailable: ${(e as Error).message}`;
       await this.update(run.run_id, { status: 'failed', end_reason: 'spawn_error', error, finished_at: now() }).catch(() => undefined);
@@ -253,6 +253,15 @@ export class RunService {
   /** Run ids this process holds now (waiting for a slot or running). */
   get held(): string[] {
     return [...this.queue.map((q) => q.runId), ...this.starting.keys(), ...this.active.keys()];
+  }
+
+  /** Takes a run out of this process's queue (telling an `execute` caller it is over); whether it was there. */
+  private dequeue(runId: string): boolean {
+    const at = this.queue.findIndex((q) => q.runId === runId);
+    if (at < 0) return false;
+    this.queue.splice(at, 1);
+    this.settle(runId);
+    return true;
   }
 
   private settle(runId: string, error?: Error): void {
@@ -298,11 +307,7 @@ export class RunService {
     const active = this.active.get(runId);
     if (active) return this.requestStop(active, 'stopped', stoppedBy);
     if (this.options.remote) return this.options.remote.stop(runId, stoppedBy);
-    const queued = this.queue.findIndex((q) => q.runId === runId);
-    if (queued >= 0) {
-      this.queue.splice(queued, 1);
-      this.settle(runId);
-    }
+    this.dequeue(runId);
     const stopped = await this.update(runId, { status: 'stopped', end_reason: 'stopped', stopped_by: stoppedBy, finished_at: now() });
     this.feed.publish(runId);
     return stopped ?? run;
@@ -366,12 +371,7 @@ export class RunService {
   abandon(runIds: string[]): string[] {
     const ended: string[] = [];
     for (const runId of runIds) {
-      const queued = this.queue.findIndex((q) => q.runId === runId);
-      if (queued >= 0) {
-        this.queue.splice(queued, 1);
-        this.settle(runId);
-        ended.push(runId);
-      }
+      if (this.dequeue(runId)) ended.push(runId);
       const active = this.active.get(runId);
       // Asked once: the stop under way keeps its grace.
       if (active && !active.stop) {
