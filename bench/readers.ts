@@ -1,12 +1,14 @@
 /**
  * Log readers for the benchmarks, as a client would be: SSE over HTTP (Node's fetch, or curl), and
  * the typed tRPC client over WebSocket. Each checks every line against what the tool printed, in
- * order, and notes when the first and the last line arrived.
+ * order. Readers whose time is measured (curl, bench/wsReader.ts) run in processes of their own, as
+ * users' do; the many-reader and latency cases read in this process and check as lines arrive.
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import type { TestServer } from '../server/test/harness';
 import { trpcClient } from '../server/test/harness';
 
@@ -71,31 +73,86 @@ export async function readSse(server: TestServer, runId: string, expected: ((i: 
 }
 
 /**
- * `curl -sN` into a file, the issue's reference reader: the clock stops when curl has the last line;
- * the lines are checked afterwards, outside the measured time.
+ * A reader in a process of its own, as users' readers are: the clock stops when it has the run's
+ * last line; what it received is checked afterwards, once every reader is done, so no reader's
+ * checking slows another that is still reading.
  */
-export async function readCurl(server: TestServer, runId: string, expected: ((i: number) => string) | null): Promise<ReadResult> {
+export interface ProcessReader {
+  /** Resolves with the time (performance.now()) the reader had the last line. */
+  done: Promise<number>;
+  /** Checks the lines it received; call after `done`. */
+  check(): Promise<ReadResult>;
+}
+
+/** `curl -sN` into a file, the issue's reference reader; its lines are checked against `expected(i)` (or, when null, only counted). */
+export function curlReader(server: TestServer, runId: string, expected: ((i: number) => string) | null): ProcessReader {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'bench-curl-')), 'out.sse');
-  let firstLineAt: number | null = null;
   const curl = spawn('curl', ['-sN', '-o', file, '-H', `Authorization: Bearer ${server.adminKey}`, `${server.url}/runs/${runId}/logs`], { stdio: 'ignore' });
-  await new Promise((r) => curl.once('close', r));
-  const doneAt = performance.now();
-  const checker = new LineChecker(expected);
-  const parse = sseParser(checker);
-  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  for await (const chunk of stream) parse(chunk as string);
-  rmSync(path.dirname(file), { recursive: true, force: true });
-  firstLineAt = checker.firstLineAt;
-  return { ...checker.result(), firstLineAt, doneAt };
+  const done = new Promise<number>((resolve) => curl.once('close', () => resolve(performance.now())));
+  return {
+    done,
+    async check() {
+      const doneAt = await done;
+      const checker = new LineChecker(expected);
+      const parse = sseParser(checker);
+      for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) parse(chunk as string);
+      rmSync(path.dirname(file), { recursive: true, force: true });
+      return { ...checker.result(), firstLineAt: null, doneAt };
+    },
+  };
+}
+
+/** curl, checked at once: for cases with one reader at a time. */
+export async function readCurl(server: TestServer, runId: string, expected: ((i: number) => string) | null): Promise<ReadResult> {
+  const reader = curlReader(server, runId, expected);
+  await reader.done;
+  return reader.check();
 }
 
 /**
- * The typed tRPC client over WebSocket. With `deferCheck` the lines are checked after the last one
- * arrived, outside the measured time (for one reader; many readers check as they go, to bound memory).
+ * Starts bench/wsReader.ts (the typed tRPC client over WebSocket in a process of its own) and
+ * waits until it is ready, so its start-up is outside the measured time. `read(runId)` hands it a
+ * run of the bench's `lines` tool (checked against LINE); `stop()` ends the process.
  */
-export async function readWs(server: TestServer, runId: string, expected: ((i: number) => string) | null, onLine?: (line: string) => void, deferCheck = false): Promise<ReadResult> {
+export async function startWsReader(server: TestServer): Promise<{ read(runId: string): ProcessReader; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'wsReader.ts'), server.url], {
+    env: { ...process.env, BENCH_KEY: server.adminKey },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  // Its answers ("ready", then "done" and the check per run) come in the order asked.
+  const waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(line));
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`bench/wsReader.ts exited (${code})`));
+  });
+  const ask = (command: string | null) => {
+    const answer = new Promise<string>((resolve, reject) => waiting.push({ resolve, reject }));
+    if (command) child.stdin.write(`${command}\n`);
+    return answer;
+  };
+  if ((await ask(null)) !== 'ready') throw new Error('bench/wsReader.ts did not start');
+  return {
+    read(runId) {
+      const done = ask(`read ${runId}`).then(() => performance.now());
+      return {
+        done,
+        async check() {
+          const doneAt = await done;
+          const { lines, mismatches } = JSON.parse(await ask('check')) as { lines: number; mismatches: number };
+          return { lines, mismatches, firstLineAt: null, doneAt };
+        },
+      };
+    },
+    async stop() {
+      child.stdin.end();
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** The typed tRPC client over WebSocket in this process, checking every line as it arrives. */
+export async function readWs(server: TestServer, runId: string, expected: ((i: number) => string) | null, onLine?: (line: string) => void): Promise<ReadResult> {
   const checker = new LineChecker(expected, onLine);
-  const batches: string[][] = [];
   const { client, close } = trpcClient(server.url, server.adminKey);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -103,11 +160,8 @@ export async function readWs(server: TestServer, runId: string, expected: ((i: n
         { run_id: runId },
         {
           onData: ({ data }) => {
-            if (data.type === 'lines') {
-              checker.firstLineAt ??= performance.now();
-              if (deferCheck) batches.push(data.lines);
-              else for (const line of data.lines) checker.add(line);
-            } else {
+            if (data.type === 'lines') for (const line of data.lines) checker.add(line);
+            else {
               sub.unsubscribe();
               resolve();
             }
@@ -119,7 +173,5 @@ export async function readWs(server: TestServer, runId: string, expected: ((i: n
   } finally {
     await close();
   }
-  const doneAt = performance.now();
-  for (const batch of batches) for (const line of batch) checker.add(line);
-  return { ...checker.result(), doneAt };
+  return checker.result();
 }

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
-import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, type Row } from './cases';
+import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
 const rows: Row[] = [];
@@ -17,9 +17,9 @@ try {
   const one = await oneReader(server, sizes);
   rows.push(...one.rows);
   step('10 readers');
-  rows.push(await manyReaders(server, 'lines', 10, sizes.lines, one.sseMs));
+  rows.push(await tenReaders(server, sizes, one.sseMs));
   step(`${sizes.manyReaders} readers`);
-  rows.push(await manyReaders(server, 'many', sizes.manyReaders, sizes.manyLines, null));
+  rows.push(await manyReaders(server, sizes.manyReaders, sizes.manyLines));
   step('latency');
   rows.push(await latency(server, sizes, 1));
   rows.push(await latency(server, sizes, sizes.latencyReaders));

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from '../server/test/harness';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
-import { bigOutput, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer } from './cases';
+import { bigOutput, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders } from './cases';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -17,11 +17,11 @@ describe('benchmark smoke', () => {
   it('one reader over SSE and WebSocket, then ten at once', async () => {
     const one = await oneReader(server, SMOKE);
     for (const row of one.rows) expect(row.mismatches, row.case).toBe(0);
-    expect((await manyReaders(server, 'lines', 10, SMOKE.lines, one.sseMs)).mismatches).toBe(0);
+    expect((await tenReaders(server, SMOKE, one.sseMs)).mismatches).toBe(0);
   });
 
   it('many readers', async () => {
-    const row = await manyReaders(server, 'many', SMOKE.manyReaders, SMOKE.manyLines, null);
+    const row = await manyReaders(server, SMOKE.manyReaders, SMOKE.manyLines);
     expect(row.mismatches).toBe(0);
     expect(row.met).toBe(true);
   });

@@ -103,12 +103,20 @@ describe('SSE', () => {
     expect(final.status).toBe('succeeded');
   });
 
-  it('turns bytes that are not UTF-8 into U+FFFD and ends lines at \\n, \\r\\n and \\r; the raw log keeps the bytes', async () => {
+  it('turns bytes that are not UTF-8 into U+FFFD and ends lines at \\n, \\r\\n and \\r, the same over WebSocket; the raw log keeps the bytes', async () => {
     const run = await start('bytes');
+    const expected = ['café \uFFFD\uFFFD bad', 'CR', 'LF', '"q" \\ \t\x01', 'last'];
     const { events } = await readSse(`${server.url}/runs/${run.run_id}/logs`);
-    expect(linesOf(events)).toEqual(['café \uFFFD\uFFFD bad', 'CR', 'LF', 'last']);
+    expect(linesOf(events)).toEqual(expected);
+    // The WebSocket message is made from JSON encoded once per chunk: quotes, backslashes and control characters escaped.
+    const { client, close } = trpcClient(server.url);
+    try {
+      expect(trackedLines(await subscribeAll((input, opts) => client.runs.logs.subscribe(input, opts), { run_id: run.run_id }))).toEqual(expected);
+    } finally {
+      await close();
+    }
     const raw = Buffer.from(await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).arrayBuffer());
-    expect(raw.equals(Buffer.from('caf\xc3\xa9 \xff\xfe bad\r\nCR\rLF\nlast', 'latin1'))).toBe(true);
+    expect(raw.equals(Buffer.from('caf\xc3\xa9 \xff\xfe bad\r\nCR\rLF\n"q" \\ \t\x01\nlast', 'latin1'))).toBe(true);
   });
 
   it('carries a multi-megabyte line as several data lines and keeps it whole in the raw log', async () => {

@@ -16,6 +16,7 @@ import { badRequest, DomainError } from '../errors';
 import { appRouter } from '../routers';
 import type { Services } from '../services';
 import { contextFactory } from '../trpc/context';
+import { JsonWebSocket, wsEncoder } from '../trpc/wsEncoder';
 import { docsHandler, openApiDocument } from './docs';
 import { authorizeHeader } from './auth';
 import { serveArtifact, serveRawLog } from './runFiles';
@@ -131,8 +132,8 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     route(req, res).catch((e: unknown) => sendThrown(res, e, onError));
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_BODY_BYTES });
-  const wsHandler = applyWSSHandler({ wss, router: appRouter, createContext, keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 } });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_BODY_BYTES, WebSocket: JsonWebSocket });
+  const wsHandler = applyWSSHandler({ wss, router: appRouter, createContext, experimental_encoder: wsEncoder, keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 } });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = (req.url ?? '/').split('?', 1)[0];

@@ -6,10 +6,12 @@
  * Every reader reads the file at its own position, into one fixed buffer: a reader that falls behind
  * never grows memory and never slows the tool or the other readers.
  */
+import { isAscii } from 'node:buffer';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
 import type { LogEvent } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
+import { withJsonBytes } from '../lib/preEncoded';
 import type { LogFeed } from './logFeed';
 import type { StreamObserver, Transport } from '../metrics';
 
@@ -104,9 +106,29 @@ interface Chunk {
   end: number;
   /** Its lines joined by \n; split only for transports that want them one by one. */
   text: string;
+  /** Only ASCII: its strings encode as Latin-1, a plain copy, rather than through UTF-8. */
+  ascii: boolean;
   lines?: string[];
   /** The event in SSE form, encoded once and written as the same bytes to every SSE reader. */
   sse?: Buffer;
+  /** The event's data as JSON, encoded once for every WebSocket reader. */
+  json?: Buffer;
+}
+
+const bytesOf = (chunk: Chunk, text: string) => Buffer.from(text, chunk.ascii ? 'latin1' : 'utf8');
+const linesOf = (chunk: Chunk) => (chunk.lines ??= chunk.text.split('\n'));
+
+/** The event's data: its lines, and their JSON made once for all readers of the chunk. */
+function linesData(chunk: Chunk) {
+  return withJsonBytes(
+    {
+      type: 'lines' as const,
+      get lines() {
+        return linesOf(chunk);
+      },
+    },
+    () => (chunk.json ??= bytesOf(chunk, JSON.stringify({ type: 'lines', lines: linesOf(chunk) }))),
+  );
 }
 
 /** What the readers of one run share: its file, and the chunks read lately. */
@@ -114,6 +136,8 @@ class SharedRun {
   readers = 0;
   fd: number | undefined;
   readonly chunks = new Map<number, Chunk>();
+  /** The state once the run has ended: final, so not asked for again at every chunk. */
+  final: LogState | undefined;
 }
 
 /** Chunks kept per run for readers that follow one another; older ones are read again from the file. */
@@ -168,7 +192,7 @@ export class LogStreamer {
     const bytesRead = readSync(shared.fd, buf, 0, Math.min(chunkBytes, length - pos), pos);
     const final = ended && pos + bytesRead >= length;
     const cut = cutPoint(buf, bytesRead, final, chunkBytes);
-    return cut > 0 ? { end: pos + cut, text: textOf(buf, cut) } : null;
+    return cut > 0 ? { end: pos + cut, text: textOf(buf, cut), ascii: isAscii(buf.subarray(0, cut)) } : null;
   }
 
   private acquire(runId: string): SharedRun {
@@ -198,7 +222,9 @@ export class LogStreamer {
     let pos = from;
     try {
       while (!signal.aborted) {
-        const { length, ended } = await this.state(runId);
+        const state = shared.final ?? (await this.state(runId));
+        if (state.ended) shared.final = state;
+        const { length, ended } = state;
         if (pos < length) {
           const chunk = this.chunkAt(shared, runId, pos, length, ended !== null);
           if (chunk) {
@@ -206,11 +232,9 @@ export class LogStreamer {
             pos = chunk.end;
             yield {
               id: String(chunk.end),
-              get data() {
-                return { type: 'lines' as const, lines: (chunk.lines ??= chunk.text.split('\n')) };
-              },
+              data: linesData(chunk),
               // One pass over the text: no array of lines for SSE.
-              sse: () => (chunk.sse ??= Buffer.from(`id: ${chunk.end}\ndata: ${chunk.text.replaceAll('\n', '\ndata: ')}\n\n`)),
+              sse: () => (chunk.sse ??= bytesOf(chunk, `id: ${chunk.end}\ndata: ${chunk.text.replaceAll('\n', '\ndata: ')}\n\n`)),
             };
             continue;
           }

@@ -1,0 +1,55 @@
+/**
+ * A tRPC WebSocket reader in a process of its own, as a user's client is (bench/readers.ts starts it
+ * before the clock). It connects with the typed client and prints "ready"; then, one command per line
+ * on stdin:
+ *
+ * - `read <run id>`: keeps every line it receives and prints "done" after the run's end event;
+ * - `check`: compares what the last run gave with the bench tool's lines (LINE) and prints
+ *   `{"lines": n, "mismatches": m}`; asked once every reader is done, outside the measured time.
+ *
+ * Usage: node --import tsx bench/wsReader.ts <server url>   (BENCH_KEY: the credential)
+ */
+import { createInterface } from 'node:readline';
+import { trpcClient } from '../server/test/harness';
+import { LINE } from './cases';
+
+const [url = ''] = process.argv.slice(2);
+const { client, close } = trpcClient(url, process.env.BENCH_KEY ?? null);
+let batches: string[][] = [];
+
+function read(runId: string): Promise<void> {
+  batches = [];
+  return new Promise<void>((resolve, reject) => {
+    const sub = client.runs.logs.subscribe(
+      { run_id: runId },
+      {
+        onData: ({ data }) => {
+          if (data.type === 'lines') batches.push(data.lines);
+          else {
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+        onError: reject,
+      },
+    );
+  });
+}
+
+function check(): { lines: number; mismatches: number } {
+  let lines = 0;
+  let mismatches = 0;
+  for (const batch of batches) for (const line of batch) if (line !== LINE(lines++)) mismatches++;
+  batches = [];
+  return { lines, mismatches };
+}
+
+console.log('ready');
+for await (const command of createInterface({ input: process.stdin })) {
+  const [verb, arg = ''] = command.split(' ');
+  if (verb === 'read') {
+    await read(arg);
+    console.log('done');
+  } else if (verb === 'check') console.log(JSON.stringify(check()));
+}
+await close();

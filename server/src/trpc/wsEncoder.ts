@@ -1,0 +1,46 @@
+/**
+ * tRPC's WebSocket messages, with one shortcut: a subscription event whose data already carries its
+ * JSON (server/src/lib/preEncoded.ts; log chunks do) is written as those bytes inside the message
+ * tRPC would have sent, so N clients of one log cost one serialisation, not N. The wire format is
+ * unchanged: the same JSON text frames any tRPC client reads.
+ */
+import { jsonEncoder, type Encoder } from '@trpc/server/adapters/ws';
+import { WebSocket } from 'ws';
+import { jsonBytesOf } from '../lib/preEncoded';
+
+/** Stands for the data while the rest of the message is serialised; no JSON value is this string. */
+const HOLE = '\u0000data';
+const QUOTED_HOLE = JSON.stringify(HOLE);
+
+/** The data of a subscription message: `result.data`, or for a tracked event `result.data.data`. */
+function dataOf(message: unknown): unknown {
+  const data = (message as { result?: { id?: unknown; data?: unknown } } | null)?.result;
+  if (data?.id !== undefined) return (data.data as { data?: unknown } | undefined)?.data;
+  return data?.data;
+}
+
+export const wsEncoder: Encoder = {
+  encode(message) {
+    const data = dataOf(message);
+    const bytes = jsonBytesOf(data);
+    if (!bytes) return jsonEncoder.encode(message);
+    const text = JSON.stringify(message, (_key, value: unknown) => (value === data ? HOLE : value));
+    // The last one: the request id, the only string a client chooses, comes before the result.
+    const at = text.lastIndexOf(QUOTED_HOLE);
+    return Buffer.concat([Buffer.from(text.slice(0, at)), bytes, Buffer.from(text.slice(at + QUOTED_HOLE.length))]);
+  },
+  decode: (data) => jsonEncoder.decode(data),
+};
+
+type SendOptions = Parameters<WebSocket['send']>[1] & object;
+type SendCallback = (err?: Error) => void;
+
+/** A ws WebSocket that sends bytes as a text frame: every message here is JSON, whether tRPC hands it over as a string or as bytes from wsEncoder. */
+export class JsonWebSocket extends WebSocket {
+  override send(data: Parameters<WebSocket['send']>[0], cb?: SendCallback): void;
+  override send(data: Parameters<WebSocket['send']>[0], options: SendOptions, cb?: SendCallback): void;
+  override send(data: Parameters<WebSocket['send']>[0], options?: SendOptions | SendCallback, cb?: SendCallback): void {
+    if (typeof options === 'function') super.send(data, { binary: false }, options);
+    else super.send(data, { ...options, binary: false }, cb);
+  }
+}
