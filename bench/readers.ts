@@ -14,6 +14,8 @@ import { trpcClient } from '../server/test/harness';
 
 export interface ReadResult {
   lines: number;
+  /** The reader's own CPU time while reading, where it can tell (bench/wsReader.ts). */
+  cpuMs?: number;
   /** Lines that were not the expected ones (lost, repeated or out of order). */
   mismatches: number;
   firstLineAt: number | null;
@@ -138,8 +140,8 @@ export async function startWsReader(server: TestServer): Promise<{ read(runId: s
         done,
         async check() {
           const doneAt = await done;
-          const { lines, mismatches } = JSON.parse(await ask('check')) as { lines: number; mismatches: number };
-          return { lines, mismatches, firstLineAt: null, doneAt };
+          const { lines, mismatches, cpuMs } = JSON.parse(await ask('check')) as { lines: number; mismatches: number; cpuMs: number };
+          return { lines, mismatches, cpuMs, firstLineAt: null, doneAt };
         },
       };
     },

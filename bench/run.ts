@@ -17,7 +17,7 @@ try {
   const one = await oneReader(server, sizes);
   rows.push(...one.rows);
   step('10 readers');
-  rows.push(await tenReaders(server, sizes, one.sseMs));
+  rows.push(await tenReaders(server, sizes, one));
   step(`${sizes.manyReaders} readers`);
   rows.push(await manyReaders(server, sizes.manyReaders, sizes.manyLines));
   step('latency');

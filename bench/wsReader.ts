@@ -5,7 +5,8 @@
  *
  * - `read <run id>`: keeps every line it receives and prints "done" after the run's end event;
  * - `check`: compares what the last run gave with the bench tool's lines (LINE) and prints
- *   `{"lines": n, "mismatches": m}`; asked once every reader is done, outside the measured time.
+ *   `{"lines": n, "mismatches": m, "cpuMs": c}` (c: this process's CPU time while reading); asked
+ *   once every reader is done, outside the measured time.
  *
  * Usage: node --import tsx bench/wsReader.ts <server url>   (BENCH_KEY: the credential)
  */
@@ -16,10 +17,12 @@ import { LINE } from './cases';
 const [url = ''] = process.argv.slice(2);
 const { client, close } = trpcClient(url, process.env.BENCH_KEY ?? null);
 let batches: string[][] = [];
+let cpuMs = 0;
 
-function read(runId: string): Promise<void> {
+async function read(runId: string): Promise<void> {
   batches = [];
-  return new Promise<void>((resolve, reject) => {
+  const before = process.cpuUsage();
+  await new Promise<void>((resolve, reject) => {
     const sub = client.runs.logs.subscribe(
       { run_id: runId },
       {
@@ -34,14 +37,16 @@ function read(runId: string): Promise<void> {
       },
     );
   });
+  const used = process.cpuUsage(before);
+  cpuMs = (used.user + used.system) / 1000;
 }
 
-function check(): { lines: number; mismatches: number } {
+function check(): { lines: number; mismatches: number; cpuMs: number } {
   let lines = 0;
   let mismatches = 0;
   for (const batch of batches) for (const line of batch) if (line !== LINE(lines++)) mismatches++;
   batches = [];
-  return { lines, mismatches };
+  return { lines, mismatches, cpuMs };
 }
 
 console.log('ready');

@@ -28,6 +28,8 @@ export interface TestServer {
   output(): string;
   /** Resident memory of the server process, in bytes. */
   rss(): number;
+  /** CPU time the server process has used so far (user and system), in milliseconds. */
+  cpuMs(): number;
   /** SIGTERM and wait for exit. */
   stop(): Promise<void>;
   /** SIGKILL, as a crash. */
@@ -151,6 +153,7 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
     logDir,
     output: () => out,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    cpuMs: () => cpuMsOf(proc.pid ?? 0),
     exited,
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
@@ -161,6 +164,13 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
       await exited;
     },
   };
+}
+
+/** CPU time (user and system) process `pid` has used, in milliseconds, from /proc (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  // The fields after the command name (which may hold spaces), from the 3rd: utime is the 14th field, stime the 15th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Runs a whole server's worth of REST calls with JSON answers. */

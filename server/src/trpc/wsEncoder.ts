@@ -2,7 +2,8 @@
  * tRPC's WebSocket messages, with one shortcut: a subscription event whose data already carries its
  * JSON (server/src/lib/preEncoded.ts; log chunks do) is written as those bytes inside the message
  * tRPC would have sent, so N clients of one log cost one serialisation, not N. The wire format is
- * unchanged: the same JSON text frames any tRPC client reads.
+ * unchanged: the same JSON text frames any tRPC client reads. (ws writes a server's frames without
+ * masking, so one Buffer can go to many sockets.)
  */
 import { jsonEncoder, type Encoder } from '@trpc/server/adapters/ws';
 import { WebSocket } from 'ws';
@@ -14,20 +15,36 @@ const QUOTED_HOLE = JSON.stringify(HOLE);
 
 /** The data of a subscription message: `result.data`, or for a tracked event `result.data.data`. */
 function dataOf(message: unknown): unknown {
-  const data = (message as { result?: { id?: unknown; data?: unknown } } | null)?.result;
-  if (data?.id !== undefined) return (data.data as { data?: unknown } | undefined)?.data;
-  return data?.data;
+  const result = (message as { result?: { id?: unknown; data?: unknown } } | null)?.result;
+  if (result?.id !== undefined) return (result.data as { data?: unknown } | undefined)?.data;
+  return result?.data;
 }
+
+/**
+ * The messages made lately from each shared JSON, by the rest of the message (the subscription's
+ * id, the event's id): clients whose envelopes are alike (tRPC clients number their subscriptions
+ * from 1) get the very same bytes, and the message is put together once. Kept while the JSON is.
+ */
+const messages = new WeakMap<Buffer, Map<string, Buffer<ArrayBuffer>>>();
+/** Envelopes kept per shared JSON: a bound on the memory, not on the clients (others are put together each time). */
+const ENVELOPES_KEPT = 4;
 
 export const wsEncoder: Encoder = {
   encode(message) {
     const data = dataOf(message);
     const bytes = jsonBytesOf(data);
     if (!bytes) return jsonEncoder.encode(message);
-    const text = JSON.stringify(message, (_key, value: unknown) => (value === data ? HOLE : value));
-    // The last one: the request id, the only string a client chooses, comes before the result.
-    const at = text.lastIndexOf(QUOTED_HOLE);
-    return Buffer.concat([Buffer.from(text.slice(0, at)), bytes, Buffer.from(text.slice(at + QUOTED_HOLE.length))]);
+    const envelope = JSON.stringify(message, (_key, value: unknown) => (value === data ? HOLE : value));
+    let made = messages.get(bytes);
+    if (!made) messages.set(bytes, (made = new Map<string, Buffer<ArrayBuffer>>()));
+    let out = made.get(envelope);
+    if (!out) {
+      // The last one: the request id, the only string a client chooses, comes before the result.
+      const at = envelope.lastIndexOf(QUOTED_HOLE);
+      out = Buffer.concat([Buffer.from(envelope.slice(0, at)), bytes, Buffer.from(envelope.slice(at + QUOTED_HOLE.length))]);
+      if (made.size < ENVELOPES_KEPT) made.set(envelope, out);
+    }
+    return out;
   },
   decode: (data) => jsonEncoder.decode(data),
 };
