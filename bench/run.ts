@@ -1,45 +1,68 @@
 /**
  * `npm run bench`: the streaming benchmark suite at full size, printed as a table. Every case runs
  * beside its baseline in the same invocation; compare ratios, not absolute times (the machine is
- * shared and noisy). See bench/README.md. `BENCH_SIZE=smoke` runs the small sizes.
+ * shared and noisy). See bench/README.md. `BENCH_SIZE=smoke` runs the small sizes; `BENCH_CASES=one,ten`
+ * runs some of the cases (one, ten, many, latency, big, short, fleet, paging).
  */
 import os from 'node:os';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
 import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
+const CASES = ['one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging'] as const;
+const chosen = new Set((process.env.BENCH_CASES ?? CASES.join(',')).split(',').map((c) => c.trim()));
+const unknown = [...chosen].filter((c) => !(CASES as readonly string[]).includes(c));
+if (unknown.length) {
+  console.error(`BENCH_CASES: unknown case ${unknown.join(', ')}; the cases are ${CASES.join(', ')}`);
+  process.exit(2);
+}
+const wants = (c: (typeof CASES)[number]) => chosen.has(c);
 const rows: Row[] = [];
 const step = (name: string) => process.stderr.write(`… ${name}\n`);
 
 const server = await startBenchServer(sizes);
 try {
-  step('one reader');
-  const one = await oneReader(server, sizes);
-  rows.push(...one.rows);
-  step('10 readers');
-  rows.push(await tenReaders(server, sizes, one));
-  step(`${sizes.manyReaders} readers`);
-  rows.push(await manyReaders(server, sizes.manyReaders, sizes.manyLines));
-  step('latency');
-  rows.push(await latency(server, sizes, 1));
-  rows.push(await latency(server, sizes, sizes.latencyReaders));
-  step('large output');
-  rows.push(await bigOutput(server, sizes));
-  step('short runs');
-  rows.push(await shortRuns(server, sizes));
-  step('fleet');
-  const fleet = await startBenchFleet(sizes);
-  try {
-    rows.push(await fleetThroughput(fleet, sizes, one.sseMs));
-    rows.push(await fleetStops(fleet, sizes.repeat * 10));
-  } finally {
-    await fleet.stop();
+  // The 10-reader and fleet cases compare with the one-reader case: it runs whenever they do.
+  const one = wants('one') || wants('ten') || wants('fleet') ? (step('one reader'), await oneReader(server, sizes)) : null;
+  if (one) rows.push(...one.rows);
+  if (one && wants('ten')) {
+    step('10 readers');
+    rows.push(await tenReaders(server, sizes, one));
+  }
+  if (wants('many')) {
+    step(`${sizes.manyReaders} readers`);
+    rows.push(await manyReaders(server, sizes.manyReaders, sizes.manyLines));
+  }
+  if (wants('latency')) {
+    step('latency');
+    rows.push(await latency(server, sizes, 1));
+    rows.push(await latency(server, sizes, sizes.latencyReaders));
+  }
+  if (wants('big')) {
+    step('large output');
+    rows.push(await bigOutput(server, sizes));
+  }
+  if (wants('short')) {
+    step('short runs');
+    rows.push(await shortRuns(server, sizes));
+  }
+  if (one && wants('fleet')) {
+    step('fleet');
+    const fleet = await startBenchFleet(sizes);
+    try {
+      rows.push(await fleetThroughput(fleet, sizes, one.sseMs));
+      rows.push(await fleetStops(fleet, sizes.repeat * 10));
+    } finally {
+      await fleet.stop();
+    }
   }
 } finally {
   await server.stop();
 }
-step('paging');
-rows.push(await paging(sizes));
+if (wants('paging')) {
+  step('paging');
+  rows.push(await paging(sizes));
+}
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(`\nOSS Runner benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} x ${cpu}, Node ${process.version}, medians of ${sizes.repeat}\n`);
