@@ -167,14 +167,18 @@ export async function oneReader(server: TestServer, sizes: Sizes): Promise<OneRe
  * of its own; every line is checked once all are done.
  */
 export async function tenReaders(server: TestServer, sizes: Sizes, one: OneReader): Promise<Row> {
-  const wsReaders = await Promise.all(Array.from({ length: 5 }, () => startWsReader(server)));
+  const starting = await Promise.allSettled(Array.from({ length: 5 }, () => startWsReader(server)));
+  const wsReaders = starting.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   try {
+    const failed = starting.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const idle = server.rss();
     const peak = memorySampler(server);
     const t0 = performance.now();
     const cpu0 = server.cpuMs();
     const run = await start(server, 'lines');
-    const readers = [...wsReaders.map((r) => r.read(run.run_id)), ...wsReaders.map(() => curlReader(server, run.run_id, LINE))];
+    const readers: ProcessReader[] = [];
+    for (const wsReader of wsReaders) readers.push(wsReader.read(run.run_id), curlReader(server, run.run_id, LINE));
     const elapsed = Math.max(...(await Promise.all(readers.map((r) => r.done)))) - t0;
     const cpu = server.cpuMs() - cpu0;
     const top = peak();

@@ -123,11 +123,16 @@ export async function startWsReader(server: TestServer): Promise<{ read(runId: s
   });
   // Its answers ("ready", then "done" and the check per run) come in the order asked.
   const waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  let exited: Error | null = null;
   createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(line));
   child.once('exit', (code) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`bench/wsReader.ts exited (${code})`));
+    exited = new Error(`bench/wsReader.ts exited (${code})`);
+    for (const w of waiting.splice(0)) w.reject(exited);
   });
+  // Writing to a reader that has exited fails here; the answer it will never give says why.
+  child.stdin.on('error', () => {});
   const ask = (command: string | null) => {
+    if (exited) return Promise.reject(exited);
     const answer = new Promise<string>((resolve, reject) => waiting.push({ resolve, reject }));
     if (command) child.stdin.write(`${command}\n`);
     return answer;
@@ -164,11 +169,12 @@ export async function readWs(server: TestServer, runId: string, expected: ((i: n
           onData: ({ data }) => {
             if (data.type === 'lines') for (const line of data.lines) checker.add(line);
             else {
-              sub.unsubscribe();
               resolve();
+              sub.unsubscribe();
             }
           },
           onError: reject,
+          onComplete: () => reject(new Error('the subscription ended before the run did')),
         },
       );
     });

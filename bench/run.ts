@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
-import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type Row } from './cases';
+import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type OneReader, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
 const CASES = ['one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging'] as const;
@@ -23,8 +23,12 @@ const step = (name: string) => process.stderr.write(`… ${name}\n`);
 const server = await startBenchServer(sizes);
 try {
   // The 10-reader and fleet cases compare with the one-reader case: it runs whenever they do.
-  const one = wants('one') || wants('ten') || wants('fleet') ? (step('one reader'), await oneReader(server, sizes)) : null;
-  if (one) rows.push(...one.rows);
+  let one: OneReader | null = null;
+  if (wants('one') || wants('ten') || wants('fleet')) {
+    step('one reader');
+    one = await oneReader(server, sizes);
+    rows.push(...one.rows);
+  }
   if (one && wants('ten')) {
     step('10 readers');
     rows.push(await tenReaders(server, sizes, one));

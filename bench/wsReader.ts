@@ -1,7 +1,7 @@
 /**
  * A tRPC WebSocket reader in a process of its own, as a user's client is (bench/readers.ts starts it
- * before the clock). It connects with the typed client and prints "ready"; then, one command per line
- * on stdin:
+ * before the clock). It connects with the typed client and, once connected, prints "ready"; then,
+ * one command per line on stdin:
  *
  * - `read <run id>`: keeps every line it receives and prints "done" after the run's end event;
  * - `check`: compares what the last run gave with the bench tool's lines (LINE) and prints
@@ -15,7 +15,7 @@ import { trpcClient } from '../server/test/harness';
 import { LINE } from './cases';
 
 const [url = ''] = process.argv.slice(2);
-const { client, close } = trpcClient(url, process.env.BENCH_KEY ?? null);
+const { client, connected, close } = trpcClient(url, process.env.BENCH_KEY ?? null);
 let batches: string[][] = [];
 let cpuMs = 0;
 
@@ -29,11 +29,13 @@ async function read(runId: string): Promise<void> {
         onData: ({ data }) => {
           if (data.type === 'lines') batches.push(data.lines);
           else {
-            sub.unsubscribe();
             resolve();
+            sub.unsubscribe();
           }
         },
         onError: reject,
+        // A resolved read ignores this; otherwise the server ended the subscription first (shutting down).
+        onComplete: () => reject(new Error('the subscription ended before the run did')),
       },
     );
   });
@@ -49,6 +51,7 @@ function check(): { lines: number; mismatches: number; cpuMs: number } {
   return { lines, mismatches, cpuMs };
 }
 
+await connected();
 console.log('ready');
 for await (const command of createInterface({ input: process.stdin })) {
   const [verb, arg = ''] = command.split(' ');

@@ -191,8 +191,10 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     } finally {
       await close();
     }
-    // Created on A, started on a worker, stopped through A: each change reached B's list.
-    expect(statuses()).toEqual(['queued', 'running', 'stopped']);
+    // Created on A, started on a worker, stopped through A: each change reached B's list. A reader
+    // gets each run's latest state (runChanges): when `queued` and `running` reach B together, as
+    // they may through Redis, the list shows `running` alone.
+    expect([['queued', 'running', 'stopped'], ['running', 'stopped']]).toContainEqual(statuses());
   });
 
   it('a run is stopped from the node that did not start it, on whichever worker holds it', async () => {

@@ -169,7 +169,8 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
 /** CPU time (user and system) process `pid` has used, in milliseconds, from /proc (clock ticks of 10 ms). */
 function cpuMsOf(pid: number): number {
   // The fields after the command name (which may hold spaces), from the 3rd: utime is the 14th field, stime the 15th.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
@@ -201,7 +202,15 @@ export function trpcClient(base: string, token: string | null = withAuth(base).a
   const client = createTRPCClient<AppRouter>({
     links: [splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: wsClient }), false: httpBatchLink({ url: `${base}/trpc`, headers }) })],
   });
-  return { client, close: () => wsClient.close() };
+  /** Resolves once the WebSocket is open (the client connects at once, in the background). */
+  const connected = async () => {
+    let watching: { unsubscribe(): void } | undefined;
+    await new Promise<void>((resolve) => {
+      watching = wsClient.connectionState.subscribe({ next: (state) => state.state === 'pending' && resolve() });
+    });
+    watching?.unsubscribe();
+  };
+  return { client, connected, close: () => wsClient.close() };
 }
 
 /** The typed tRPC client on tRPC's own SSE transport for subscriptions. */

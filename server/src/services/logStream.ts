@@ -34,9 +34,10 @@ export interface LogStreamOptions {
 }
 
 /**
- * 96 KiB: the strings made from a chunk (its text, its SSE form, its JSON) stay under V8's 128 KiB
- * bound for young objects, which are allocated and collected cheaply, in the server and in the
- * clients that decode them. Measured (bench/README.md): with 256 KiB the server grew 59-133 MiB
+ * 96 KiB: for output of ordinary lines the strings made from a chunk (its text, its SSE form, its
+ * JSON) stay under V8's 128 KiB bound for young objects, which are allocated and collected cheaply,
+ * in the server and in the clients that decode them (very short lines, whose SSE form grows by 7
+ * bytes a line, or bytes that are not UTF-8, can pass it: slower, not wrong). Measured (bench/README.md): with 256 KiB the server grew 59-133 MiB
  * while streaming 1 GiB, with 96 KiB 0-35 MiB, at the same speed.
  */
 const DEFAULTS: LogStreamOptions = { chunkBytes: 96 * 1024, pollMs: 1000 };
@@ -110,7 +111,7 @@ class Wakeup {
  * A piece of a log cut at line ends: the same for every reader that reads from the same offset. It
  * keeps bytes, not strings: its text is decoded again when wanted (cheap), so the strings die young
  * and the garbage collector's quick young-generation sweeps take them, where kept strings would be
- * copied and promoted at every sweep, and strings over 128 KiB would wait for a full collection.
+ * copied and promoted at every sweep.
  */
 interface Chunk {
   /** Byte offset just past it: the id of its event. */
@@ -131,9 +132,13 @@ const bytesOf = (chunk: Chunk, text: string) => Buffer.from(text, chunk.ascii ? 
 const chunkText = (chunk: Chunk) => textOf(chunk.raw, chunk.raw.length);
 const linesOf = (chunk: Chunk) => chunkText(chunk).split('\n');
 
-/** The event's data: its lines, and their JSON made once for all readers of the chunk. */
+/**
+ * The event's data, shared by every reader of the chunk (frozen: its JSON is made once, ahead of
+ * time, and must stay what it says): its lines, decoded and split at each access (only transports
+ * without the shared JSON, such as tRPC's own SSE, ask), and their JSON.
+ */
 function linesData(chunk: Chunk) {
-  return withJsonBytes(
+  const data = withJsonBytes(
     {
       type: 'lines' as const,
       get lines() {
@@ -142,6 +147,7 @@ function linesData(chunk: Chunk) {
     },
     () => (chunk.json ??= bytesOf(chunk, JSON.stringify({ type: 'lines', lines: linesOf(chunk) }))),
   );
+  return Object.freeze(data);
 }
 
 /** The event in SSE form: one pass over the text, no array of lines. */
@@ -152,8 +158,6 @@ class SharedRun {
   readers = 0;
   fd: number | undefined;
   readonly chunks = new Map<number, Chunk>();
-  /** The state once the run has ended: final, so not asked for again at every chunk. */
-  final: LogState | undefined;
 }
 
 /** Chunks kept per run for readers that follow one another; older ones are read again from the file. */
@@ -238,10 +242,12 @@ export class LogStreamer {
     const unsubscribe = this.feed.subscribe(runId, wakeup.notify);
     const shared = this.acquire(runId);
     let pos = from;
+    // Once this stream has seen the run ended, the rest is read without asking again at every chunk.
+    let final: LogState | undefined;
     try {
       while (!signal.aborted) {
-        const state = shared.final ?? (await this.state(runId));
-        if (state.ended) shared.final = state;
+        const state = final ?? (await this.state(runId));
+        if (state.ended) final = state;
         const { length, ended } = state;
         if (pos < length) {
           const chunk = this.chunkAt(shared, runId, pos, length, ended !== null);

@@ -13,8 +13,9 @@ describe('wsEncoder', () => {
   };
 
   it('writes data that carries its JSON exactly as JSON.stringify would write the message', () => {
-    for (const id of [1, 2, 'x', '\u0000data']) {
-      const tracked = { id, jsonrpc: '2.0', result: { type: 'data', id: '120', data: { id: '120', data: carried() } } };
+    for (const id of [1, 2, 'x', '\u0000data', 'é']) {
+      // The keys in tRPC's order: a tracked event's id comes after its data.
+      const tracked = { id, jsonrpc: '2.0', result: { type: 'data', data: { id: '120', data: carried() }, id: '120' } };
       expect(text(wsEncoder.encode(tracked))).toBe(JSON.stringify(tracked));
       const untracked = { id, result: { type: 'data', data: carried() } };
       expect(text(wsEncoder.encode(untracked))).toBe(JSON.stringify(untracked));
@@ -23,7 +24,7 @@ describe('wsEncoder', () => {
 
   it('gives clients with the same envelope the same bytes, and others their own', () => {
     const data = carried();
-    const message = (id: number) => ({ id, result: { type: 'data', id: '7', data: { id: '7', data } } });
+    const message = (id: number) => ({ id, result: { type: 'data', data: { id: '7', data }, id: '7' } });
     const first = wsEncoder.encode(message(1));
     expect(wsEncoder.encode(message(1))).toBe(first);
     const other = wsEncoder.encode(message(2));

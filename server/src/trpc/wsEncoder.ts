@@ -5,12 +5,16 @@
  * unchanged: the same JSON text frames any tRPC client reads. (ws writes a server's frames without
  * masking, so one Buffer can go to many sockets.)
  */
+import { randomUUID } from 'node:crypto';
 import { jsonEncoder, type Encoder } from '@trpc/server/adapters/ws';
 import { WebSocket } from 'ws';
 import { jsonBytesOf } from '../lib/preEncoded';
 
-/** Stands for the data while the rest of the message is serialised; no JSON value is this string. */
-const HOLE = '\u0000data';
+/**
+ * Stands for the data while the rest of the message is serialised. Random per process, so no client
+ * can send it (as its request id) to have its messages cut in the wrong place.
+ */
+const HOLE = `\u0000data-${randomUUID()}`;
 const QUOTED_HOLE = JSON.stringify(HOLE);
 
 /** The data of a subscription message: `result.data`, or for a tracked event `result.data.data`. */
@@ -39,8 +43,7 @@ export const wsEncoder: Encoder = {
     if (!made) messages.set(bytes, (made = new Map<string, Buffer<ArrayBuffer>>()));
     let out = made.get(envelope);
     if (!out) {
-      // The last one: the request id, the only string a client chooses, comes before the result.
-      const at = envelope.lastIndexOf(QUOTED_HOLE);
+      const at = envelope.indexOf(QUOTED_HOLE);
       out = Buffer.concat([Buffer.from(envelope.slice(0, at)), bytes, Buffer.from(envelope.slice(at + QUOTED_HOLE.length))]);
       if (made.size < ENVELOPES_KEPT) made.set(envelope, out);
     }
