@@ -9,13 +9,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import { streamKey } from '../src/fleet/logBus';
 import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
 
 const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -247,6 +250,38 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect(res.status).toBe(302);
     const copy = await fetch(res.headers.get('location') ?? '');
     expect(await copy.text()).toBe('made by a worker\n');
+  });
+
+  it('a log whose stream is gone comes from S3 to a node that never copied it; what S3 lacks is said, in as many bytes', async () => {
+    const [archivedRun, unarchivedRun] = [await start(apiA, 'counter'), await start(apiA, 'ticker')];
+    for (const run of [archivedRun, unarchivedRun]) await readSse(`${apiA.url}/runs/${run.run_id}/logs`);
+    const archivedOf = (run: Run) =>
+      waitFor('the run to be archived', async () => {
+        const r = await getRun(apiB, run.run_id);
+        return r.archived_at ? r : undefined;
+      });
+    const [archived, unarchived] = [await archivedOf(archivedRun), await archivedOf(unarchivedRun)];
+    // As if LOG_STREAM_TTL_S had passed; and one log missing from S3 as well.
+    const redisClient = new Redis(redis.url);
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    try {
+      await redisClient.del(streamKey(env.REDIS_PREFIX ?? '', archived.run_id), streamKey(env.REDIS_PREFIX ?? '', unarchived.run_id));
+      await s3.send(new DeleteObjectCommand({ Bucket: 'fleet', Key: `oss-runner/runs/${unarchived.run_id}/log` }));
+    } finally {
+      redisClient.disconnect();
+      s3.destroy();
+    }
+    const rawLog = async (node: TestServer, runId: string) => Buffer.from(await (await fetchAuthed(`${node.url}/runs/${runId}/log`)).arrayBuffer());
+
+    const fromS3 = await rawLog(apiB, archived.run_id);
+    expect(fromS3.length).toBe(archived.log_bytes);
+    expect(fromS3.equals(await rawLog(apiA, archived.run_id))).toBe(true);
+    expect(linesOf((await readSse(`${apiB.url}/runs/${archived.run_id}/logs`)).events)).toHaveLength(2000);
+
+    const said = await rawLog(apiB, unarchived.run_id);
+    expect(said.length).toBe(unarchived.log_bytes);
+    expect(said.toString()).not.toContain('tick');
+    expect(said.toString()).toContain(`${unarchived.log_bytes} bytes of output are not on this node: the worker that ran it keeps them`);
   });
 
   it('/health counts the fleet, /fleet shows who is alive and what each runs (admin), /metrics has the fleet', async () => {

@@ -171,7 +171,13 @@ export class LogMirror {
     private readonly prefix: string,
     private readonly dir: string,
     private readonly getRun: (runId: string) => Promise<Run | undefined>,
-    private readonly options: { blockMs: number; idleEndMs: number; onError: (message: string, e: unknown) => void },
+    private readonly options: {
+      blockMs: number;
+      idleEndMs: number;
+      onError: (message: string, e: unknown) => void;
+      /** The log as archived in S3 from a byte offset on (none without S3): what a gone stream no longer holds. */
+      archivedLog?: (runId: string, from: number) => Promise<AsyncIterable<Uint8Array> | null>;
+    },
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
   }
@@ -252,7 +258,8 @@ export class LogMirror {
           const over = await this.isOver(runId);
           quietSince = over ? (quietSince ?? Date.now()) : null;
           const end = over && (await this.endedWithoutMarker(over, key, reader, Date.now() - (quietSince ?? 0)));
-          if (end) return this.finish(runId, copying, end === 'for good');
+          if (over && end === 'gone') await this.fillFromArchive(over, copying);
+          if (end) return this.finish(runId, copying, end !== 'for now');
           continue;
         }
         quietSince = null;
@@ -286,13 +293,42 @@ export class LogMirror {
   }
 
   /**
-   * Whether the stream of a run that is over has ended with no marker: for good when the stream is gone
-   * (expired, or Redis lost it); for now when the run is `lost` and nothing comes (its worker died, or,
-   * cut off from the database, may still send), or nothing came for `idleEndMs` since it was seen over.
+   * Whether the stream of a run that is over has ended with no marker: for good when the stream is
+   * gone (expired, or Redis lost it); for now when the run is `lost` and nothing comes (its worker
+   * died, or, cut off from the database, may still send), or nothing came for `idleEndMs` since it
+   * was seen over.
    */
-  private async endedWithoutMarker(run: Run, key: string, reader: Redis, quietMs: number): Promise<'for good' | 'for now' | null> {
-    if ((await reader.exists(key).catch(() => 1)) === 0) return 'for good';
+  private async endedWithoutMarker(run: Run, key: string, reader: Redis, quietMs: number): Promise<'gone' | 'for now' | null> {
+    if ((await reader.exists(key).catch(() => 1)) === 0) return 'gone';
     return run.status === 'lost' || quietMs > this.options.idleEndMs ? 'for now' : null;
+  }
+
+  /**
+   * The stream is gone before this node copied all of the log (it expired after LOG_STREAM_TTL_S, or
+   * Redis lost it): the rest comes from the run's copy in S3; what cannot, is said in as many bytes
+   * (offsets stay the log's), never passed off as a log that ended early.
+   */
+  private async fillFromArchive(run: Run, copying: Incoming): Promise<void> {
+    if (copying.length >= run.log_bytes) return;
+    const { archivedLog } = this.options;
+    try {
+      const body = run.archived_at && archivedLog ? await archivedLog(run.run_id, copying.length) : null;
+      for await (const piece of body ?? []) {
+        const room = run.log_bytes - copying.length;
+        if (room <= 0) break;
+        const bytes = piece.subarray(0, room);
+        writeSync(copying.fd, bytes);
+        copying.length += bytes.length;
+        this.feed.publish(run.run_id);
+      }
+    } catch (e) {
+      this.options.onError(`reading the log of run ${run.run_id} from S3 failed`, e);
+    }
+    const missing = run.log_bytes - copying.length;
+    if (missing > 0) {
+      writeSync(copying.fd, gapFiller(missing, 'are not on this node: the worker that ran it keeps them (with S3 configured, every node serves them)'));
+      copying.length += missing;
+    }
   }
 
   /** The copy is over: whole for good, or (ended by silence alone) for a minute. */
@@ -310,10 +346,10 @@ export class LogMirror {
   }
 }
 
-/** `n` bytes that say `n` bytes of output were lost: a line of its own when there is room, padded with spaces. */
-function gapFiller(n: number): Buffer {
+/** `n` bytes that say why `n` bytes of output are not here: a line of its own when there is room, padded with spaces. */
+function gapFiller(n: number, why = 'were lost on the way from the worker'): Buffer {
   const filler = Buffer.alloc(n, 0x20);
-  const note = Buffer.from(`\n[oss-runner: ${n} bytes of output were lost on the way from the worker]\n`);
+  const note = Buffer.from(`\n[oss-runner: ${n} bytes of output ${why}]\n`);
   if (note.length <= n) note.copy(filler, n - note.length);
   else filler[n - 1] = 0x0a;
   return filler;

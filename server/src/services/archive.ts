@@ -66,6 +66,17 @@ export class S3Archive {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: this.key(runId, name) }), { expiresIn: this.options.presignTtlS });
   }
 
+  /** The archived log of a run from byte `from` on, or null when it has none. */
+  async readLog(runId: string, from: number): Promise<AsyncIterable<Uint8Array> | null> {
+    try {
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.key(runId, 'log'), Range: `bytes=${from}-` }));
+      return (Body as AsyncIterable<Uint8Array> | undefined) ?? null;
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NoSuchKey') return null;
+      throw e;
+    }
+  }
+
   /** Deletes everything archived for a run. */
   async remove(runId: string): Promise<void> {
     const prefix = this.key(runId, '');
