@@ -319,7 +319,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`);
     await new Promise((r) => setTimeout(r, 1000));
     await redis.kill();
-    const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/hello');
+    const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/hello', undefined, { 'idempotency-key': 'during-the-outage' });
     expect(refused.status).toBe(503);
     expect(refused.body.message).toMatch(/Redis/);
     await new Promise((r) => setTimeout(r, 1000));
@@ -333,6 +333,11 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect(linesOf(helloEvents)).toEqual(['hello']);
     const failed = (await api<{ items: Run[] }>(apiA.url, 'GET', '/runs?name=hello&status=failed')).body.items;
     expect(failed[0]?.error).toMatch(/could not be queued/);
+    // The 503 said "try again": the retry with the same Idempotency-Key starts the run, rather than answering the failed one.
+    const retried = await api<RunEnvelope>(apiA.url, 'POST', '/set/hello', undefined, { 'idempotency-key': 'during-the-outage' });
+    expect(retried.status).toBe(200);
+    expect(retried.body.run.run_id).not.toBe(failed[0]?.run_id);
+    expect(linesOf((await readSse(`${apiA.url}/runs/${retried.body.run.run_id}/logs`)).events)).toEqual(['hello']);
   }, 30_000);
 
   it('a worker cut off from the database past its lease: the fleet counts its run lost, and the worker ends it once it can see that', async () => {

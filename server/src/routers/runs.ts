@@ -42,7 +42,7 @@ export const runsRouter = router({
         path: '/set/{name}',
         tags: ['runs'],
         summary: 'Start a run of a catalog tool',
-        description: `The body is optional: \`curl -X POST\` with no body starts the tool with no parameters. An \`Idempotency-Key\` header makes a retry safe: the same key from the same credential answers the same run for 24 hours (409 if it is reused for another tool or other parameters). ${needs('operator')}`,
+        description: `The body is optional: \`curl -X POST\` with no body starts the tool with no parameters. An \`Idempotency-Key\` header makes a retry safe: the same key from the same credential answers the same run for 24 hours (409 if it is reused for another tool or other parameters; a start answered 503 keeps no key). ${needs('operator')}`,
         requestHeaders: z.object({ 'Idempotency-Key': z.string().max(200).optional().describe('retries with the same key get the same run, for 24 hours') }),
         errorResponses: {
           ...errors,

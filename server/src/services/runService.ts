@@ -228,6 +228,8 @@ export class RunService {
     } catch (e) {
       const error = `could not be queued: the run queue (Redis) is unavailable: ${(e as Error).message}`;
       await this.update(run.run_id, { status: 'failed', end_reason: 'spawn_error', error, finished_at: now() }).catch(() => undefined);
+      // The answer says "try again": a retry with the same Idempotency-Key must start the run, not get this one back.
+      await this.store.releaseIdempotencyKey(run.run_id).catch(() => undefined);
       throw unavailable(`the run queue (Redis) is unavailable, so the run was not started: try again shortly (${(e as Error).message})`, 5);
     }
     return this.get(run.run_id);

@@ -96,6 +96,10 @@ export class PgRunStore implements RunStore {
     return rows.map((r) => r.run_id);
   }
 
+  async releaseIdempotencyKey(runId: string): Promise<void> {
+    await this.pool.query('DELETE FROM idempotency WHERE run_id = $1', [runId]);
+  }
+
   async remove(runIds: string[]): Promise<void> {
     await transaction(this.pool, async (client) => {
       await client.query("DELETE FROM runs WHERE run_id = ANY($1) AND status NOT IN ('queued', 'running')", [runIds]);

@@ -65,6 +65,8 @@ export interface RunStore {
   expired(rule: { finishedBefore: string | null; keepPerTool: number; limit: number }): Promise<string[]>;
   /** Deletes runs' records (and their Idempotency-Keys). */
   remove(runIds: string[]): Promise<void>;
+  /** Forgets the Idempotency-Key that named a run, so a retry with it starts anew (the run never started). */
+  releaseIdempotencyKey(runId: string): Promise<void>;
   /** Gives the space of deleted records back to the file system. */
   compact(): Promise<void>;
 }

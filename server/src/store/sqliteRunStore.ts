@@ -99,6 +99,11 @@ export class SqliteRunStore implements RunStore {
     return Promise.resolve(rows.map((r) => r.run_id));
   }
 
+  releaseIdempotencyKey(runId: string): Promise<void> {
+    this.db.prepare('DELETE FROM idempotency WHERE run_id = ?').run(runId);
+    return Promise.resolve();
+  }
+
   remove(runIds: string[]): Promise<void> {
     const runs = this.db.prepare("DELETE FROM runs WHERE run_id = ? AND status NOT IN ('queued', 'running')");
     const keys = this.db.prepare('DELETE FROM idempotency WHERE run_id = ?');
