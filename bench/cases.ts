@@ -119,8 +119,10 @@ export interface OneReader {
 /** Case 1: one reader, SSE (curl -N) and tRPC over WebSocket, against the pipe reader. */
 export async function oneReader(server: TestServer, sizes: Sizes): Promise<OneReader> {
   const base: number[] = [];
-  const sse = { ms: [] as number[], cpu: [] as number[], client: [] as number[] };
-  const ws = { ms: [] as number[], cpu: [] as number[], client: [] as number[] };
+  // Per run: its time, the server's CPU, and the reader's own CPU (where the reader can tell).
+  const samples = () => ({ ms: [] as number[], cpu: [] as number[], client: [] as number[] });
+  const sse = samples();
+  const ws = samples();
   let mismatches = 0;
   const wsReader = await startWsReader(server);
   const timed = async (into: typeof sse, reader: (runId: string) => ProcessReader) => {

@@ -157,26 +157,39 @@ export async function startWsReader(server: TestServer): Promise<{ read(runId: s
   };
 }
 
+type LogClient = ReturnType<typeof trpcClient>['client'];
+
+/**
+ * Follows a run's log with the typed tRPC client over WebSocket, handing each event's lines to
+ * `onLines`, until the run's end event; fails if the subscription ends first (a server shutting down).
+ */
+export function followLog(client: LogClient, runId: string, onLines: (lines: string[]) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const sub = client.runs.logs.subscribe(
+      { run_id: runId },
+      {
+        onData: ({ data }) => {
+          if (data.type === 'lines') onLines(data.lines);
+          else {
+            // Resolved first: unsubscribing completes the subscription, which a finished read ignores.
+            resolve();
+            sub.unsubscribe();
+          }
+        },
+        onError: reject,
+        onComplete: () => reject(new Error('the subscription ended before the run did')),
+      },
+    );
+  });
+}
+
 /** The typed tRPC client over WebSocket in this process, checking every line as it arrives. */
 export async function readWs(server: TestServer, runId: string, expected: ((i: number) => string) | null, onLine?: (line: string) => void): Promise<ReadResult> {
   const checker = new LineChecker(expected, onLine);
   const { client, close } = trpcClient(server.url, server.adminKey);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const sub = client.runs.logs.subscribe(
-        { run_id: runId },
-        {
-          onData: ({ data }) => {
-            if (data.type === 'lines') for (const line of data.lines) checker.add(line);
-            else {
-              resolve();
-              sub.unsubscribe();
-            }
-          },
-          onError: reject,
-          onComplete: () => reject(new Error('the subscription ended before the run did')),
-        },
-      );
+    await followLog(client, runId, (lines) => {
+      for (const line of lines) checker.add(line);
     });
   } finally {
     await close();

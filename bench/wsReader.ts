@@ -13,6 +13,7 @@
 import { createInterface } from 'node:readline';
 import { trpcClient } from '../server/test/harness';
 import { LINE } from './cases';
+import { followLog } from './readers';
 
 const [url = ''] = process.argv.slice(2);
 const { client, connected, close } = trpcClient(url, process.env.BENCH_KEY ?? null);
@@ -22,23 +23,7 @@ let cpuMs = 0;
 async function read(runId: string): Promise<void> {
   batches = [];
   const before = process.cpuUsage();
-  await new Promise<void>((resolve, reject) => {
-    const sub = client.runs.logs.subscribe(
-      { run_id: runId },
-      {
-        onData: ({ data }) => {
-          if (data.type === 'lines') batches.push(data.lines);
-          else {
-            resolve();
-            sub.unsubscribe();
-          }
-        },
-        onError: reject,
-        // A resolved read ignores this; otherwise the server ended the subscription first (shutting down).
-        onComplete: () => reject(new Error('the subscription ended before the run did')),
-      },
-    );
-  });
+  await followLog(client, runId, (lines) => batches.push(lines));
   const used = process.cpuUsage(before);
   cpuMs = (used.user + used.system) / 1000;
 }

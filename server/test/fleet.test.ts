@@ -19,7 +19,7 @@ import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { streamKey } from '../src/fleet/logBus';
-import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
 
 const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const LEASE_S = 2;
@@ -271,14 +271,12 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
       redisClient.disconnect();
       s3.destroy();
     }
-    const rawLog = async (node: TestServer, runId: string) => Buffer.from(await (await fetchAuthed(`${node.url}/runs/${runId}/log`)).arrayBuffer());
-
-    const fromS3 = await rawLog(apiB, archived.run_id);
+    const fromS3 = await rawLog(apiB.url, archived.run_id);
     expect(fromS3.length).toBe(archived.log_bytes);
-    expect(fromS3.equals(await rawLog(apiA, archived.run_id))).toBe(true);
+    expect(fromS3.equals(await rawLog(apiA.url, archived.run_id))).toBe(true);
     expect(linesOf((await readSse(`${apiB.url}/runs/${archived.run_id}/logs`)).events)).toHaveLength(2000);
 
-    const said = await rawLog(apiB, unarchived.run_id);
+    const said = await rawLog(apiB.url, unarchived.run_id);
     expect(said.length).toBe(unarchived.log_bytes);
     expect(said.toString()).not.toContain('tick');
     expect(said.toString()).toContain(`${unarchived.log_bytes} bytes of output are not on this node: the worker that ran it keeps them`);

@@ -174,6 +174,11 @@ function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** A run's raw log (`GET /runs/{id}/log`) as bytes. */
+export async function rawLog(base: string, runId: string): Promise<Buffer> {
+  return Buffer.from(await (await fetchAuthed(`${base}/runs/${runId}/log`)).arrayBuffer());
+}
+
 /** Runs a whole server's worth of REST calls with JSON answers. */
 export async function api<T = unknown>(base: string, method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(base + route, {

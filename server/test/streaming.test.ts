@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogToken } from '../../shared/src/schemas/auth';
 import type { LogEventData } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { api, endRun, fetchAuthed, linesOf, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, linesOf, rawLog, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
 
 let server: TestServer;
 
@@ -115,7 +115,7 @@ describe('SSE', () => {
     } finally {
       await close();
     }
-    const raw = Buffer.from(await (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).arrayBuffer());
+    const raw = await rawLog(server.url, run.run_id);
     expect(raw.equals(Buffer.from('caf\xc3\xa9 \xff\xfe bad\r\nCR\rLF\n"q" \\ \t\x01\nlast', 'latin1'))).toBe(true);
   });
 

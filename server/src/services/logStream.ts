@@ -37,8 +37,9 @@ export interface LogStreamOptions {
  * 96 KiB: for output of ordinary lines the strings made from a chunk (its text, its SSE form, its
  * JSON) stay under V8's 128 KiB bound for young objects, which are allocated and collected cheaply,
  * in the server and in the clients that decode them (very short lines, whose SSE form grows by 7
- * bytes a line, or bytes that are not UTF-8, can pass it: slower, not wrong). Measured (bench/README.md): with 256 KiB the server grew 59-133 MiB
- * while streaming 1 GiB, with 96 KiB 0-35 MiB, at the same speed.
+ * bytes a line, or bytes that are not UTF-8, can pass it: slower, not wrong). Measured
+ * (bench/README.md): with 256 KiB the server grew 59-133 MiB while streaming 1 GiB, with 96 KiB
+ * 0-35 MiB, at the same speed.
  */
 const DEFAULTS: LogStreamOptions = { chunkBytes: 96 * 1024, pollMs: 1000 };
 
@@ -138,16 +139,13 @@ const linesOf = (chunk: Chunk) => chunkText(chunk).split('\n');
  * without the shared JSON, such as tRPC's own SSE, ask), and their JSON.
  */
 function linesData(chunk: Chunk) {
-  const data = withJsonBytes(
-    {
-      type: 'lines' as const,
-      get lines() {
-        return linesOf(chunk);
-      },
+  const data = {
+    type: 'lines' as const,
+    get lines() {
+      return linesOf(chunk);
     },
-    () => (chunk.json ??= bytesOf(chunk, JSON.stringify({ type: 'lines', lines: linesOf(chunk) }))),
-  );
-  return Object.freeze(data);
+  };
+  return Object.freeze(withJsonBytes(data, () => (chunk.json ??= bytesOf(chunk, JSON.stringify(data)))));
 }
 
 /** The event in SSE form: one pass over the text, no array of lines. */
