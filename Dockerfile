@@ -10,16 +10,14 @@
 # The server runs as TypeScript through tsx (a production dependency): there is no compile step
 # for the server, only `vite build` for the web app.
 
-# --- toolchain: better-sqlite3 is a native module. npm fetches a prebuilt binary for it when it can
-# and compiles it with python3, make and g++ when it cannot.
-FROM node:20-bookworm-slim AS toolchain
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+# Node.js 24 LTS, the exact release of .nvmrc (a test keeps the two the same).
+ARG NODE_VERSION=24.22.3
+
+# --- toolchain: nothing is compiled. better-sqlite3 carries prebuilt Node-API binaries in its npm
+# package, and the npm 11 of this image runs only the install scripts that package.json's
+# "allowScripts" approves (esbuild's); swagger-ui-dist's analytics (@scarf/scarf) stay off either way.
+FROM node:${NODE_VERSION}-bookworm-slim AS toolchain
 WORKDIR /app
-# npm 11 runs only the install scripts that package.json's "allowScripts" approves (better-sqlite3,
-# esbuild); the npm 10 of this image ignores that field and runs them all, so also turn off the
-# analytics that swagger-ui-dist's @scarf/scarf would otherwise send.
 ENV SCARF_ANALYTICS=false
 
 # --- production dependencies only, for the runtime image.
@@ -39,7 +37,7 @@ RUN npm run build
 # --- scanners: Trivy, Syft and Grype release binaries, each archive checked against the checksum
 # file its project publishes beside it in the same release (a missing or wrong line fails the build).
 # linux/amd64 archives; set the versions with --build-arg.
-FROM node:20-bookworm-slim AS scanners
+FROM node:${NODE_VERSION}-bookworm-slim AS scanners
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
@@ -60,7 +58,7 @@ RUN set -eu; \
 
 # --- Prowler in its own virtual environment; pip checks every download against the sha256 the
 # package index publishes for it.
-FROM node:20-bookworm-slim AS prowler
+FROM node:${NODE_VERSION}-bookworm-slim AS prowler
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
@@ -69,7 +67,7 @@ RUN python3 -m venv /opt/prowler \
  && /opt/prowler/bin/pip install --no-cache-dir "prowler==${PROWLER_VERSION}"
 
 # --- runtime.
-FROM node:20-bookworm-slim AS runtime
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # bubblewrap gives each run its own PID namespace (see the README for the container options it
 # needs); without it the server falls back to process groups and says so in /health.
 # Lynis comes from Debian, Python for Prowler; the npm SBOM tool from the npm registry (its

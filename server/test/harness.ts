@@ -12,7 +12,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTRPCClient, createWSClient, httpBatchLink, httpSubscriptionLink, splitLink, wsLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import WebSocket from 'ws';
 import type { Run } from '../../shared/src/schemas/run';
 import type { AppRouter } from '../src/routers';
 
@@ -200,7 +199,6 @@ export async function api<T = unknown>(base: string, method: string, route: stri
 export function trpcClient(base: string, token: string | null = withAuth(base).authorization?.replace('Bearer ', '') ?? null) {
   const wsClient = createWSClient({
     url: base.replace(/^http/, 'ws') + '/trpc',
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
     ...(token ? { connectionParams: { token } } : {}),
   });
   const headers = token ? { authorization: `Bearer ${token}` } : {};

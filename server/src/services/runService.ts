@@ -244,9 +244,8 @@ export class RunService {
     // Delivered again while this process still holds it: the same run, the same end.
     const held = this.executing.get(runId);
     if (held) return held.over;
-    let settle: (error?: Error) => void = () => {};
-    const over = new Promise<void>((resolve, reject) => (settle = (error) => (error === undefined ? resolve() : reject(error))));
-    this.executing.set(runId, { over, settle });
+    const { promise: over, resolve, reject } = Promise.withResolvers<void>();
+    this.executing.set(runId, { over, settle: (error) => (error === undefined ? resolve() : reject(error)) });
     this.queue.push({ runId, name });
     this.dispatch();
     return over;
