@@ -104,6 +104,20 @@ const Env = z.object({
     .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)),
   /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
   PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
+  /**
+   * Who tools run as when the server runs as root: `uid` or `uid:gid`, numbers (no passwd entry needed).
+   * The default is an id that neither adduser nor systemd allocates, so a tool shares it with no other
+   * process or file on the machine (other services run as `nobody`). Never root: 0 is refused.
+   */
+  RUN_AS_USER: z
+    .string()
+    .regex(/^\d{1,10}(:\d{1,10})?$/, '`uid` or `uid:gid`, in numbers')
+    .default('2147483646:2147483646')
+    .transform((s) => {
+      const [uid = 0, gid = uid] = s.split(':').map(Number);
+      return { uid, gid };
+    })
+    .refine(({ uid, gid }) => [uid, gid].every((id) => id > 0 && id < 2 ** 32 - 1), 'neither may be 0 (root) nor 4294967295'),
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
   /** The role /metrics on the main port needs (Prometheus sends an API key as a bearer token). */
   METRICS_ROLE: z.enum(['viewer', 'operator', 'admin']).default('viewer'),

@@ -19,9 +19,10 @@ import { createMetricsServer } from './http/server';
 import { createLogger, type Logger } from './log';
 import type { Metrics } from './metrics';
 import { probeCgroups } from './process/cgroups';
-import { createExecutor, type ProcessExecutor } from './process/executor';
+import { createExecutor, type ProcessExecutor, type ToolUser } from './process/executor';
 import type { S3Archive } from './services/archive';
 import { Catalog, CatalogError, loadCatalogFile } from './services/catalog';
+import { unreachableAbove } from './services/runDirs';
 import type { RunServiceOptions } from './services/runService';
 import { openStores, type Stores } from './store';
 
@@ -75,11 +76,21 @@ function warnUnenforced(config: Config, capabilities: Capabilities, log: Log): v
     ['RUN_FILE_BYTES', config.RUN_FILE_BYTES, 'file_size'],
     ['RUN_NETWORK=false', !config.RUN_NETWORK, 'network_off'],
     ['the sandbox', true, 'sandbox'],
+    ['running tools as an unprivileged user', true, 'unprivileged'],
+    ['no_new_privs', true, 'no_new_privs'],
+    ['read-only kernel settings', true, 'kernel_read_only'],
+    ['keeping tools from the server', true, 'server_protected'],
   ];
   for (const [name, value, capability] of defaults) {
     const can = capabilities[capability];
     if (value && !can.enforced) log.warn(`${name} is not enforced here: ${can.reason}`);
   }
+}
+
+/** Says when tools run as RUN_AS_USER could not reach their run directories in LOG_DIR (a LOG_DIR under /root, say). */
+function warnUnreachable(logDir: string, runAs: ToolUser | null, log: Log): void {
+  const blocked = runAs && unreachableAbove(logDir, runAs);
+  if (runAs && blocked) log.warn(`tools run as uid ${runAs.uid} (RUN_AS_USER) cannot reach their directories in LOG_DIR: they may not pass through ${blocked}; let them (chmod o+x) or move LOG_DIR`);
 }
 
 /** `server`: `npm start` (a single server, or a fleet's API node with REDIS_URL); `worker`: `npm run worker`. */
@@ -91,7 +102,7 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   const entries = loadCatalogFile(config.CATALOG_FILE);
   // Runs' cgroups are grouped by data directory: servers of other LOG_DIRs on this machine never sweep them.
   const cgroupScope = createHash('sha256').update(config.LOG_DIR).digest('hex').slice(0, 16);
-  const { executor, fallbackReason } = createExecutor(config.PROCESS_ISOLATION, () => probeCgroups(cgroupScope));
+  const { executor, fallbackReason } = createExecutor({ preference: config.PROCESS_ISOLATION, probeCgroups: () => probeCgroups(cgroupScope), runAs: config.RUN_AS_USER });
   const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
   // What this machine cannot enforce matters where tools run: not on a fleet's API nodes.
   if (role === 'worker' || !config.REDIS_URL) {
@@ -100,6 +111,7 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
     for (const tool of catalog.list()) if (tool.unavailable_reason?.startsWith('it requires')) log.warn(`tool "${tool.name}" is refused here: ${tool.unavailable_reason}`);
   }
   const stores = await openStores(config.LOG_DIR, config.DATABASE_URL, config.REDIS_URL ? 'fleet' : 'single');
+  if (role === 'worker' || !config.REDIS_URL) warnUnreachable(realpathSync(config.LOG_DIR), executor.runAs, log);
 
   // The AWS SDK is loaded only when S3 is configured: tens of MB of memory otherwise spent for nothing.
   const archive = config.S3_BUCKET

@@ -3,7 +3,7 @@
  * for real through the server, sandboxed, with their reports summarised on the run. The catalog is
  * the shipped file with its path roots pointed at a temporary directory.
  */
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/src/schemas/run';
@@ -15,6 +15,7 @@ let root: string;
 
 beforeAll(async () => {
   root = tempDir('oss-runner-scan-root-');
+  chmodSync(root, 0o755); // tools run as RUN_AS_USER: what they scan must be readable to them, as /srv is
   const shipped = readFileSync(path.join(ROOT, 'server/catalog/default.yaml'), 'utf8');
   const catalog = writeCatalog(tempDir(), shipped.replaceAll('roots: ["/srv"]', `roots: ["${root}"]`));
   // The npm SBOM tool is a dev dependency of this project: its bin directory goes on the tools' PATH.

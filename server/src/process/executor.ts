@@ -8,16 +8,23 @@
  * the server (--die-with-parent), so a crash leaves nothing behind. Without bubblewrap a process
  * group is used, which a process that calls setsid escapes; /health says which is in force.
  *
- * Limits: under bubblewrap a run is also sandboxed (the system read-only, a private /tmp, only its
- * own directories writable, the server's data hidden, no capabilities, network off unless the tool
- * asks for it). In either mode it is born in its own cgroup where the machine allows (memory,
- * process count, and the usage recorded on the run), and CPU time and file size are rlimits set by
- * prlimit(1).
+ * Limits: under bubblewrap a run is also sandboxed (the system read-only, /proc/sys too, a private
+ * /tmp, only its own directories writable, the server's data hidden, no capabilities, network off
+ * unless the tool asks for it). In either mode it is born in its own cgroup where the machine allows
+ * (memory, process count, and the usage recorded on the run), and CPU time and file size are rlimits
+ * set by prlimit(1).
+ *
+ * Privileges: a tool never holds the server's root. When the server runs as root, setpriv(1) makes
+ * the tool RUN_AS_USER, with no other groups and no_new_privs, as the last step before it starts:
+ * after the cgroup is joined and the rlimits set (which need root), and inside the sandbox, which
+ * bubblewrap sets up as root (so LOG_DIR keeps its modes). Only entries marked run_as_root keep root.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Capabilities } from '../../../shared/src/schemas/health';
@@ -26,6 +33,12 @@ import type { CgroupProbe, Cgroups, CgroupUsage, RunCgroup } from './cgroups';
 import { childPids, pidNamespace, pidsInNamespace, processStartTicks, signal } from './procfs';
 
 export type Isolation = 'pid-namespace' | 'process-group';
+
+/** A user and group id that tools run as. */
+export interface ToolUser {
+  uid: number;
+  gid: number;
+}
 
 /** The limits a run is held to; null is no limit. Callers pass only what the executor can enforce. */
 export interface SpawnLimits {
@@ -54,6 +67,8 @@ export interface SpawnSpec {
   env: Record<string, string>;
   limits: SpawnLimits;
   sandbox: SandboxSpec;
+  /** The entry is marked run_as_root: it keeps the server's user, root included. */
+  runAsRoot: boolean;
 }
 
 export interface ExitStatus {
@@ -81,6 +96,8 @@ export interface RunningProcess {
 export interface ProcessExecutor {
   readonly isolation: Isolation;
   readonly capabilities: Capabilities;
+  /** The user tools run as in place of a server that runs as root; null when they run as the server's own user. */
+  readonly runAs: ToolUser | null;
   /** Rejects when the program cannot be started at all. */
   spawn(spec: SpawnSpec): Promise<RunningProcess>;
   /** At shutdown, once no run is left: releases what the executor holds (its cgroups). */
@@ -206,6 +223,18 @@ function rlimitArgs(limits: SpawnLimits): string[] {
   return args.length ? ['prlimit', ...args, '--'] : [];
 }
 
+/** Who tools run as, decided once at start-up. */
+interface Identity {
+  /** The user tools run as in place of a server that runs as root; null when they run as the server's own user. */
+  runAs: ToolUser | null;
+  /** setpriv and its arguments that run the rest of a command line as runAs; [] without runAs. */
+  switchUser: string[];
+  /** setpriv and its arguments for no_new_privs alone; [] where setpriv is missing. */
+  noNewPrivs: string[];
+  /** Why only entries marked run_as_root can run here (a root server that cannot switch users); null when all can. */
+  refusal: string | null;
+}
+
 interface Command {
   file: string;
   args: string[];
@@ -217,7 +246,19 @@ abstract class BaseExecutor implements ProcessExecutor {
   abstract readonly capabilities: Capabilities;
   protected abstract command(spec: SpawnSpec): Command;
 
-  constructor(private readonly cgroups: Cgroups | null) {}
+  constructor(
+    private readonly cgroups: Cgroups | null,
+    protected readonly identity: Identity,
+  ) {}
+
+  get runAs(): ToolUser | null {
+    return this.identity.runAs;
+  }
+
+  /** The setpriv prefix that makes a run's tool RUN_AS_USER; [] when it keeps the server's user. */
+  protected switchUser(spec: SpawnSpec): string[] {
+    return spec.runAsRoot ? [] : this.identity.switchUser;
+  }
 
   close(): void {
     this.cgroups?.close();
@@ -228,6 +269,8 @@ abstract class BaseExecutor implements ProcessExecutor {
   protected abstract reap(child: ChildProcess): void;
 
   async spawn(spec: SpawnSpec): Promise<RunningProcess> {
+    // Behind the catalog's check (a queued run may predate a restart): never root for a tool that did not ask.
+    if (this.identity.refusal && !spec.runAsRoot) throw new Error(this.identity.refusal);
     const cgroup = this.cgroups?.create(spec.runId, { memoryBytes: spec.limits.memoryBytes ?? undefined, pids: spec.limits.pids ?? undefined }) ?? null;
     try {
       return await this.spawnIn(spec, cgroup);
@@ -287,19 +330,42 @@ abstract class BaseExecutor implements ProcessExecutor {
 /** How long a SIGTERM waits for bubblewrap to have started the tool in its namespace. */
 const NAMESPACE_WAIT_MS = 1000;
 
+/** The directories between a hidden (emptied) directory and a writable one inside it, outermost first. */
+function dirsBetween(hidden: string, dir: string): string[] {
+  const between: string[] = [];
+  for (let d = path.dirname(dir); d.startsWith(`${hidden}/`); d = path.dirname(d)) between.unshift(d);
+  return between;
+}
+
 /** bubblewrap's arguments for a sandbox: what the tool sees of the file system and the network. */
 export function sandboxArgs(sandbox: SandboxSpec): string[] {
   // In this order: what is readable under /tmp comes back first, then the server's data is hidden
   // (even where it lies inside something readable), then the run's own directories are made writable.
   // Paths must be real (no symbolic links on the way): bubblewrap mounts onto them inside the new root.
-  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  // The kernel's settings stay read-only even for a root tool (whose ownership of them would do). /tmp
+  // and /dev/shm are the run's own, open to whoever the tool runs as (sticky, as on any system).
+  const kernel = ['--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys', '--ro-bind-try', '/proc/sysrq-trigger', '/proc/sysrq-trigger'];
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', ...kernel, '--perms', '1777', '--tmpfs', '/tmp'];
   // No network: a namespace with only loopback, and /run (where local services keep their Unix sockets) emptied.
   if (!sandbox.network) args.push('--unshare-net', '--tmpfs', '/run');
   for (const dir of sandbox.readable) args.push('--ro-bind-try', dir, dir);
   for (const dir of sandbox.hiddenDirs) args.push('--tmpfs', dir);
   for (const file of sandbox.hiddenFiles) args.push('--ro-bind', '/dev/null', file);
-  for (const dir of sandbox.writable) args.push('--bind', dir, dir);
+  for (const dir of sandbox.writable) {
+    // bubblewrap would make the directories on the way root's alone: a tool run as RUN_AS_USER must pass them.
+    const between = new Set(sandbox.hiddenDirs.flatMap((hidden) => dirsBetween(hidden, dir)));
+    for (const d of between) args.push('--perms', '0755', '--dir', d);
+    args.push('--bind', dir, dir);
+  }
   return [...args, '--unshare-ipc', '--new-session', '--cap-drop', 'ALL'];
+}
+
+/** bubblewrap's whole command line for a run: its sandbox and PID namespace, then the tool (as `switchUser` makes it). */
+function bubblewrapArgs(spec: Pick<SpawnSpec, 'sandbox' | 'argv'> & { cwd?: string }, switchUser: string[]): string[] {
+  // setpriv needs CAP_SETUID and CAP_SETGID to switch users, and gives them up as it does.
+  const caps = switchUser.length ? ['--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID'] : [];
+  const chdir = spec.cwd === undefined ? [] : ['--chdir', spec.cwd];
+  return [...sandboxArgs(spec.sandbox), ...caps, '--unshare-pid', '--die-with-parent', ...chdir, '--', ...switchUser, ...spec.argv];
 }
 
 /** Each run in its own PID namespace and sandbox under bubblewrap: nothing escapes it, nothing outlives it. */
@@ -309,14 +375,14 @@ class PidNamespaceExecutor extends BaseExecutor {
   constructor(
     private readonly bwrap: string,
     cgroups: Cgroups | null,
+    identity: Identity,
     readonly capabilities: Capabilities,
   ) {
-    super(cgroups);
+    super(cgroups, identity);
   }
 
   protected command(spec: SpawnSpec): Command {
-    const args = [...sandboxArgs(spec.sandbox), '--unshare-pid', '--die-with-parent', '--chdir', spec.cwd, '--', ...spec.argv];
-    return { file: this.bwrap, args, detached: false };
+    return { file: this.bwrap, args: bubblewrapArgs(spec, this.switchUser(spec)), detached: false };
   }
 
   protected async signalAll(child: ChildProcess, sig: NodeJS.Signals) {
@@ -348,13 +414,16 @@ class ProcessGroupExecutor extends BaseExecutor {
 
   constructor(
     cgroups: Cgroups | null,
+    identity: Identity,
     readonly capabilities: Capabilities,
   ) {
-    super(cgroups);
+    super(cgroups, identity);
   }
 
   protected command(spec: SpawnSpec): Command {
-    const [file = '', ...args] = spec.argv;
+    // No bubblewrap to set no_new_privs here: setpriv does, whoever the tool runs as.
+    const switchUser = this.switchUser(spec);
+    const [file = '', ...args] = [...(switchUser.length ? switchUser : this.identity.noNewPrivs), ...spec.argv];
     return { file, args, detached: true };
   }
 
@@ -376,10 +445,10 @@ function probe(file: string, args: string[]): string | null {
   return result.stderr.trim() || result.error?.message || `exit ${result.status}`;
 }
 
-/** Null when bubblewrap can give a run a PID namespace and the sandbox here; else why not (in most containers it cannot). */
-function probeBubblewrap(): string | null {
-  const sandbox = sandboxArgs({ network: false, writable: [], readable: [], hiddenDirs: [], hiddenFiles: [] });
-  const problem = probe('bwrap', [...sandbox, '--unshare-pid', '--die-with-parent', '--', 'true']);
+/** Null when bubblewrap can give a run a PID namespace and the sandbox here, as its user; else why not (in most containers it cannot). */
+function probeBubblewrap(switchUser: string[]): string | null {
+  const sandbox = { network: false, writable: [], readable: [], hiddenDirs: [], hiddenFiles: [] };
+  const problem = probe('bwrap', bubblewrapArgs({ sandbox, argv: ['true'] }, switchUser));
   if (!problem) return null;
   if (problem === 'bwrap is not installed') return 'bubblewrap is not installed (apt-get install bubblewrap)';
   return `bubblewrap cannot create a PID namespace and sandbox here (${problem}); in a container it needs extra privileges (see the README)`;
@@ -398,7 +467,72 @@ function rlimitCapabilities(): Pick<Capabilities, 'cpu_time' | 'file_size'> {
   return { cpu_time: { enforced: true, how: 'RLIMIT_CPU per process (prlimit)' }, file_size: { enforced: true, how: 'RLIMIT_FSIZE (prlimit)' } };
 }
 
-export function createExecutor(preference: 'auto' | Isolation, probeCgroups: () => CgroupProbe): ExecutorChoice {
+/** A program from the system's own directories: never one found on a PATH that a tool could have written to. */
+function systemProgram(name: string): string | null {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    try {
+      accessSync(path.join(dir, name), fsConstants.X_OK);
+      return path.join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * Who tools run as here: a server that runs as root runs them as `wanted` (RUN_AS_USER), with no
+ * other groups, no inheritable capabilities and no_new_privs; any other server as itself.
+ */
+function probeIdentity(wanted: ToolUser): Identity {
+  const setpriv = systemProgram('setpriv');
+  const noNewPrivs = setpriv && !probe(setpriv, ['--no-new-privs', '--', 'true']) ? [setpriv, '--no-new-privs', '--'] : [];
+  if (process.getuid?.() !== 0) return { runAs: null, switchUser: [], noNewPrivs, refusal: null };
+  const args = [`--reuid=${wanted.uid}`, `--regid=${wanted.gid}`, '--clear-groups', '--inh-caps=-all', '--no-new-privs', '--'];
+  const problem = setpriv ? probe(setpriv, [...args, 'true']) : 'setpriv (util-linux) is not installed';
+  if (setpriv && !problem) return { runAs: wanted, switchUser: [setpriv, ...args], noNewPrivs, refusal: null };
+  const refusal = `the server runs as root and cannot run tools as RUN_AS_USER ${wanted.uid}:${wanted.gid} (${problem}), so only entries marked run_as_root can run`;
+  return { runAs: null, switchUser: [], noNewPrivs, refusal };
+}
+
+const yes = (how: string) => ({ enforced: true, how }) as const;
+const no = (reason: string) => ({ enforced: false, reason }) as const;
+
+/** How tools are kept from the server's privileges here, in the four ways /health reports. */
+function privilegeCapabilities(isolation: Isolation, id: Identity): Pick<Capabilities, 'unprivileged' | 'no_new_privs' | 'kernel_read_only' | 'server_protected'> {
+  const user = id.runAs ? `RUN_AS_USER (uid ${id.runAs.uid}, gid ${id.runAs.gid})` : `the server's own user (uid ${process.getuid?.() ?? '?'})`;
+  const unprivileged = id.refusal
+    ? no(id.refusal)
+    : yes(id.runAs ? `tools run as ${user} with no other groups (setpriv); entries marked run_as_root keep root` : `tools run as ${user}, which is not root, so RUN_AS_USER is not needed`);
+  if (isolation === 'pid-namespace') {
+    return {
+      unprivileged,
+      no_new_privs: yes('set by bubblewrap'),
+      kernel_read_only: yes('bubblewrap: /proc/sys and /sys are mounted read-only, for entries marked run_as_root too'),
+      server_protected: yes("the server is outside the run's PID namespace: a tool cannot see it"),
+    };
+  }
+  // Without a sandbox, only being another user than root, and than the server, keeps a tool from them.
+  const notRoot = `tools run as ${user}, not root${id.runAs ? ' (entries marked run_as_root apart)' : ''}`;
+  return {
+    unprivileged,
+    no_new_privs: id.noNewPrivs.length ? yes('set by setpriv') : no("setpriv (util-linux) is missing: a set-user-ID program could raise a tool's privileges"),
+    kernel_read_only: id.refusal ? no(id.refusal) : yes(`${notRoot}: /proc/sys and /sys belong to root`),
+    server_protected: id.runAs
+      ? yes(`${notRoot}: signals, ptrace and /proc/<pid> reads of the server are refused`)
+      : no(id.refusal ?? `tools run as ${user} in process groups: they can signal the server and read its /proc/<pid>/environ (give it bubblewrap, or run it as root so that tools run as RUN_AS_USER)`),
+  };
+}
+
+export interface ExecutorOptions {
+  preference: 'auto' | Isolation;
+  probeCgroups: () => CgroupProbe;
+  /** Who tools run as when the server runs as root (RUN_AS_USER). */
+  runAs: ToolUser;
+}
+
+export function createExecutor({ preference, probeCgroups, runAs }: ExecutorOptions): ExecutorChoice {
+  const identity = probeIdentity(runAs);
   const { cgroups, problems } = probeCgroups();
   cgroups?.sweep();
   const controller = (name: 'memory' | 'pids') =>
@@ -406,16 +540,18 @@ export function createExecutor(preference: 'auto' | Isolation, probeCgroups: () 
       ? ({ enforced: true, how: `cgroup ${cgroups.version} ${name} controller` } as const)
       : ({ enforced: false, reason: problems[name] ?? problems.cgroups ?? 'unavailable' } as const);
   const limits = { memory: controller('memory'), pids: controller('pids'), ...rlimitCapabilities() };
-  const problem = preference === 'process-group' ? 'PROCESS_ISOLATION=process-group' : probeBubblewrap();
+  const problem = preference === 'process-group' ? 'PROCESS_ISOLATION=process-group' : probeBubblewrap(identity.switchUser);
   if (!problem) {
     const capabilities: Capabilities = {
       sandbox: { enforced: true, how: 'bubblewrap: read-only system, private /tmp, only the run directory writable, no capabilities' },
       network_off: { enforced: true, how: 'bubblewrap: a network namespace with loopback only' },
       ...limits,
+      ...privilegeCapabilities('pid-namespace', identity),
     };
-    return { executor: new PidNamespaceExecutor('bwrap', cgroups, capabilities), fallbackReason: null };
+    return { executor: new PidNamespaceExecutor('bwrap', cgroups, identity, capabilities), fallbackReason: null };
   }
   if (preference === 'pid-namespace') throw new Error(`PROCESS_ISOLATION=pid-namespace, but ${problem}`);
   const needsSandbox = { enforced: false, reason: `needs bubblewrap: ${problem}` } as const;
-  return { executor: new ProcessGroupExecutor(cgroups, { sandbox: needsSandbox, network_off: needsSandbox, ...limits }), fallbackReason: problem };
+  const capabilities: Capabilities = { sandbox: needsSandbox, network_off: needsSandbox, ...limits, ...privilegeCapabilities('process-group', identity) };
+  return { executor: new ProcessGroupExecutor(cgroups, identity, capabilities), fallbackReason: problem };
 }

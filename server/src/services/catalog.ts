@@ -102,12 +102,19 @@ const ToolEntry = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a tag: 1-32 characters of a-z, 0-9, "_" or "-"')
     .optional(),
+  /**
+   * The tool keeps the server's root privileges (a host audit such as Lynis, which reads what only root
+   * may). Every other tool runs as RUN_AS_USER when the server is root. A risk: see the README.
+   */
+  run_as_root: z.boolean().default(false),
   /** Which exit codes mean success and which mean findings; any other code is an error. */
   outcome: z
     .strictObject({ success: z.array(z.number().int()).default([0]), findings: z.array(z.number().int()).default([]) })
     .optional(),
 }).superRefine((entry, ctx) => {
   for (const { field, message } of checkPlacement(entry.cmd, entry.params)) ctx.addIssue({ code: 'custom', path: field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message });
+  // A cache is shared with unprivileged runs: a root tool trusting what they left there (a database) would be theirs.
+  if (entry.run_as_root && entry.cache !== undefined) ctx.addIssue({ code: 'custom', path: ['cache'], message: 'an entry with run_as_root: true cannot share a cache with unprivileged runs' });
 });
 export type ToolEntry = z.infer<typeof ToolEntry>;
 
@@ -209,6 +216,7 @@ export class Catalog {
       entry.limits?.[limit as keyof typeof LIMIT_NEEDS] === undefined ? [] : [[`limits.${limit}`, capability] as [string, Capability]],
     );
     if (entry.network === false) needs.push(['network: false', 'network_off']);
+    if (!entry.run_as_root) needs.push(['an unprivileged user (it is not run_as_root)', 'unprivileged']);
     for (const [field, capability] of needs) {
       const can = this.capabilities?.[capability];
       if (can && !can.enforced) return `it requires ${field}, which this server cannot enforce: ${can.reason}`;
@@ -230,6 +238,7 @@ export class Catalog {
         unavailable_reason: reason,
         params: paramsJsonSchema(entry.params),
         artifacts: entry.artifacts.map((a) => a.name),
+        run_as_root: entry.run_as_root,
       };
     });
   }

@@ -23,6 +23,7 @@ import { runChanges, type RunFeed } from './runFeed';
 import type { LogState } from './logStream';
 import { LogWriter } from './logWriter';
 import { buildArgv, validateParams } from './params';
+import { makeRunDirs } from './runDirs';
 
 export interface RunServiceOptions {
   logDir: string;
@@ -513,7 +514,7 @@ export class RunService {
     const notHere = this.options.claim && entry && this.catalog.unavailableReason(entry);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [] }, markStarted };
+    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [], run_as_root: false }, markStarted };
     this.active.set(runId, active);
     active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : notHere ? `tool "${run.name}" is not available here: ${notHere}` : null);
     active.finished.catch((e: unknown) => this.options.onError(`recording the end of run ${runId} failed`, e));
@@ -532,11 +533,11 @@ export class RunService {
     try {
       await mkdir(path.dirname(this.logPath(runId)), { recursive: true });
       const workDir = this.workDir(runId);
-      await mkdir(workDir, { recursive: true, mode: 0o750 });
-      await mkdir(this.artifactsDir(runId), { recursive: true, mode: 0o750 });
       const cacheDir = entry.cache ? path.join(this.options.logDir, 'cache', entry.cache) : null;
-      if (cacheDir) await mkdir(cacheDir, { recursive: true, mode: 0o750 });
+      // The user the tool runs as when it is not the server's own (RUN_AS_USER, for a server run as root).
+      const user = entry.run_as_root ? null : this.executor.runAs;
       active.writer = LogWriter.create(this.logPath(runId), limits.log_bytes);
+      await makeRunDirs({ logDir: this.options.logDir, workDir, artifactsDir: this.artifactsDir(runId), cacheDir }, user, !limits.sandbox);
       if (refusal) throw new Error(refusal);
       // A worker builds the argv on its own machine: its paths checked on its disk, its artifact directory.
       const argv = this.options.claim ? buildArgv(entry.cmd, entry.params, validateParams(entry.params, run.params, [this.options.logDir]), this.artifactsDir(runId)) : run.cmd;
@@ -544,15 +545,16 @@ export class RunService {
         runId,
         argv,
         cwd: workDir,
-        // In the sandbox the real home is read-only: the run's own directory stands in for it (dotfiles).
+        // In the sandbox the real home is read-only, and another user's is not the tool's: the run's own directory stands in for it (dotfiles).
         env: {
           ...this.options.toolEnv,
           ...this.options.envOf(entry.env),
-          ...(limits.sandbox ? { HOME: workDir } : {}),
+          ...(limits.sandbox || user ? { HOME: workDir } : {}),
           ...(cacheDir ? { XDG_CACHE_HOME: cacheDir } : {}),
         },
         limits: { memoryBytes: limits.memory_bytes, pids: limits.pids, cpuS: limits.cpu_s, fileBytes: limits.file_bytes },
         sandbox: this.sandboxFor(entry, runId, limits, cacheDir),
+        runAsRoot: entry.run_as_root,
       });
       spawned = true;
       active.proc = proc;

@@ -15,8 +15,13 @@ export const RunCounts = z.object({
 } satisfies Record<'total' | RunStatus, unknown>);
 export type RunCounts = z.infer<typeof RunCounts>;
 
-/** What the server can hold a run to on this machine, probed at start-up. */
-export const Capability = z.enum(['sandbox', 'network_off', 'memory', 'pids', 'cpu_time', 'file_size']);
+/**
+ * What the server can hold a run to on this machine, probed at start-up. The last four keep a tool from
+ * the server's privileges: `unprivileged` (it never runs as root, but for entries marked `run_as_root`),
+ * `no_new_privs` (set-user-ID programs and file capabilities grant it nothing), `kernel_read_only`
+ * (/proc/sys and /sys cannot be written) and `server_protected` (it cannot signal, trace or read the server).
+ */
+export const Capability = z.enum(['sandbox', 'network_off', 'memory', 'pids', 'cpu_time', 'file_size', 'unprivileged', 'no_new_privs', 'kernel_read_only', 'server_protected']);
 export type Capability = z.infer<typeof Capability>;
 
 export const Enforcement = z.discriminatedUnion('enforced', [
