@@ -97,6 +97,8 @@ const Env = z.object({
   S3_PRESIGN_TTL_S: positiveInt.max(7 * 24 * 3600).default(3600),
   /** Largest JSON body accepted by the REST and tRPC APIs. */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** A client has this long to send a request's headers; then 408 and the connection is closed (slowloris). */
+  HTTP_HEADERS_TIMEOUT_S: positiveInt.max(600).default(20),
   /** Environment variables a tool inherits from the server; everything else is withheld. */
   RUN_ENV_ALLOWLIST: z
     .string()
