@@ -85,6 +85,12 @@ const Env = z.object({
   /** Only the newest this many finished runs of each tool are kept (0: no such limit). */
   RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0),
   RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600),
+  /** Audit records older than this many days are deleted (0: kept forever). */
+  AUDIT_RETENTION_DAYS: z.coerce.number().min(0).default(90),
+  /** At most this many audit records are kept, the newest (0: no bound). */
+  AUDIT_MAX_ROWS: z.coerce.number().int().min(0).default(1_000_000),
+  /** The same refusal repeated by the same caller within this window is one audit record, with a count. */
+  AUDIT_COALESCE_S: z.coerce.number().positive().max(3600).default(60),
   /** With a bucket, each finished run's log, artifacts and metadata are uploaded to S3. */
   S3_BUCKET: z.string().min(3).optional(),
   S3_ENDPOINT: z.url().optional(),
@@ -97,6 +103,8 @@ const Env = z.object({
   S3_PRESIGN_TTL_S: positiveInt.max(7 * 24 * 3600).default(3600),
   /** Largest JSON body accepted by the REST and tRPC APIs. */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** Most procedures one tRPC HTTP request may batch; 400 past it. */
+  TRPC_MAX_BATCH: positiveInt.max(1000).default(50),
   /** A client has this long to send a request's headers; then 408 and the connection is closed (slowloris). */
   HTTP_HEADERS_TIMEOUT_S: positiveInt.max(600).default(20),
   /** Environment variables a tool inherits from the server; everything else is withheld. */

@@ -6,8 +6,11 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import type { AuditList } from '../../shared/src/schemas/auth';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, runToEnd, startServer, type TestServer } from './harness';
+import { api, runToEnd, startServer, waitFor, type TestServer } from './harness';
 
 let server: TestServer;
 let port: number;
@@ -22,7 +25,7 @@ beforeAll(async () => {
     '  - name: chatty',
     '    cmd: ["seq", "1", "200000"]',
   ].join('\n');
-  server = await startServer({ catalog, env: { HTTP_HEADERS_TIMEOUT_S: '2' } });
+  server = await startServer({ catalog, env: { HTTP_HEADERS_TIMEOUT_S: '2', AUDIT_COALESCE_S: '1', AUDIT_MAX_ROWS: '40', RETENTION_INTERVAL_S: '1' } });
   port = Number(new URL(server.url).port);
 });
 
@@ -160,5 +163,60 @@ describe('a hostile or careless client', () => {
     expect(statusOf(text)).toBe(408);
     expect(Date.now() - t0).toBeLessThan(6000);
     await stillServing();
+  });
+});
+
+describe('a flood of refused requests', () => {
+  /** The audit records of `action` refused, newest first. */
+  const refusals = async (action: string) => (await api<AuditList>(server.url, 'GET', `/audit?action=${action}&outcome=denied&limit=100`)).body.items;
+
+  /** A tRPC batch of `n` runs.stop mutations without a credential. */
+  const batch = (n: number) =>
+    fetch(`${server.url}/trpc/${Array(n).fill('runs.stop').join(',')}?batch=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { run_id: 'x' }]))),
+    });
+
+  it('refuses a tRPC batch past TRPC_MAX_BATCH, and writes repeated refusals once with their count', async () => {
+    const over = await batch(1300);
+    expect(over.status).toBe(400);
+    expect(JSON.stringify(await over.json())).toContain('Batch call exceeds maximum size');
+    expect(await refusals('runs.stop')).toEqual([]);
+
+    const full = await batch(50);
+    expect((await full.json()) as unknown[]).toHaveLength(50);
+    const first = await refusals('runs.stop');
+    expect(first.map((r) => r.count)).toEqual([1]);
+    // The other 49, once the window (AUDIT_COALESCE_S=1) is over: one record.
+    const all = await waitFor('the repeats to be written', async () => {
+      const records = await refusals('runs.stop');
+      return records.length === 2 ? records : undefined;
+    });
+    expect(all.map((r) => r.count)).toEqual([49, 1]);
+    expect(all[0]).toMatchObject({ actor: null, detail: first[0]?.detail });
+  });
+
+  it('records a failed sign-in once, not again for what it tried', async () => {
+    const before = (await refusals('auth')).length;
+    expect((await api(server.url, 'GET', '/runs', undefined, { authorization: `Bearer osr_ffffffffffff_${'x'.repeat(43)}` })).status).toBe(401);
+    const after = await refusals('auth');
+    expect(after.length).toBe(before + 1);
+    expect(after[0]?.detail).toMatch(/invalid credentials/);
+    expect(await refusals('runs.list')).toEqual([]);
+  });
+
+  it('prunes the audit log by age (AUDIT_RETENTION_DAYS) and by size (AUDIT_MAX_ROWS)', async () => {
+    const db = new Database(path.join(server.logDir, 'oss-runner.db'));
+    try {
+      db.prepare("INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail, count) VALUES ('2001-01-01T00:00:00.000Z', null, '10.0.0.1', 'ancient', null, 'denied', 'from long ago', 1)").run();
+    } finally {
+      db.close();
+    }
+    for (let i = 0; i < 45; i++) await api(server.url, 'POST', `/runs/no-such-run-${i}/stop`);
+    await waitFor('the audit log to be pruned', async () => {
+      const { items } = (await api<AuditList>(server.url, 'GET', '/audit?limit=500')).body;
+      return items.length <= 40 && !items.some((r) => r.action === 'ancient') ? true : undefined;
+    });
   });
 });

@@ -72,6 +72,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     createContext,
     basePath: '/trpc/',
     maxBodySize: config.MAX_BODY_BYTES,
+    maxBatchSize: config.TRPC_MAX_BATCH,
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
     },

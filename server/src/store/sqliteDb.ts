@@ -65,6 +65,9 @@ const MIGRATIONS = [
    CREATE INDEX runs_finished ON runs (finished_at);
    CREATE INDEX idempotency_run ON idempotency (run_id);`,
   `ALTER TABLE runs ADD COLUMN summary TEXT;`,
+  // Repeated refusals are one record with a count; old records are pruned by time.
+  `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+   CREATE INDEX audit_at ON audit (at);`,
 ];
 
 export function openDatabase(file: string): Database.Database {
