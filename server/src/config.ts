@@ -14,6 +14,9 @@ const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 const bool = z.stringbool().default(false);
 const positiveInt = z.coerce.number().int().positive();
 
+/** The server's own credentials: never handed to a tool, by RUN_ENV_ALLOWLIST or a catalog entry's `env`. */
+export const SERVER_SECRETS: ReadonlySet<string> = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL', 'REDIS_URL']);
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -111,7 +114,10 @@ const Env = z.object({
   RUN_ENV_ALLOWLIST: z
     .string()
     .default('PATH,HOME,LANG,LC_ALL,TZ,SSL_CERT_FILE,SSL_CERT_DIR,HTTP_PROXY,HTTPS_PROXY,NO_PROXY')
-    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)),
+    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
+    .superRefine((names, ctx) => {
+      for (const name of names.filter((n) => SERVER_SECRETS.has(n))) ctx.addIssue({ code: 'custom', message: `${name} is the server's own secret and is never given to a tool` });
+    }),
   /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
   PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),

@@ -237,6 +237,14 @@ describe('catalog', () => {
     cases.forEach(([, expected], i) => expect(messages[i]).toMatch(expected));
   });
 
+  it('refuses to start when RUN_ENV_ALLOWLIST would hand the server’s own secrets to every tool, naming them', async () => {
+    const message = await startServer({ env: { RUN_ENV_ALLOWLIST: 'PATH,ADMIN_API_KEY,AUTH_JWT_SECRET,DATABASE_URL' } }).then(
+      async (s) => (await s.stop(), 'started'),
+      (e: Error) => e.message,
+    );
+    for (const name of ['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'DATABASE_URL']) expect(message).toContain(`RUN_ENV_ALLOWLIST: ${name} is the server's own secret`);
+  });
+
   it('refuses to start with a catalog file that does not exist', async () => {
     const dir = tempDir();
     const message = await startServer({ catalogFile: path.join(dir, 'nope.yaml'), logDir: dir }).then(
