@@ -10,7 +10,7 @@ import type { ApiKey, AuditList, CreatedApiKey, LogToken, WhoAmI } from '../../s
 import type { Health } from '../../shared/src/schemas/health';
 import type { RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import type { AppRouter } from '../src/routers';
-import { api, fetchAuthed, processesWith, readSse, ROOT, startServer, tempDir, type TestServer } from './harness';
+import { api, fetchAuthed, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = path.join(ROOT, 'server/test/fixtures/catalog.yaml');
 const SECRET = 'hs256-test-secret-that-is-long-enough-0123456789';
@@ -294,6 +294,22 @@ describe('the WebSocket', () => {
     const t0 = Date.now();
     expect(await closed).toBe(4401);
     expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  it('keeps a connection whose JWT expires far ahead, past the longest timer Node has (~24.8 days)', async () => {
+    const { ws, closed, messages } = await rawSocket(await token({ role: 'viewer' }, { exp: now() + 40 * 86_400 }));
+    ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'runs.list', input: {} } }));
+    await waitFor('the answer', () => (JSON.stringify(messages).includes('"items"') ? true : undefined));
+    const early = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('open'), 1000))]);
+    expect(early).toBe('open');
+    ws.close();
+  });
+
+  it('answers who a JWT is for whatever its exp, even 1e300 (shown as the end of the year 9999)', async () => {
+    const farOff = await token({ role: 'viewer' }, { exp: 1e300 });
+    const me = await api<WhoAmI>(server.url, 'GET', '/me', undefined, bearer(farOff));
+    expect(me.status).toBe(200);
+    expect(me.body.expires_at).toBe('9999-12-31T23:59:59.999Z');
   });
 
   it('refuses an upgrade from a foreign Origin, accepts the server’s own', async () => {

@@ -81,6 +81,9 @@ export interface ContextOptions {
   ip?: string | null | undefined;
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 const isWebSocket = (res: unknown): res is WebSocket => typeof (res as { bufferedAmount?: unknown } | undefined)?.bufferedAmount === 'number';
 
 export function contextFactory(services: Services) {
@@ -101,8 +104,15 @@ export function contextFactory(services: Services) {
     }
     if (ws && principal?.expiresAt) {
       // A JWT that expires ends its connection: the client reconnects with a fresh token.
-      const timer = setTimeout(() => ws.close(4401, 'token expired'), Math.max(0, principal.expiresAt - Date.now()));
-      timer.unref();
+      const expiresAt = principal.expiresAt;
+      let timer: NodeJS.Timeout | undefined;
+      const closeAtExpiry = () => {
+        const left = expiresAt - Date.now();
+        if (left <= 0) return ws.close(4401, 'token expired');
+        // A timer holds at most ~24.8 days (a longer delay fires at once): farther expiries wait in steps.
+        timer = setTimeout(closeAtExpiry, Math.min(left, LONGEST_TIMER_MS)).unref();
+      };
+      closeAtExpiry();
       ws.once('close', () => clearTimeout(timer));
     }
     const idempotencyKey = ws ? null : (headersOf(opts.req).get('idempotency-key') ?? null);
