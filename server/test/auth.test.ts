@@ -279,11 +279,13 @@ describe('the WebSocket', () => {
     return { ws, messages, closed };
   }
 
-  it('refuses a connection whose token does not verify, before any operation', async () => {
+  it('refuses a connection whose token does not verify, before any operation: 401, then close code 4401', async () => {
     const { ws, closed, messages } = await rawSocket('osr_000000000000_not-a-real-key-at-all-not-a-real-key-at-all00');
     ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'runs.list', input: {} } }));
-    await closed;
+    expect(await closed).toBe(4401);
     expect(JSON.stringify(messages)).not.toContain('"items"');
+    const errors = messages.map((m) => (m as { error?: { data?: { code?: string; httpStatus?: number } } }).error?.data);
+    expect(errors).toContainEqual(expect.objectContaining({ code: 'UNAUTHORIZED', httpStatus: 401 }));
   });
 
   it('closes the connection when its JWT expires', async () => {

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { asDomainError, type DomainError } from '../errors';
+import { asDomainError, HTTP_STATUS, toTRPCError, type DomainError } from '../errors';
 import type { Services } from '../services';
 import type { Principal } from '../services/auth/principal';
 
@@ -98,8 +98,13 @@ export function contextFactory(services: Services) {
     } catch (e) {
       const domain = asDomainError(e);
       if (!domain) throw e;
-      // A WebSocket whose token fails is refused outright, before any operation.
-      if (ws) throw domain;
+      // A WebSocket whose token fails is refused outright, before any operation: tRPC answers with the
+      // error (401, or 429 for an address refused for a while), then the connection closes with a code
+      // that says so (4401, 4429), so a client knows not to retry with the same token.
+      if (ws) {
+        setImmediate(() => ws.close(4000 + HTTP_STATUS[domain.kind], domain.kind));
+        throw toTRPCError(domain);
+      }
       authError = domain;
     }
     if (ws && principal?.expiresAt) {
