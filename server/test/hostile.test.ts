@@ -6,11 +6,12 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { AuditList } from '../../shared/src/schemas/auth';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, runToEnd, startServer, waitFor, type TestServer } from './harness';
+import { api, runToEnd, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
 
 let server: TestServer;
 let port: number;
@@ -218,5 +219,31 @@ describe('a flood of refused requests', () => {
       const { items } = (await api<AuditList>(server.url, 'GET', '/audit?limit=500')).body;
       return items.length <= 40 && !items.some((r) => r.action === 'ancient') ? true : undefined;
     });
+  });
+});
+
+describe('another user of the machine', () => {
+  it('can read nothing the server keeps, even in a LOG_DIR made 0755 (as mkdir -p does) holding a database made 0644', async () => {
+    const logDir = path.join(tempDir(), 'logs');
+    mkdirSync(logDir, { mode: 0o755 });
+    writeFileSync(path.join(logDir, 'oss-runner.db'), '', { mode: 0o644 });
+    const catalogFile = writeCatalog(tempDir(), 'tools:\n  - name: hello\n    cmd: ["echo", "Hello OSS Runner"]\n');
+    const own = await startServer({ logDir, catalogFile });
+    try {
+      expect(own.output()).toMatch(/LOG_DIR .* is open to other users of this machine \(mode 755\): chmod 700 it/);
+      expect((await runToEnd(own.url, 'hello')).run.status).toBe('succeeded');
+      /** Every file and directory under LOG_DIR, with its permission bits. */
+      const walk = (dir: string): [string, number][] =>
+        readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+          const p = path.join(dir, e.name);
+          return [[path.relative(logDir, p), statSync(p).mode & 0o777] as [string, number], ...(e.isDirectory() ? walk(p) : [])];
+        });
+      const entries = walk(logDir);
+      expect(entries.map(([p]) => p)).toEqual(expect.arrayContaining(['oss-runner.db', 'oss-runner.db-wal', 'runs']));
+      const open = entries.filter(([, mode]) => mode & 0o077).map(([p, mode]) => `${p} ${mode.toString(8)}`);
+      expect(open).toEqual([]);
+    } finally {
+      await own.stop();
+    }
   });
 });

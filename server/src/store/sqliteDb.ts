@@ -1,4 +1,5 @@
 /** The embedded database: one SQLite file in LOG_DIR, in WAL mode, migrated on open. */
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { decodeCursor, pageOf } from './cursor';
 
@@ -72,6 +73,9 @@ const MIGRATIONS = [
 
 export function openDatabase(file: string): Database.Database {
   const db = new Database(file);
+  // A database made by hand or by an older server may be readable by others: it holds the secret
+  // that signs log tokens. (The server's umask makes new files its own alone.)
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   // Pages freed by deleted rows go back to the file system (retention's compact()); a database made
   // before this setting is rebuilt once to take it.
   if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) {
