@@ -14,6 +14,9 @@ const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 const bool = z.stringbool().default(false);
 const positiveInt = z.coerce.number().int().positive();
 
+/** The server's own credentials: never handed to a tool, by RUN_ENV_ALLOWLIST or a catalog entry's `env`. */
+export const SERVER_SECRETS: ReadonlySet<string> = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL', 'REDIS_URL']);
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -85,6 +88,12 @@ const Env = z.object({
   /** Only the newest this many finished runs of each tool are kept (0: no such limit). */
   RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0),
   RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600),
+  /** Audit records older than this many days are deleted (0: kept forever). */
+  AUDIT_RETENTION_DAYS: z.coerce.number().min(0).default(90),
+  /** At most this many audit records are kept, the newest (0: no bound). */
+  AUDIT_MAX_ROWS: z.coerce.number().int().min(0).default(1_000_000),
+  /** The same refusal repeated by the same caller within this window is one audit record, with a count. */
+  AUDIT_COALESCE_S: z.coerce.number().positive().max(3600).default(60),
   /** With a bucket, each finished run's log, artifacts and metadata are uploaded to S3. */
   S3_BUCKET: z.string().min(3).optional(),
   S3_ENDPOINT: z.url().optional(),
@@ -97,11 +106,18 @@ const Env = z.object({
   S3_PRESIGN_TTL_S: positiveInt.max(7 * 24 * 3600).default(3600),
   /** Largest JSON body accepted by the REST and tRPC APIs. */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** Most procedures one tRPC HTTP request may batch; 400 past it. */
+  TRPC_MAX_BATCH: positiveInt.max(1000).default(50),
+  /** A client has this long to send a request's headers; then 408 and the connection is closed (slowloris). */
+  HTTP_HEADERS_TIMEOUT_S: positiveInt.max(600).default(20),
   /** Environment variables a tool inherits from the server; everything else is withheld. */
   RUN_ENV_ALLOWLIST: z
     .string()
     .default('PATH,HOME,LANG,LC_ALL,TZ,SSL_CERT_FILE,SSL_CERT_DIR,HTTP_PROXY,HTTPS_PROXY,NO_PROXY')
-    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)),
+    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
+    .superRefine((names, ctx) => {
+      for (const name of names.filter((n) => SERVER_SECRETS.has(n))) ctx.addIssue({ code: 'custom', message: `${name} is the server's own secret and is never given to a tool` });
+    }),
   /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
   PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
   /**

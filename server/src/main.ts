@@ -78,7 +78,12 @@ async function main(): Promise<void> {
   const retention = new Retention(stores.runs, runs, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 }, log.error);
   retention.start();
 
-  const audit = new AuditLog(stores.audit, (e) => log.error('could not write the audit log', e));
+  const audit = new AuditLog(stores.audit, (e) => log.error('could not write the audit log', e), {
+    retentionDays: config.AUDIT_RETENTION_DAYS,
+    maxRows: config.AUDIT_MAX_ROWS,
+    coalesceMs: config.AUDIT_COALESCE_S * 1000,
+    pruneIntervalMs: config.RETENTION_INTERVAL_S * 1000,
+  });
   const apiKeys = new ApiKeyService(stores.apiKeys);
   const jwt = new JwtVerifier({
     secret: config.AUTH_JWT_SECRET,
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
     await queue?.close();
     await member?.leave();
     fleet?.close();
+    await audit.close();
     await stores.close();
   });
 }

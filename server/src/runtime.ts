@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Capabilities, Capability } from '../../shared/src/schemas/health';
 import type { Run } from '../../shared/src/schemas/run';
@@ -95,6 +95,9 @@ function warnUnreachable(logDir: string, runAs: ToolUser | null, log: Log): void
 
 /** `server`: `npm start` (a single server, or a fleet's API node with REDIS_URL); `worker`: `npm run worker`. */
 export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<Runtime> {
+  // Everything this process creates (the database, logs, run directories) is its own alone,
+  // whatever the umask it was started with: the database holds the secret that signs log tokens.
+  process.umask(0o077);
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   log.logger = logger;
@@ -112,6 +115,8 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   }
   const stores = await openStores(config.LOG_DIR, config.DATABASE_URL, config.REDIS_URL ? 'fleet' : 'single');
   if (role === 'worker' || !config.REDIS_URL) warnUnreachable(realpathSync(config.LOG_DIR), executor.runAs, log);
+  const logDirMode = statSync(config.LOG_DIR).mode & 0o777;
+  if (logDirMode & 0o007) log.warn(`LOG_DIR ${config.LOG_DIR} is open to other users of this machine (mode ${logDirMode.toString(8)}): chmod 700 it (what the server creates in it is its own alone either way)`);
 
   // The AWS SDK is loaded only when S3 is configured: tens of MB of memory otherwise spent for nothing.
   const archive = config.S3_BUCKET

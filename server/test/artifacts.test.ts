@@ -3,7 +3,7 @@
  * (s3rver, started here on a free port).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
@@ -118,6 +118,49 @@ describe('artifacts', () => {
     }
     expect((await api(server.url, 'GET', `/runs/${run.run_id}/artifacts/%zz`)).status).toBe(400);
     expect((await api(server.url, 'GET', `/runs/${run.run_id}/artifacts/report.json`, undefined, { authorization: '' })).status).toBe(401);
+  });
+
+  it('answers 416 for a range past the end (what curl -C - asks of a complete file), on an artifact and on the raw log', async () => {
+    const size = run.artifacts[0]?.size ?? 0;
+    const past = await fetchAuthed(`${server.url}/runs/${run.run_id}/artifacts/report.json`, { headers: { range: `bytes=${size}-` } });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe(`bytes */${size}`);
+    const log = await fetchAuthed(`${server.url}/runs/${run.run_id}/log`);
+    const logSize = (await log.arrayBuffer()).byteLength;
+    const logPast = await fetchAuthed(`${server.url}/runs/${run.run_id}/log`, { headers: { range: `bytes=${logSize}-` } });
+    expect(logPast.status).toBe(416);
+    expect(logPast.headers.get('content-range')).toBe(`bytes */${logSize}`);
+  });
+
+  it('serves an artifact only while it is the very file its run left: never a link in its place, nor a changed file', async () => {
+    // What a leftover process of the run could do (process-group isolation) once the run is over.
+    const dir = path.join(server.logDir, 'artifacts', run.run_id);
+    const report = path.join(dir, 'report.json');
+    const original = readFileSync(report);
+    const get = () => api<{ message: string }>(server.url, 'GET', `/runs/${run.run_id}/artifacts/report.json`);
+    try {
+      rmSync(report);
+      symlinkSync('/etc/passwd', report);
+      const link = await get();
+      expect(link.status).toBe(409);
+      expect(JSON.stringify(link.body)).not.toContain('root:');
+      rmSync(report);
+      writeFileSync(report, Buffer.concat([original, Buffer.from('\n')]));
+      expect((await get()).status).toBe(409);
+      // The artifacts directory itself swapped for a link to a copy of it.
+      writeFileSync(report, original);
+      renameSync(dir, `${dir}.moved`);
+      symlinkSync(`${dir}.moved`, dir);
+      expect((await get()).status).toBe(409);
+    } finally {
+      if (lstatSync(dir).isSymbolicLink()) {
+        rmSync(dir);
+        renameSync(`${dir}.moved`, dir);
+      }
+      rmSync(report, { force: true });
+      writeFileSync(report, original);
+    }
+    expect((await get()).status).toBe(200);
   });
 
   it('uploads the log, the artifacts and the run to S3, and lists presigned links to them', async () => {

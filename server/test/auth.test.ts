@@ -10,7 +10,7 @@ import type { ApiKey, AuditList, CreatedApiKey, LogToken, WhoAmI } from '../../s
 import type { Health } from '../../shared/src/schemas/health';
 import type { RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import type { AppRouter } from '../src/routers';
-import { api, fetchAuthed, processesWith, readSse, ROOT, startServer, tempDir, type TestServer } from './harness';
+import { api, fetchAuthed, processesWith, readSse, ROOT, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = path.join(ROOT, 'server/test/fixtures/catalog.yaml');
 const SECRET = 'hs256-test-secret-that-is-long-enough-0123456789';
@@ -279,11 +279,13 @@ describe('the WebSocket', () => {
     return { ws, messages, closed };
   }
 
-  it('refuses a connection whose token does not verify, before any operation', async () => {
+  it('refuses a connection whose token does not verify, before any operation: 401, then close code 4401', async () => {
     const { ws, closed, messages } = await rawSocket('osr_000000000000_not-a-real-key-at-all-not-a-real-key-at-all00');
     ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'runs.list', input: {} } }));
-    await closed;
+    expect(await closed).toBe(4401);
     expect(JSON.stringify(messages)).not.toContain('"items"');
+    const errors = messages.map((m) => (m as { error?: { data?: { code?: string; httpStatus?: number } } }).error?.data);
+    expect(errors).toContainEqual(expect.objectContaining({ code: 'UNAUTHORIZED', httpStatus: 401 }));
   });
 
   it('closes the connection when its JWT expires', async () => {
@@ -294,6 +296,22 @@ describe('the WebSocket', () => {
     const t0 = Date.now();
     expect(await closed).toBe(4401);
     expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  it('keeps a connection whose JWT expires far ahead, past the longest timer Node has (~24.8 days)', async () => {
+    const { ws, closed, messages } = await rawSocket(await token({ role: 'viewer' }, { exp: now() + 40 * 86_400 }));
+    ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'runs.list', input: {} } }));
+    await waitFor('the answer', () => (JSON.stringify(messages).includes('"items"') ? true : undefined));
+    const early = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('open'), 1000))]);
+    expect(early).toBe('open');
+    ws.close();
+  });
+
+  it('answers who a JWT is for whatever its exp, even 1e300 (shown as the end of the year 9999)', async () => {
+    const farOff = await token({ role: 'viewer' }, { exp: 1e300 });
+    const me = await api<WhoAmI>(server.url, 'GET', '/me', undefined, bearer(farOff));
+    expect(me.status).toBe(200);
+    expect(me.body.expires_at).toBe('9999-12-31T23:59:59.999Z');
   });
 
   it('refuses an upgrade from a foreign Origin, accepts the server’s own', async () => {

@@ -223,13 +223,26 @@ describe('catalog', () => {
   };
 
   it('refuses to start with a bad entry, naming the entry and the field', async () => {
-    expect(await badStart('tools:\n  - name: ok\n    cmd: [echo]\n  - name: broken\n    cmd: "echo hi"\n')).toMatch(/tool #2 "broken", field cmd: .*array/);
-    expect(await badStart('tools:\n  - name: Bad Name\n    cmd: [echo]\n')).toMatch(/tool #1 "Bad Name", field name/);
-    expect(await badStart('tools:\n  - name: twice\n    cmd: [echo]\n  - name: twice\n    cmd: [echo]\n')).toMatch(/tool #2 "twice", field name: .*twice/);
-    expect(await badStart('tools:\n  - name: x\n    cmd: [echo]\n    shell: true\n')).toMatch(/tool #1 "x", field \(entry\): Unrecognized key: "shell"/);
-    expect(await badStart('tools:\n  - name: x\n    cmd: []\n')).toMatch(/tool #1 "x", field cmd/);
-    expect(await badStart('tools: [\n')).toMatch(/invalid YAML/);
-    expect(await badStart('tools:\n  - name: x\n    cmd: [env]\n    env: [ADMIN_API_KEY]\n')).toMatch(/tool #1 "x", field env\.0: the server's own secret is never given to a tool/);
+    // Each is a server of its own that must refuse to start: all at once, as a busy machine takes a while for each.
+    const cases: [string, RegExp][] = [
+      ['tools:\n  - name: ok\n    cmd: [echo]\n  - name: broken\n    cmd: "echo hi"\n', /tool #2 "broken", field cmd: .*array/],
+      ['tools:\n  - name: Bad Name\n    cmd: [echo]\n', /tool #1 "Bad Name", field name/],
+      ['tools:\n  - name: twice\n    cmd: [echo]\n  - name: twice\n    cmd: [echo]\n', /tool #2 "twice", field name: .*twice/],
+      ['tools:\n  - name: x\n    cmd: [echo]\n    shell: true\n', /tool #1 "x", field \(entry\): Unrecognized key: "shell"/],
+      ['tools:\n  - name: x\n    cmd: []\n', /tool #1 "x", field cmd/],
+      ['tools: [\n', /invalid YAML/],
+      ['tools:\n  - name: x\n    cmd: [env]\n    env: [ADMIN_API_KEY]\n', /tool #1 "x", field env\.0: the server's own secret is never given to a tool/],
+    ];
+    const messages = await Promise.all(cases.map(([yaml]) => badStart(yaml)));
+    cases.forEach(([, expected], i) => expect(messages[i]).toMatch(expected));
+  });
+
+  it('refuses to start when RUN_ENV_ALLOWLIST would hand the server’s own secrets to every tool, naming them', async () => {
+    const message = await startServer({ env: { RUN_ENV_ALLOWLIST: 'PATH,ADMIN_API_KEY,AUTH_JWT_SECRET,DATABASE_URL' } }).then(
+      async (s) => (await s.stop(), 'started'),
+      (e: Error) => e.message,
+    );
+    for (const name of ['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'DATABASE_URL']) expect(message).toContain(`RUN_ENV_ALLOWLIST: ${name} is the server's own secret`);
   });
 
   it('refuses to start with a catalog file that does not exist', async () => {

@@ -21,13 +21,11 @@ export async function authorizeLogRead(req: IncomingMessage, runId: string, serv
   const ip = services.clientIp(req);
   const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('access_token');
   const credential = credentialOf({ get: (name) => [req.headers[name]].flat()[0] });
-  let principal: Principal | null = null;
+  const byToken = !credential && token !== null;
+  // A credential that fails is audited by authenticate() itself: once, not again here.
+  const principal = byToken ? await services.logTokens.verify(token, runId) : await services.auth.authenticate(credential, ip);
   try {
-    if (credential || !token) principal = await services.auth.authenticate(credential, ip);
-    else {
-      principal = await services.logTokens.verify(token, runId);
-      if (!principal) throw unauthorized('access_token: not a valid log token for this run (they expire after a few minutes: ask POST /runs/{run_id}/log-token for a new one)');
-    }
+    if (byToken && !principal) throw unauthorized('access_token: not a valid log token for this run (they expire after a few minutes: ask POST /runs/{run_id}/log-token for a new one)');
     return services.auth.authorize(principal, 'viewer', runId);
   } catch (e) {
     services.audit.record({ actor: principal?.id ?? null, ip, action: 'runs.logs', run_id: runId, outcome: 'denied', detail: (e as Error).message });

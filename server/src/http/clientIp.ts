@@ -10,7 +10,8 @@ const plain = (ip: string) => (ip.startsWith('::ffff:') && ip.includes('.') ? ip
 export function clientIpResolver(trustedProxies: readonly string[]): (req: IncomingMessage) => string | null {
   const trusted = new Set(trustedProxies.map(plain));
   return (req) => {
-    const peer = req.socket.remoteAddress;
+    // A request whose connection is already gone has no socket any more.
+    const peer = (req.socket as IncomingMessage['socket'] | null)?.remoteAddress;
     if (!peer) return null;
     let ip = plain(peer);
     if (!trusted.has(ip)) return ip;

@@ -1,43 +1,107 @@
 /**
- * A run's files over plain HTTP, byte for byte with range requests (via `send`): the raw log at
+ * A run's files over plain HTTP, byte for byte, with single range requests: the raw log at
  * GET /runs/{run_id}/log and each listed artifact at GET /runs/{run_id}/artifacts/{name}. Readers
  * are authorized like the log stream (a header, or a run-bound ?access_token=).
+ *
+ * A tool's files are its own to change, even after its run (a leftover process in process-group
+ * isolation): a file is opened without following links, and served only when what was opened is a
+ * regular file at the very path expected (no directory on the way swapped for a link) and, for an
+ * artifact, of the size recorded when the run ended.
  */
+import { constants } from 'node:fs';
+import { open, readlink, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import send from 'send';
 import type { Services } from '../services';
 import { authorizeLogRead } from './auth';
-import { sendThrown } from './respond';
+import { sendError, sendThrown } from './respond';
 
 interface RunFile {
   file: string;
   type: string;
   disposition: string;
+  /** The size recorded for it, where it must not have changed since (an artifact). */
+  size?: number;
   /** What to answer when the file does not exist (yet). */
   onMissing: (res: ServerResponse) => void;
 }
 
+/**
+ * Opens `file` (a real path) for reading if it is a regular file reached through no link; 'missing'
+ * when there is nothing there, 'replaced' when something else is (a link, a directory, a device).
+ */
+async function openPlainFile(file: string): Promise<{ handle: FileHandle; size: number } | 'missing' | 'replaced'> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    if (code === 'ELOOP' || code === 'ENOTDIR') return 'replaced';
+    throw e;
+  }
+  const stat = await handle.stat();
+  // The kernel's own name for what was opened: a directory on the way swapped for a link shows here.
+  if (stat.isFile() && (await readlink(`/proc/self/fd/${handle.fd}`)) === file) return { handle, size: stat.size };
+  await handle.close();
+  return 'replaced';
+}
+
+/** The one byte range a Range header asks for within `size` bytes: null for the whole file, 'unsatisfiable' past its end. */
+export function rangeOf(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  // Several ranges, or a unit other than bytes: the whole file, as RFC 9110 allows.
+  const m = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    return suffix === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}
+
 async function serveRunFile(req: IncomingMessage, res: ServerResponse, runId: string, services: Services, onError: (e: unknown) => void, locate: () => Promise<RunFile>): Promise<void> {
   let target: RunFile;
+  let opened: Awaited<ReturnType<typeof openPlainFile>>;
   try {
     await authorizeLogRead(req, runId, services);
     target = await locate();
+    opened = await openPlainFile(target.file);
   } catch (e) {
     return sendThrown(res, e, onError);
   }
-  send(req, target.file, { dotfiles: 'allow', cacheControl: false, lastModified: false })
-    .on('headers', (r: ServerResponse) => {
-      r.setHeader('Content-Type', target.type);
-      r.setHeader('Content-Disposition', target.disposition);
-      r.setHeader('X-Content-Type-Options', 'nosniff');
-      // Whatever a tool wrote, a browser never runs it as part of this origin.
-      r.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
-    })
-    .on('error', (err: { status?: number }) => {
-      if (err.status === 404) target.onMissing(res);
-      else sendThrown(res, err, onError);
-    })
-    .pipe(res);
+  if (opened === 'missing') return target.onMissing(res);
+  if (opened === 'replaced') return sendError(res, 409, 'the file is no longer the regular file its run left (a link or something else is in its place): it is not served');
+  const { handle, size } = opened;
+  if (target.size !== undefined && size !== target.size) {
+    await handle.close();
+    return sendError(res, 409, `the file changed after its run ended (${size} bytes, ${target.size} recorded): it is not served`);
+  }
+  // An If-Range names a version: this server keeps none, so the answer is the whole file.
+  const range = req.headers['if-range'] === undefined ? rangeOf(req.headers.range, size) : null;
+  const headers = {
+    'Content-Type': target.type,
+    'Content-Disposition': target.disposition,
+    'Accept-Ranges': 'bytes',
+    'X-Content-Type-Options': 'nosniff',
+    // Whatever a tool wrote, a browser never runs it as part of this origin.
+    'Content-Security-Policy': "default-src 'none'; sandbox",
+  };
+  if (range === 'unsatisfiable') {
+    await handle.close();
+    return sendError(res, 416, `range: ${req.headers.range} is past the end of the file (${size} bytes)`, { 'Content-Range': `bytes */${size}` });
+  }
+  const { start, end } = range ?? { start: 0, end: size - 1 };
+  res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': end - start + 1, ...(range ? { 'Content-Range': `bytes ${start}-${end}/${size}` } : {}) });
+  if (req.method === 'HEAD' || size === 0) {
+    await handle.close();
+    return void res.end();
+  }
+  const stream = handle.createReadStream({ start, end }); // closes the handle when done
+  stream.on('error', (e) => (onError(e), res.destroy()));
+  res.once('close', () => stream.destroy());
+  stream.pipe(res);
 }
 
 export function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: string, services: Services, onError: (e: unknown) => void): Promise<void> {
@@ -58,10 +122,11 @@ export function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: st
 
 export function serveArtifact(req: IncomingMessage, res: ServerResponse, runId: string, name: string, services: Services, onError: (e: unknown) => void): Promise<void> {
   return serveRunFile(req, res, runId, services, onError, async () => {
-    const { file, type, url } = await services.runs.artifactPath(runId, name);
+    const { file, type, url, size } = await services.runs.artifactPath(runId, name);
     return {
       file,
       type,
+      size,
       disposition: `attachment; filename="${name}"`,
       // Not on this node's disk (on a fleet the worker that ran it has it): its copy in S3, when there is one.
       onMissing: (r) => {

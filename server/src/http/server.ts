@@ -72,6 +72,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     createContext,
     basePath: '/trpc/',
     maxBodySize: config.MAX_BODY_BYTES,
+    maxBatchSize: config.TRPC_MAX_BATCH,
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') onError(error);
     },
@@ -119,15 +120,21 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     return rest(req, res);
   }
 
-  const server = http.createServer((req, res) => {
+  // Slow headers are checked every second (Node's default, 30 s, let a slowloris hold a connection
+  // for up to HTTP_HEADERS_TIMEOUT_S + 30 s).
+  const timeouts = { headersTimeout: config.HTTP_HEADERS_TIMEOUT_S * 1000, connectionsCheckingInterval: 1000 };
+  const server = http.createServer(timeouts, (req, res) => {
     const started = performance.now();
     const id = requestId(req);
+    // Read now: once the connection is gone (a body refused half-way, a client that vanished) the
+    // request no longer has its socket.
+    const ip = services.clientIp(req);
     res.setHeader('X-Request-Id', id);
     // One line per request when it is over (for a stream: when it closes). The path only: a query
     // string may hold a log token.
     res.once('close', () => {
       services.metrics.request(req.method ?? 'GET', res.statusCode);
-      logger.info({ req_id: id, method: req.method, path: (req.url ?? '/').split('?', 1)[0], status: res.statusCode, ms: Math.round(performance.now() - started), ip: services.clientIp(req) }, 'request');
+      logger.info({ req_id: id, method: req.method, path: (req.url ?? '/').split('?', 1)[0], status: res.statusCode, ms: Math.round(performance.now() - started), ip }, 'request');
     });
     route(req, res).catch((e: unknown) => sendThrown(res, e, onError));
   });

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Tool } from '../../../shared/src/schemas/tool';
 import { ReportFormat } from '../../../shared/src/schemas/summary';
+import { SERVER_SECRETS } from '../config';
 import { byteSize } from '../lib/byteSize';
 import type { Capabilities, Capability } from '../../../shared/src/schemas/health';
 import { checkPlacement, ParamSpecs, paramsJsonSchema } from './params';
@@ -36,9 +37,6 @@ const Limits = z.strictObject({
   cpu_s: z.number().int().min(1).optional(),
   file_bytes: byteSize(1).optional(),
 });
-
-/** The server's own credentials: no catalog entry can ask for them. */
-const SERVER_SECRETS = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL', 'REDIS_URL']);
 
 /** Which capability each limit a tool may set needs. */
 const LIMIT_NEEDS = { memory_bytes: 'memory', pids: 'pids', cpu_s: 'cpu_time', file_bytes: 'file_size' } as const satisfies Partial<Record<keyof z.infer<typeof Limits>, Capability>>;

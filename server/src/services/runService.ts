@@ -149,11 +149,11 @@ export class RunService {
   }
 
   /** Where a listed artifact of a run is, or a 404 when the run has no artifact of that name. */
-  async artifactPath(runId: string, name: string): Promise<{ file: string; type: string; url: string | null }> {
+  async artifactPath(runId: string, name: string): Promise<{ file: string; type: string; url: string | null; size: number }> {
     const run = await this.get(runId);
     const artifact = run.artifacts.find((a) => a.name === name);
     if (!artifact) throw notFound(`name: run "${runId}" has no artifact "${name}"${run.artifacts.length ? ` (it has ${run.artifacts.map((a) => a.name).join(', ')})` : ''}`);
-    return { file: path.join(this.artifactsDir(runId), artifact.name), type: artifact.type, url: artifact.url ?? null };
+    return { file: path.join(this.artifactsDir(runId), artifact.name), type: artifact.type, url: artifact.url ?? null, size: artifact.size };
   }
 
   /** Runs being uploaded to S3 now: retention leaves them alone until they are done. */

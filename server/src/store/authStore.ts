@@ -27,6 +27,8 @@ export interface AuditFilter {
 export interface AuditStore {
   append(record: Omit<AuditRecord, 'id'>): Promise<void>;
   list(filter: AuditFilter): Promise<AuditList>;
+  /** Deletes records older than `before` (an ISO time), then all but the newest `keep`; answers how many went. */
+  prune(before: string | null, keep: number | null): Promise<number>;
 }
 
 export interface SettingsStore {

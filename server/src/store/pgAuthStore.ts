@@ -44,9 +44,16 @@ export class PgAuditStore implements AuditStore {
 
   async append(record: Omit<AuditRecord, 'id'>): Promise<void> {
     await this.pool.query(
-      'INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      withoutNul([record.at, record.actor, record.ip, record.action, record.run_id, record.outcome, record.detail]),
+      'INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      withoutNul([record.at, record.actor, record.ip, record.action, record.run_id, record.outcome, record.detail, record.count]),
     );
+  }
+
+  async prune(before: string | null, keep: number | null): Promise<number> {
+    let deleted = 0;
+    if (before !== null) deleted += (await this.pool.query('DELETE FROM audit WHERE at < $1', [before])).rowCount ?? 0;
+    if (keep !== null) deleted += (await this.pool.query('DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - $1', [keep])).rowCount ?? 0;
+    return deleted;
   }
 
   async list(filter: AuditFilter): Promise<AuditList> {

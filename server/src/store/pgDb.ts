@@ -84,6 +84,9 @@ const MIGRATIONS = [
      started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
      heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
    );`,
+  // Repeated refusals are one record with a count; old records are pruned by time.
+  `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+   CREATE INDEX audit_at ON audit (at);`,
 ];
 
 /** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */

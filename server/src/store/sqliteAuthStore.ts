@@ -42,8 +42,15 @@ export class SqliteAuditStore implements AuditStore {
   constructor(private readonly db: Database.Database) {}
 
   append(record: Omit<AuditRecord, 'id'>): Promise<void> {
-    this.db.prepare('INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail) VALUES (@at, @actor, @ip, @action, @run_id, @outcome, @detail)').run(record);
+    this.db.prepare('INSERT INTO audit (at, actor, ip, action, run_id, outcome, detail, count) VALUES (@at, @actor, @ip, @action, @run_id, @outcome, @detail, @count)').run(record);
     return Promise.resolve();
+  }
+
+  prune(before: string | null, keep: number | null): Promise<number> {
+    let deleted = 0;
+    if (before !== null) deleted += this.db.prepare('DELETE FROM audit WHERE at < ?').run(before).changes;
+    if (keep !== null) deleted += this.db.prepare('DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?').run(keep).changes;
+    return Promise.resolve(deleted);
   }
 
   list(filter: AuditFilter): Promise<AuditList> {

@@ -1,4 +1,5 @@
 /** The embedded database: one SQLite file in LOG_DIR, in WAL mode, migrated on open. */
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { decodeCursor, pageOf } from './cursor';
 
@@ -65,10 +66,16 @@ const MIGRATIONS = [
    CREATE INDEX runs_finished ON runs (finished_at);
    CREATE INDEX idempotency_run ON idempotency (run_id);`,
   `ALTER TABLE runs ADD COLUMN summary TEXT;`,
+  // Repeated refusals are one record with a count; old records are pruned by time.
+  `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+   CREATE INDEX audit_at ON audit (at);`,
 ];
 
 export function openDatabase(file: string): Database.Database {
   const db = new Database(file);
+  // A database made by hand or by an older server may be readable by others: it holds the secret
+  // that signs log tokens. (The server's umask makes new files its own alone.)
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   // Pages freed by deleted rows go back to the file system (retention's compact()); a database made
   // before this setting is rebuilt once to take it.
   if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) {

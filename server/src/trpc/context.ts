@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { asDomainError, type DomainError } from '../errors';
+import { asDomainError, HTTP_STATUS, toTRPCError, type DomainError } from '../errors';
 import type { Services } from '../services';
 import type { Principal } from '../services/auth/principal';
 
@@ -81,6 +81,9 @@ export interface ContextOptions {
   ip?: string | null | undefined;
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 const isWebSocket = (res: unknown): res is WebSocket => typeof (res as { bufferedAmount?: unknown } | undefined)?.bufferedAmount === 'number';
 
 export function contextFactory(services: Services) {
@@ -95,14 +98,26 @@ export function contextFactory(services: Services) {
     } catch (e) {
       const domain = asDomainError(e);
       if (!domain) throw e;
-      // A WebSocket whose token fails is refused outright, before any operation.
-      if (ws) throw domain;
+      // A WebSocket whose token fails is refused outright, before any operation: tRPC answers with the
+      // error (401, or 429 for an address refused for a while), then the connection closes with a code
+      // that says so (4401, 4429), so a client knows not to retry with the same token.
+      if (ws) {
+        setImmediate(() => ws.close(4000 + HTTP_STATUS[domain.kind], domain.kind));
+        throw toTRPCError(domain);
+      }
       authError = domain;
     }
     if (ws && principal?.expiresAt) {
       // A JWT that expires ends its connection: the client reconnects with a fresh token.
-      const timer = setTimeout(() => ws.close(4401, 'token expired'), Math.max(0, principal.expiresAt - Date.now()));
-      timer.unref();
+      const expiresAt = principal.expiresAt;
+      let timer: NodeJS.Timeout | undefined;
+      const closeAtExpiry = () => {
+        const left = expiresAt - Date.now();
+        if (left <= 0) return ws.close(4401, 'token expired');
+        // A timer holds at most ~24.8 days (a longer delay fires at once): farther expiries wait in steps.
+        timer = setTimeout(closeAtExpiry, Math.min(left, LONGEST_TIMER_MS)).unref();
+      };
+      closeAtExpiry();
       ws.once('close', () => clearTimeout(timer));
     }
     const idempotencyKey = ws ? null : (headersOf(opts.req).get('idempotency-key') ?? null);

@@ -47,9 +47,10 @@ function requireRole(role: Role) {
   return t.middleware(async ({ ctx, next, path, type, getRawInput }) => {
     const { auth, audit } = ctx.services;
     const runId = runIdOf(await getRawInput().catch(() => undefined));
+    // A credential that failed is in the audit log already, once, from authenticating it.
+    if (ctx.authError) throw toTRPCError(ctx.authError);
     let principal;
     try {
-      if (ctx.authError) throw ctx.authError;
       principal = auth.authorize(ctx.principal, role);
     } catch (e) {
       audit.record({ actor: ctx.principal?.id ?? null, ip: ctx.ip, action: path, run_id: runId, outcome: 'denied', detail: (e as Error).message });

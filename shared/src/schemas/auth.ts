@@ -45,6 +45,7 @@ export const AuditRecord = z
     run_id: z.string().nullable(),
     outcome: z.enum(['ok', 'denied', 'error']),
     detail: z.string().nullable(),
+    count: z.number().int().min(1).describe('how many times it happened: the same refusal repeated by the same caller within a minute is one record, written when the minute is over'),
   })
   .meta({ id: 'AuditRecord' });
 export type AuditRecord = z.infer<typeof AuditRecord>;

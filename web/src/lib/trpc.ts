@@ -43,7 +43,8 @@ export function createClients(credential: string | null, onConnection: (state: C
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: wsLink({ client: wsClient }),
-        false: httpBatchLink({ url: '/trpc', headers: () => (credential ? { authorization: `Bearer ${credential}` } : {}) }),
+        // The server refuses batches of more than TRPC_MAX_BATCH procedures (50 by default).
+        false: httpBatchLink({ url: '/trpc', maxItems: 10, headers: () => (credential ? { authorization: `Bearer ${credential}` } : {}) }),
       }),
     ],
   });

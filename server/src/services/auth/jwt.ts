@@ -6,7 +6,7 @@
  */
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { Role } from '../../../../shared/src/schemas/auth';
-import type { Principal } from './principal';
+import { expiryOf, type Principal } from './principal';
 
 export interface JwtOptions {
   secret?: string | undefined;
@@ -65,7 +65,7 @@ export class JwtVerifier {
       else if (alg && ASYMMETRIC.includes(alg) && this.jwks) payload = (await jwtVerify(token, this.jwks, { ...common, algorithms: ASYMMETRIC })).payload;
       else throw new JwtError(`tokens signed with ${alg ?? 'no algorithm'} are not accepted here`);
       // Good until exp plus the tolerance that verification allowed; a WebSocket is closed then.
-      return { id: `jwt:${payload.sub ?? 'unknown'}`, role: roleOf(payload), expiresAt: ((payload.exp ?? 0) + this.options.clockToleranceS) * 1000 };
+      return { id: `jwt:${payload.sub ?? 'unknown'}`, role: roleOf(payload), expiresAt: expiryOf(payload.exp ?? 0, this.options.clockToleranceS) };
     } catch (e) {
       if (e instanceof JwtError) throw e;
       if (e instanceof errors.JWTExpired) throw new JwtError('the token has expired');

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import type { LogToken } from '../../../../shared/src/schemas/auth';
 import type { SettingsStore } from '../../store/authStore';
-import type { Principal } from './principal';
+import { expiryOf, type Principal } from './principal';
 
 const AUDIENCE = 'oss-runner:run-log';
 
@@ -41,7 +41,7 @@ export class LogTokenService {
     try {
       const { payload } = await jwtVerify(token, await this.key(), { algorithms: ['HS256'], audience: AUDIENCE, requiredClaims: ['exp', 'sub'] });
       if (payload.run_id !== runId) return null;
-      return { id: payload.sub ?? 'unknown', role: 'viewer', expiresAt: (payload.exp ?? 0) * 1000, runId };
+      return { id: payload.sub ?? 'unknown', role: 'viewer', expiresAt: expiryOf(payload.exp ?? 0), runId };
     } catch {
       return null;
     }
