@@ -232,15 +232,18 @@ describe('another user of the machine', () => {
     try {
       expect(own.output()).toMatch(/LOG_DIR .* is open to other users of this machine \(mode 755\): chmod 700 it/);
       expect((await runToEnd(own.url, 'hello')).run.status).toBe('succeeded');
-      /** Every file and directory under LOG_DIR, with its permission bits. */
-      const walk = (dir: string): [string, number][] =>
+      /** Every file and directory under LOG_DIR, with its permission bits and group. */
+      const walk = (dir: string): [string, number, number][] =>
         readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
           const p = path.join(dir, e.name);
-          return [[path.relative(logDir, p), statSync(p).mode & 0o777] as [string, number], ...(e.isDirectory() ? walk(p) : [])];
+          const { mode, gid } = statSync(p);
+          return [[path.relative(logDir, p), mode & 0o777, gid] as [string, number, number], ...(e.isDirectory() ? walk(p) : [])];
         });
       const entries = walk(logDir);
       expect(entries.map(([p]) => p)).toEqual(expect.arrayContaining(['oss-runner.db', 'oss-runner.db-wal', 'runs']));
-      const open = entries.filter(([, mode]) => mode & 0o077).map(([p, mode]) => `${p} ${mode.toString(8)}`);
+      // Nothing for others; for a group only the server's own (a run's directories, owned by the tools'
+      // user, let the server's group in: bubblewrap, root without capabilities, enters them).
+      const open = entries.filter(([, mode, gid]) => mode & 0o007 || (mode & 0o070 && gid !== process.getgid?.())).map(([p, mode]) => `${p} ${mode.toString(8)}`);
       expect(open).toEqual([]);
     } finally {
       await own.stop();

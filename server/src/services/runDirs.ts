@@ -32,7 +32,10 @@ export async function makeRunDirs(dirs: RunDirs, owner: ToolUser | null, byRealP
   const own = [dirs.workDir, dirs.artifactsDir, ...(dirs.cacheDir ? [dirs.cacheDir] : [])];
   for (const dir of own) {
     if (dir === dirs.cacheDir && !newCache) await checkOwner(dir, owner);
-    else await chown(dir, owner.uid, process.getgid?.() ?? 0);
+    else {
+      await chown(dir, owner.uid, process.getgid?.() ?? 0);
+      await chmod(dir, 0o750); // whatever the server's umask (077) made of it
+    }
   }
   if (byRealPath) for (const dir of new Set(own.flatMap((d) => dirsUpTo(dirs.logDir, d)))) await searchableByGroup(dir, owner.gid);
 }
