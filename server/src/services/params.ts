@@ -153,7 +153,14 @@ export function paramsJsonSchema(specs: ParamSpecs): Record<string, unknown> {
   for (const [name, spec] of Object.entries(specs)) {
     const p = properties[name];
     if (!p) continue;
-    if (spec.type === 'string' && spec.pattern) p.pattern = spec.pattern;
+    if (spec.type === 'string' || spec.type === 'path') {
+      // What the checks above refuse, as a pattern: control characters, and a leading "-" unless allowed.
+      const allowed = CONTROL.source.replace(/^\[/, '[^');
+      const checked = spec.type === 'string' && spec.allow_dash ? `^${allowed}*$` : `^(?:${allowed.replace(/^\[\^/, '[^\\-')}${allowed}*)?$`;
+      // The catalog's own pattern, when it has one, stays `pattern`: readers look for it there.
+      if (spec.type === 'string' && spec.pattern) Object.assign(p, { pattern: spec.pattern, allOf: [{ pattern: checked }] });
+      else p.pattern = checked;
+    }
     if (spec.type === 'path') Object.assign(p, { format: 'path', 'x-roots': spec.roots });
     if (spec.type === 'multi') p.uniqueItems = true;
   }
