@@ -4,6 +4,7 @@
  */
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import type { ApiIssue } from '../../shared/src/schemas/error';
 
 export type DomainErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_many' | 'unavailable';
 
@@ -13,6 +14,8 @@ export class DomainError extends Error {
     message: string,
     /** For `too_many`: seconds until a retry can succeed (the Retry-After header). */
     readonly retryAfterS?: number,
+    /** For `bad_request`: each field at fault on its own (the message joins them). */
+    readonly issues?: ApiIssue[],
   ) {
     super(message);
     this.name = 'DomainError';
@@ -22,6 +25,8 @@ export class DomainError extends Error {
 export const notFound = (message: string) => new DomainError('not_found', message);
 export const conflict = (message: string) => new DomainError('conflict', message);
 export const badRequest = (message: string) => new DomainError('bad_request', message);
+/** A 400 for several fields at once: one issue each, and a message naming them all. */
+export const invalidFields = (issues: ApiIssue[]) => new DomainError('bad_request', issues.map((i) => `${i.path}: ${i.message}`).join('; '), undefined, issues);
 export const unauthorized = (message: string) => new DomainError('unauthorized', message);
 export const forbidden = (message: string) => new DomainError('forbidden', message);
 export const unavailable = (message: string, retryAfterS?: number) => new DomainError('unavailable', message, retryAfterS);

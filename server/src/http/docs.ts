@@ -19,13 +19,17 @@ import type { AppRouter } from '../routers';
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ApiError } } });
 
 const runPath = z.object({ run_id: RunId });
+/** A resume point as sent back: an event id, or empty (from the start, as if none were sent). */
+const ResumeId = LogEventId.or(z.literal(''));
 
 const SECURITY_SCHEMES = {
   bearer: { type: 'http', scheme: 'bearer', description: 'An API key (osr_...) or a JWT' },
   apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key' },
 } as const;
+/** A credential in a header: what every protected operation takes. */
+const HEADER_SECURITY: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
 /** The log routes also take a run-bound token from POST /runs/{run_id}/log-token, for EventSource. */
-const LOG_SECURITY: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }, { logToken: [] }];
+const LOG_SECURITY: Record<string, string[]>[] = [...HEADER_SECURITY, { logToken: [] }];
 const accessToken = z.object({ access_token: z.string().optional().describe('a token from POST /runs/{run_id}/log-token (for EventSource, which cannot send headers)') });
 
 const extraPaths: ZodOpenApiPathsObject = {
@@ -44,10 +48,11 @@ const extraPaths: ZodOpenApiPathsObject = {
       ].join(' '),
       requestParams: {
         path: runPath,
-        query: z.object({ last_event_id: LogEventId.optional() }).extend(accessToken.shape),
-        header: z.object({ 'last-event-id': LogEventId.optional() }),
+        query: z.object({ last_event_id: ResumeId.optional() }).extend(accessToken.shape),
+        header: z.object({ 'last-event-id': ResumeId.optional() }),
       },
       responses: {
+        // The schema of one event, as an EventSource sees it: set below (it refers to the Run component).
         200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
         400: errorResponse('Malformed last_event_id'),
         401: errorResponse('No credential, or one that does not verify'),
@@ -92,8 +97,10 @@ const extraPaths: ZodOpenApiPathsObject = {
       description: 'Only the names listed in the run\'s `artifacts` (files its tool declares) are served; the type is the listed one.',
       requestParams: { path: runPath.extend({ name: z.string().describe('an artifact name listed on the run') }), query: accessToken },
       responses: {
-        200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string() } } },
-        206: { description: 'The requested range', content: { 'application/octet-stream': { schema: z.string() } } },
+        // Served as the type listed on the run's artifact (`type`): the catalog's, or one guessed from its name.
+        200: { description: 'The file, as the type listed on the run', content: { '*/*': { schema: z.string() } } },
+        206: { description: 'The requested range', content: { '*/*': { schema: z.string() } } },
+        302: { description: 'The file is not on this node\'s disk: its copy in S3 (a presigned link)', headers: { Location: { schema: { type: 'string' } } } },
         401: errorResponse('No credential, or one that does not verify'),
         403: errorResponse('Needs the viewer role'),
         404: errorResponse('Unknown run, or no artifact of that name on it'),
@@ -102,11 +109,70 @@ const extraPaths: ZodOpenApiPathsObject = {
   },
 };
 
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** One event of GET /runs/{run_id}/logs, as EventSource parses it (`event` is "message" when the stream names none). */
+const LOG_EVENT_SCHEMA = {
+  oneOf: [
+    {
+      type: 'object',
+      description: 'Log lines, in order',
+      properties: {
+        event: { const: 'message' },
+        id: { type: 'string', pattern: '^\\d{1,15}$', description: 'the byte offset just past these lines: send it back to resume after them' },
+        data: { type: 'string', description: 'the lines, joined by \\n' },
+        retry: { type: 'integer' },
+      },
+      required: ['event', 'data', 'id'],
+      additionalProperties: false,
+    },
+    {
+      type: 'object',
+      description: 'The end: the run has ended and every line was sent; the server then closes the stream',
+      properties: {
+        event: { const: 'end' },
+        id: { type: 'string', pattern: '^\\d{1,15}$' },
+        data: { type: 'string', contentMediaType: 'application/json', contentSchema: ref('Run'), description: 'the final Run as JSON' },
+        retry: { type: 'integer' },
+      },
+      required: ['event', 'data', 'id'],
+      additionalProperties: false,
+    },
+  ],
+};
+
+interface MediaType {
+  schema?: unknown;
+}
+interface Response {
+  description: string;
+  content?: Record<string, MediaType>;
+  headers?: Record<string, unknown>;
+}
+interface Operation {
+  security?: Record<string, string[]>[];
+  parameters?: unknown[];
+  requestBody?: { required?: boolean; content: Record<string, MediaType> };
+  responses: Record<string, Response>;
+}
+
+/** The object a start's body must be: `params` for that tool, required when the tool has required parameters. */
+function startBody(params: Record<string, unknown>): NonNullable<Operation['requestBody']> {
+  const required = Array.isArray(params.required) && params.required.length > 0;
+  return {
+    required,
+    content: { 'application/json': { schema: { type: 'object', properties: { params }, ...(required ? { required: ['params'] } : {}), additionalProperties: false } } },
+  };
+}
+
 /**
  * One path per catalog tool (`POST /set/hello`, ...) beside the generic `/set/{name}`, so that each
  * tool's parameters are documented with their own JSON Schema.
  */
-function toolPaths(tools: Tool[]): Record<string, unknown> {
+function toolPaths(tools: Tool[], generic: Operation | undefined): Record<string, { post: Operation & Record<string, unknown> }> {
+  // The generic start's answers, minus the unknown-tool 404 (the name is in the path).
+  const { 404: _unknownTool, ...responses } = generic?.responses ?? {};
+  const idempotencyKey = (generic?.parameters ?? []).filter((p) => (p as { in?: string }).in === 'header');
   return Object.fromEntries(
     tools.map((tool) => [
       `/set/${tool.name}`,
@@ -116,25 +182,65 @@ function toolPaths(tools: Tool[]): Record<string, unknown> {
           tags: ['tools'],
           summary: `Start ${tool.name}`,
           description: `${tool.description}\n\nRuns \`${JSON.stringify(tool.cmd)}\` (no shell). Needs the operator role. The same as POST /set/{name} with name=${tool.name}.`,
-          security: [{ bearer: [] }, { apiKey: [] }],
-          requestBody: {
-            required: false,
-            content: { 'application/json': { schema: { type: 'object', properties: { params: tool.params }, additionalProperties: false } } },
-          },
-          responses: {
-            200: {
-              description: 'The run, started (or queued)',
-              content: { 'application/json': { schema: { type: 'object', properties: { run: { $ref: '#/components/schemas/Run' } }, required: ['run'] } } },
-            },
-            400: { description: 'A parameter is invalid (the message names it)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-            401: { description: 'No credential, or one that does not verify' },
-            403: { description: 'Needs the operator role' },
-            409: { description: 'The tool is not available on this server' },
-          },
+          security: HEADER_SECURITY,
+          parameters: idempotencyKey,
+          requestBody: startBody(tool.params),
+          responses: { ...responses, 200: { description: 'The run, started (or queued)', content: { 'application/json': { schema: { type: 'object', properties: { run: ref('Run') }, required: ['run'], additionalProperties: false } } } } },
         },
       },
     ]),
   );
+}
+
+const RETRY_AFTER = { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer', minimum: 0 } } };
+
+/** Answers any operation of its kind can give, with what they mean; an operation's own description wins. */
+const COMMON: Record<string, Response> = {
+  400: { description: 'Invalid input: the message names each field at fault, and `issues` lists them one by one' },
+  401: { description: 'No credential, or one that does not verify' },
+  403: { description: 'The role is too low' },
+  413: { description: 'The body is larger than MAX_BODY_BYTES' },
+  415: { description: 'A body whose Content-Type is not application/json' },
+  429: { description: 'Too many failed authentications from this address; Retry-After says when to try again', headers: RETRY_AFTER },
+  503: { description: 'The database is unavailable, or the server is shutting down; try again (Retry-After)', headers: RETRY_AFTER },
+};
+
+/**
+ * Makes the document say what the server does, for every operation: every error answer is the one
+ * `Error` body; the statuses any operation of its kind can give are listed (a credential: 401, 403, 429
+ * and 503; input: 400; a body: 400, 413, 415); a public operation says `security: []`; a body is
+ * required only when it has required fields (an empty one is `{}`).
+ */
+function conform(doc: OpenAPIObject): void {
+  const errorContent = { 'application/json': { schema: ref('Error') } };
+  for (const item of Object.values(doc.paths ?? {}) as Record<string, Operation>[]) {
+    for (const [method, op] of Object.entries(item)) {
+      op.security ??= [];
+      const authenticates = op.security.length > 0 || '401' in op.responses;
+      const takesBody = method === 'post' || method === 'put' || method === 'patch';
+      const statuses = [
+        ...(op.security.length > 0 ? ['401', '403'] : []),
+        ...(authenticates ? ['429', '503'] : []),
+        ...((op.parameters?.length ?? 0) > 0 || takesBody ? ['400'] : []),
+        ...(takesBody ? ['413', '415'] : []),
+      ];
+      for (const status of statuses) op.responses[status] ??= { description: COMMON[status]?.description ?? '' };
+      for (const [status, response] of Object.entries(op.responses)) {
+        // An error answer with a body of its own (GET /ready's 503) keeps it; trpc-to-openapi's error schemas go.
+        const schema = response.content?.['application/json']?.schema as { $ref?: string } | undefined;
+        if (Number(status) < 400 || (schema && !schema.$ref?.startsWith('#/components/schemas/error.'))) continue;
+        const headers = COMMON[status]?.headers;
+        op.responses[status] = { ...response, content: errorContent, ...(headers ? { headers } : {}) };
+      }
+      if (op.requestBody) {
+        const schema = op.requestBody.content['application/json']?.schema as { required?: unknown[] } | undefined;
+        op.requestBody.required = (schema?.required?.length ?? 0) > 0;
+      }
+    }
+  }
+  // trpc-to-openapi's own error schemas (issues without a path) are used nowhere now.
+  const schemas = (doc.components?.schemas ?? {}) as Record<string, unknown>;
+  for (const name of Object.keys(schemas)) if (name.startsWith('error.')) delete schemas[name];
 }
 
 export function openApiDocument(router: AppRouter, info: { title: string; version: string }, tools: Tool[] = []): OpenAPIObject {
@@ -142,7 +248,7 @@ export function openApiDocument(router: AppRouter, info: { title: string; versio
     title: info.title,
     version: info.version,
     description:
-      'Run whitelisted open-source tools, watch their output live and keep every run on record. The same procedures are served as tRPC at /trpc (HTTP and WebSocket). Roles: viewer (read runs and logs) < operator (+ start and stop) < admin (+ API keys and the audit log).',
+      'Run whitelisted open-source tools, watch their output live and keep every run on record. The same procedures are served as tRPC at /trpc (HTTP and WebSocket). Roles: viewer (read runs and logs) < operator (+ start and stop) < admin (+ API keys and the audit log). Every error is JSON: `{message, code, issues?}`.',
     baseUrl: '/',
     docsUrl: '/docs',
     paths: extraPaths,
@@ -153,8 +259,30 @@ export function openApiDocument(router: AppRouter, info: { title: string; versio
     ...doc.components,
     securitySchemes: { ...doc.components?.securitySchemes, logToken: { type: 'apiKey', in: 'query', name: 'access_token' } },
   };
-  doc.paths = { ...doc.paths, ...toolPaths(tools) } as OpenAPIObject['paths'];
+  const paths = doc.paths as Record<string, Record<string, Operation>>;
+  const logs = paths['/runs/{run_id}/logs']?.get?.responses['200']?.content?.['text/event-stream'];
+  if (logs) logs.schema = LOG_EVENT_SCHEMA;
+  const start = paths['/set/{name}']?.post;
+  doc.paths = { ...doc.paths, ...toolPaths(tools, start) } as OpenAPIObject['paths'];
+  conform(doc);
   return doc;
+}
+
+/**
+ * The methods the document lists for a request path (with HEAD wherever GET is), or null for a path it
+ * does not know: a known path asked with another method is a 405 that says which are allowed.
+ */
+export function allowedMethods(doc: OpenAPIObject): (pathname: string) => string[] | null {
+  const routes = Object.entries(doc.paths ?? {}).map(([template, item]) => ({
+    pattern: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+    methods: Object.keys(item as object).map((m) => m.toUpperCase()),
+  }));
+  return (pathname) => {
+    const methods = new Set(routes.filter((r) => r.pattern.test(pathname)).flatMap((r) => r.methods));
+    if (methods.size === 0) return null;
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods];
+  };
 }
 
 // Resolved, not required: requiring swagger-ui-dist would load its whole bundle into the server.

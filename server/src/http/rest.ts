@@ -1,12 +1,12 @@
 /**
  * The REST API: trpc-to-openapi serving the same procedures as tRPC on the seed's paths. This adapter
  * makes its edges behave: a body-less POST (`curl -X POST`) is an empty JSON object, a body past the
- * limit is a 413, a body that is not JSON a 415, malformed JSON a 400, and every error is
- * `{message, code, issues?}` with a message that names the field at fault.
+ * limit is a 413, a body that is not JSON a 415, malformed JSON or JSON that is not an object a 400,
+ * and every error is `{message, code, issues?}` with a message that names each field at fault.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createOpenApiNodeHttpHandler } from 'trpc-to-openapi';
-import type { ApiError } from '../../../shared/src/schemas/error';
+import type { ApiError, ApiIssue } from '../../../shared/src/schemas/error';
 import type { AppRouter } from '../routers';
 import type { Context, ContextOptions } from '../trpc/context';
 import { BodyTooLargeError, readBody, sendError, sendJson } from './respond';
@@ -14,27 +14,35 @@ import { BodyTooLargeError, readBody, sendError, sendJson } from './respond';
 interface ZodIssueLike {
   path?: PropertyKey[];
   message?: string;
+  code?: string;
   /** Set on "unrecognized_keys" issues: the fields nobody asked for. */
   keys?: string[];
 }
 
-function fieldOf(issue: ZodIssueLike): string {
-  const path = [...(issue.path ?? []), ...(issue.keys ?? [])].map(String);
-  return path.length ? path.join('.') : '(body)';
+const dotted = (path: PropertyKey[]) => (path.length ? path.map(String).join('.') : '(body)');
+
+/** Each field at fault on its own: an "unrecognized_keys" issue becomes one issue per unknown field. */
+function issuesOf(issues: ZodIssueLike[]): ApiIssue[] {
+  return issues.flatMap((i) => {
+    const path = i.path ?? [];
+    if (i.code === 'unrecognized_keys' && i.keys?.length) return i.keys.map((key) => ({ path: dotted([...path, key]), message: 'unknown field' }));
+    return [{ path: dotted(path), message: i.message ?? 'invalid' }];
+  });
 }
 
 /** The error body the API promises, from whatever trpc-to-openapi produced. */
 export function normalizeError(raw: Record<string, unknown>, status: number): ApiError {
   const code = typeof raw.code === 'string' ? raw.code : 'ERROR';
-  const issues = Array.isArray(raw.issues) ? (raw.issues as ZodIssueLike[]) : undefined;
-  if (issues?.length) {
-    const listed = issues.map((i) => ({ path: fieldOf(i), message: i.keys ? 'unknown field' : (i.message ?? 'invalid') }));
-    return { message: listed.map((i) => `${i.path}: ${i.message}`).join('; '), code, issues: listed };
-  }
+  // Input validation failed (zod's issues), or a service named the fields itself (DomainError.issues).
+  const listed = Array.isArray(raw.issues) ? issuesOf(raw.issues as ZodIssueLike[]) : ((raw.data as { issues?: ApiIssue[] } | undefined)?.issues ?? []);
+  if (listed.length) return { message: listed.map((i) => `${i.path}: ${i.message}`).join('; '), code, issues: listed };
   // A 503 says why (shutting down); other 5xx messages may hold internals and are not passed on.
   const message = status >= 500 && status !== 503 ? 'internal server error' : typeof raw.message === 'string' ? raw.message : 'error';
   return { message, code };
 }
+
+/** What JSON.parse gave, for a message: "null", "an array", "a number"... */
+const kindOf = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`);
 
 /** Collects what the handler answers, so errors can be reshaped before anything is sent. */
 function responseShim(res: ServerResponse) {
@@ -76,7 +84,8 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
+    // GET, HEAD and DELETE take their input from the path and the query (as trpc-to-openapi reads them).
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
       let body: Buffer;
       try {
         body = await readBody(req, maxBodyBytes);
@@ -92,11 +101,17 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
       } else if (!/^application\/json\b/i.test(type)) {
         return sendError(res, 415, `body: Content-Type must be application/json (got ${type || 'none'})`);
       } else {
+        let parsed: unknown;
         try {
-          (req as IncomingMessage & { body?: unknown }).body = JSON.parse(body.toString('utf8'));
+          parsed = JSON.parse(body.toString('utf8'));
         } catch {
           return sendError(res, 400, 'body: not valid JSON');
         }
+        // Spread into the input, `null`, `5`, `true` or `[]` would become `{}`: a start with no parameters.
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return sendError(res, 400, `body: must be a JSON object, not ${kindOf(parsed)}`);
+        // trpc-to-openapi compares the type case-sensitively, without parameters of its own.
+        req.headers['content-type'] = 'application/json';
+        (req as IncomingMessage & { body?: unknown }).body = parsed;
       }
     }
     const { shim, answered } = responseShim(res);

@@ -1,7 +1,7 @@
 /**
  * The one HTTP server: routes by an explicit prefix table to tRPC (HTTP and WebSocket), the SSE and
  * raw-log routes, the API docs, the web app, and last the REST API (trpc-to-openapi answers 404 for
- * whatever is left).
+ * whatever is left). A path the OpenAPI document lists, asked with a method it does not, is a 405.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -17,7 +17,7 @@ import { appRouter } from '../routers';
 import type { Services } from '../services';
 import { contextFactory } from '../trpc/context';
 import { JsonWebSocket, wsEncoder } from '../trpc/wsEncoder';
-import { docsHandler, openApiDocument } from './docs';
+import { allowedMethods, docsHandler, openApiDocument } from './docs';
 import { authorizeHeader } from './auth';
 import { serveArtifact, serveRawLog } from './runFiles';
 import { sendError, sendJson, sendThrown } from './respond';
@@ -84,16 +84,19 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
   const rest = restHandler(appRouter, createContext, config.MAX_BODY_BYTES, onError);
   const docs = docsHandler();
   const web = webAppHandler(config.WEB_DIST);
-  const openapi = JSON.stringify(openApiDocument(appRouter, { title: config.APP_NAME, version: services.version }, services.catalog.list()));
+  const document = openApiDocument(appRouter, { title: config.APP_NAME, version: services.version }, services.catalog.list());
+  const openapi = JSON.stringify(document);
+  const allowed = allowedMethods(document);
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const pathname = url.split('?', 1)[0] ?? '/';
     const method = req.method ?? 'GET';
     if (pathname === '/trpc' || pathname.startsWith('/trpc/')) return trpc(req, res);
+    const allow = allowed(pathname);
+    if (allow && !allow.includes(method)) return sendError(res, 405, `method ${method} not allowed on ${pathname} (allowed: ${allow.join(', ')})`, { Allow: allow.join(', ') });
     const runRoute = RUN_ROUTE.exec(pathname);
     if (runRoute) {
-      if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, `method ${method} not allowed on ${pathname}`);
       const runId = decodeSegment(runRoute[1] ?? '');
       if (runRoute[3] !== undefined) return serveArtifact(req, res, runId, decodeSegment(runRoute[3]), services, onError);
       if (runRoute[2] === 'logs') return serveLogStream(req, res, runId, services, { heartbeatMs: config.SSE_HEARTBEAT_S * 1000, onError });

@@ -18,10 +18,15 @@ export async function serveLogStream(
   opts: { heartbeatMs: number; onError: (e: unknown) => void },
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const header = req.headers['last-event-id'];
-  const rawId = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('last_event_id') ?? undefined;
-  const lastId = rawId === undefined || rawId === '' ? undefined : LogEventId.safeParse(rawId);
-  if (lastId && !lastId.success) return sendError(res, 400, `last_event_id: ${lastId.error.issues[0]?.message ?? 'invalid'}`);
+  // Each one sent is checked (an empty one is none); the header, which EventSource sends when it resumes, wins.
+  const given = { 'Last-Event-ID': req.headers['last-event-id'], last_event_id: url.searchParams.get('last_event_id') ?? undefined };
+  let from = 0;
+  for (const [field, raw] of Object.entries(given).reverse()) {
+    if (raw === undefined || raw === '') continue;
+    const id = LogEventId.safeParse(raw);
+    if (!id.success) return sendError(res, 400, `${field}: ${id.error.issues[0]?.message ?? 'invalid'}`);
+    from = Number(id.data);
+  }
   try {
     await authorizeLogRead(req, runId, services);
     await services.runs.get(runId);
@@ -42,7 +47,6 @@ export async function serveLogStream(
   const stop = AbortSignal.any([closed.signal, services.stopping]);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs);
   try {
-    const from = lastId?.success ? Number(lastId.data) : 0;
     for await (const event of services.logs.events(runId, from, stop, 'sse')) {
       if (!res.write(event.sse())) await once(res, 'drain', { signal: stop });
     }

@@ -2,7 +2,7 @@ import { tracked, TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { LogsInput } from '../../../shared/src/schemas/logEvent';
 import type { Context } from '../trpc/context';
-import { RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
+import { IdempotencyKey, RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
 import { LogToken } from '../../../shared/src/schemas/auth';
 import { mapStreamErrors, operatorProcedure, router, viewerProcedure } from '../trpc/init';
 
@@ -23,10 +23,6 @@ const errors = {
   403: 'The role is too low',
   404: 'Unknown tool or run',
 };
-const IdempotencyKey = z
-  .string()
-  .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 visible ASCII characters')
-  .optional();
 
 const needs = (role: string) => `Needs the ${role} role.`;
 
@@ -43,20 +39,20 @@ export const runsRouter = router({
         tags: ['runs'],
         summary: 'Start a run of a catalog tool',
         description: `The body is optional: \`curl -X POST\` with no body starts the tool with no parameters. An \`Idempotency-Key\` header makes a retry safe: the same key from the same credential answers the same run for 24 hours (409 if it is reused for another tool or other parameters; a start answered 503 keeps no key). ${needs('operator')}`,
-        requestHeaders: z.object({ 'Idempotency-Key': z.string().max(200).optional().describe('retries with the same key get the same run, for 24 hours') }),
+        requestHeaders: z.object({ 'Idempotency-Key': IdempotencyKey.optional() }),
         errorResponses: {
           ...errors,
           409: 'The tool is not available on this server, or the Idempotency-Key was used for another start',
           413: 'Body too large',
           415: 'Body is not JSON',
-          429: 'Too many starts with this credential (see Retry-After)',
+          429: 'Too many starts with this credential, or too many failed authentications from this address (see Retry-After)',
         },
       },
     })
     .input(StartRunInput.strict())
     .output(RunEnvelope)
     .mutation(async ({ ctx, input }) => {
-      const key = IdempotencyKey.safeParse(ctx.idempotencyKey ?? undefined);
+      const key = IdempotencyKey.optional().safeParse(ctx.idempotencyKey ?? undefined);
       if (!key.success) throw new TRPCError({ code: 'BAD_REQUEST', message: `Idempotency-Key: ${key.error.issues[0]?.message ?? 'invalid'}` });
       return { run: await ctx.services.runs.start(input, ctx.principal.id, key.data) };
     }),

@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { badRequest } from '../errors';
+import { badRequest, invalidFields } from '../errors';
 
 const NAME = /^[a-z][a-z0-9_]{0,63}$/;
 /** C0 controls and DEL: refused in every string value (NUL included). */
@@ -153,7 +153,14 @@ export function paramsJsonSchema(specs: ParamSpecs): Record<string, unknown> {
   for (const [name, spec] of Object.entries(specs)) {
     const p = properties[name];
     if (!p) continue;
-    if (spec.type === 'string' && spec.pattern) p.pattern = spec.pattern;
+    if (spec.type === 'string' || spec.type === 'path') {
+      // What the checks above refuse, as a pattern: control characters, and a leading "-" unless allowed.
+      const allowed = CONTROL.source.replace(/^\[/, '[^');
+      const checked = spec.type === 'string' && spec.allow_dash ? `^${allowed}*$` : `^(?:${allowed.replace(/^\[\^/, '[^\\-')}${allowed}*)?$`;
+      // The catalog's own pattern, when it has one, stays `pattern`: readers look for it there.
+      if (spec.type === 'string' && spec.pattern) Object.assign(p, { pattern: spec.pattern, allOf: [{ pattern: checked }] });
+      else p.pattern = checked;
+    }
     if (spec.type === 'path') Object.assign(p, { format: 'path', 'x-roots': spec.roots });
     if (spec.type === 'multi') p.uniqueItems = true;
   }
@@ -201,10 +208,15 @@ function resolvePath(name: string, value: string, roots: string[], forbidden: re
 export function validateParams(specs: ParamSpecs, input: Record<string, unknown> | undefined, forbidden: readonly string[] | null = []): Record<string, unknown> {
   const parsed = paramsSchema(specs).safeParse(input ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const keys = (issue as { keys?: string[] } | undefined)?.keys;
-    if (keys?.length) throw badRequest(`params.${keys[0]}: unknown parameter (this tool takes ${Object.keys(specs).join(', ') || 'none'})`);
-    throw badRequest(`params.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+    // Every field at fault, each on its own: one issue per unknown parameter too.
+    const takes = `this tool takes ${Object.keys(specs).join(', ') || 'none'}`;
+    throw invalidFields(
+      parsed.error.issues.flatMap((issue) => {
+        const at = ['params', ...issue.path.map(String)];
+        if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...at, key].join('.'), message: `unknown parameter (${takes})` }));
+        return [{ path: at.join('.'), message: issue.message }];
+      }),
+    );
   }
   const values = parsed.data as Record<string, unknown>;
   for (const [name, spec] of Object.entries(specs)) {

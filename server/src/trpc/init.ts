@@ -9,11 +9,12 @@ const t = initTRPC
   .context<Context>()
   .meta<OpenApiMeta>()
   .create({
-    // No stack traces in answers, whatever NODE_ENV says; Retry-After travels with a 429.
+    // No stack traces in answers, whatever NODE_ENV says; Retry-After travels with a 429, and the
+    // fields at fault with a 400 that names several.
     errorFormatter: ({ shape, error }) => {
       const { stack: _stack, ...data } = shape.data;
-      const retryAfterS = error.cause instanceof DomainError ? error.cause.retryAfterS : undefined;
-      return { ...shape, data: retryAfterS ? { ...data, retryAfterS } : data };
+      const cause = error.cause instanceof DomainError ? error.cause : undefined;
+      return { ...shape, data: { ...data, ...(cause?.retryAfterS ? { retryAfterS: cause.retryAfterS } : {}), ...(cause?.issues ? { issues: cause.issues } : {}) } };
     },
   });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Cursor } from './page';
 
 /** viewer < operator < admin: each role may do everything the one before it may. */
 export const Role = z.enum(['viewer', 'operator', 'admin']);
@@ -52,7 +53,7 @@ export type AuditRecord = z.infer<typeof AuditRecord>;
 
 export const AuditListInput = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().min(1).max(200).optional(),
+  cursor: Cursor.optional(),
   action: z.string().max(100).optional(),
   outcome: z.enum(['ok', 'denied', 'error']).optional(),
 });

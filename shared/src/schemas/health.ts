@@ -28,7 +28,16 @@ export const Enforcement = z.discriminatedUnion('enforced', [
   z.object({ enforced: z.literal(true), how: z.string() }),
   z.object({ enforced: z.literal(false), reason: z.string().describe('why not; a tool that requires it is refused') }),
 ]);
-export type Capabilities = Record<Capability, z.infer<typeof Enforcement>>;
+/** One entry per capability, each a property of its own (a record over an enum documents no properties). */
+export const Capabilities = z.object({
+  sandbox: Enforcement,
+  network_off: Enforcement,
+  memory: Enforcement,
+  pids: Enforcement,
+  cpu_time: Enforcement,
+  file_size: Enforcement,
+} satisfies Record<Capability, unknown>);
+export type Capabilities = z.infer<typeof Capabilities>;
 
 export const Health = z.object({
   status: z.literal('ok'),
@@ -39,7 +48,7 @@ export const Health = z.object({
   process_isolation: z
     .enum(['pid-namespace', 'process-group'])
     .describe('how a run is contained: a PID namespace (bubblewrap) kills every descendant; a process group can be escaped with setsid'),
-  limits: z.record(Capability, Enforcement).describe('each limit and protection a run can be given here, and how, or why not'),
+  limits: Capabilities.describe('each limit and protection a run can be given here, and how, or why not'),
   log_dir: z.object({ free_bytes: z.number().int().nonnegative(), total_bytes: z.number().int().nonnegative() }).describe('space on the file system of LOG_DIR'),
   fleet: FleetCounts.nullable().optional().describe('on a fleet (REDIS_URL): API nodes and workers alive, runs waiting in the queues; null while the database does not answer'),
 });

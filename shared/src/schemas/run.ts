@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Cursor } from './page';
 import { RunSummary } from './summary';
 
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'stopped', 'timed_out', 'lost']);
@@ -100,6 +101,12 @@ export const StartRunInput = z.object({
 });
 export type StartRunInput = z.infer<typeof StartRunInput>;
 
+/** The Idempotency-Key header of a start (HTTP only). */
+export const IdempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 visible ASCII characters')
+  .describe('retries with the same key from the same credential get the same run, for 24 hours');
+
 export const RUN_LIST_MAX = 500;
 
 export const RunListInput = z.object({
@@ -107,7 +114,7 @@ export const RunListInput = z.object({
   name: z.string().min(1).max(128).optional(),
   // Declared coerced so REST query strings and tRPC numbers behave alike from the first call.
   limit: z.coerce.number().int().min(1).max(RUN_LIST_MAX).default(50),
-  cursor: z.string().min(1).max(200).optional().describe('next_cursor from the previous page'),
+  cursor: Cursor.optional(),
 });
 export type RunListInput = z.input<typeof RunListInput>;
 
