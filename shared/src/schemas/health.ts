@@ -36,6 +36,10 @@ export const Capabilities = z.object({
   pids: Enforcement,
   cpu_time: Enforcement,
   file_size: Enforcement,
+  unprivileged: Enforcement,
+  no_new_privs: Enforcement,
+  kernel_read_only: Enforcement,
+  server_protected: Enforcement,
 } satisfies Record<Capability, unknown>);
 export type Capabilities = z.infer<typeof Capabilities>;
 
