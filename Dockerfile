@@ -69,12 +69,13 @@ RUN python3 -m venv /opt/prowler \
 # --- runtime.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # bubblewrap gives each run its own PID namespace (see the README for the container options it
-# needs); without it the server falls back to process groups and says so in /health.
+# needs); without it the server falls back to process groups and says so in /health. tini is PID 1:
+# Node would not reap the bubblewrap processes it does not wait for (one zombie per sandboxed run).
 # Lynis comes from Debian, Python for Prowler; the npm SBOM tool from the npm registry (its
 # integrity checked by npm against the registry's).
 ARG CYCLONEDX_NPM_VERSION=6.0.1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap lynis python3 \
+ && apt-get install -y --no-install-recommends bubblewrap lynis python3 tini \
  && rm -rf /var/lib/apt/lists/* \
  && npm install -g --no-audit --no-fund "@cyclonedx/cyclonedx-npm@${CYCLONEDX_NPM_VERSION}" \
  && npm cache clean --force
@@ -98,4 +99,5 @@ VOLUME /app/logs
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "--import", "tsx", "server/src/main.ts"]
