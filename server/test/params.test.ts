@@ -97,6 +97,12 @@ describe('typed parameters', () => {
       [{ target: 'a', anything: '--output=/etc/passwd' }, /^params\.anything: must not begin with "-"/],
       [{ target: 'a', anything: 'a\u0000b' }, /^params\.anything: must not contain control characters/],
       [{ target: 'a', anything: 'line\nbreak' }, /^params\.anything: must not contain control characters/],
+      [{ target: 'a', anything: 'c1\u0085control' }, /^params\.anything: must not contain control characters \(U\+0085\)/],
+      [{ target: 'a', anything: 'lone \ud800 half' }, /^params\.anything: must not contain control characters \(U\+D800\)/],
+      ...['\u202e', '\u202a', '\u2066', '\u2069', '\u200b', '\u200d', '\ufeff', '\u2028', '\u2029'].map(
+        (c): [unknown, RegExp] => [{ target: 'a', anything: `evil${c}txt.exe` }, new RegExp(`^params\\.anything: must not contain invisible or direction-changing characters \\(U\\+${c.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0')}\\)`)],
+      ),
+      [{ target: 'a', path: 'app\u202e.js' }, /^params\.path: must not contain invisible or direction-changing characters/],
       [{ target: 'a', anything: 'y'.repeat(1_000_000) }, /^params\.anything: /],
       [{ target: 'a', severity: 'EXTREME' }, /^params\.severity: /],
       [{ target: 'a', scanners: ['vuln', 'vuln'] }, /^params\.scanners: must not name a value twice/],

@@ -10,9 +10,31 @@ import { z } from 'zod';
 import { badRequest, invalidFields } from '../errors';
 
 const NAME = /^[a-z][a-z0-9_]{0,63}$/;
-/** C0 controls and DEL: refused in every string value (NUL included). */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Refused in every string and path value: C0 controls (NUL included), DEL, C1 controls, and halves of surrogate pairs. */
+const CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff';
+/**
+ * Refused unless an entry allows them (`allow_invisible`), and always in paths: characters that change
+ * how text shows without showing (bidi embeddings, overrides and isolates, zero-width characters, the
+ * byte order mark) and the Unicode line and paragraph separators. A value a reviewer reads must be the
+ * value the tool gets.
+ */
+const INVISIBLE = '\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff';
+
+/** The characters a value of `spec` may not hold, as the inside of a character class. */
+const refusedChars = (spec: { allow_invisible?: boolean }) => (spec.allow_invisible ? CONTROLS : CONTROLS + INVISIBLE);
+
+const INVISIBLE_RE = new RegExp(`[${INVISIBLE}]`, 'u');
+
+/** A check that a value holds none of `chars`, naming the first it finds (the u flag: a lone surrogate is one character, a pair another). */
+function refusing(chars: string) {
+  const re = new RegExp(`[${chars}]`, 'u');
+  return (v: string, ctx: z.RefinementCtx) => {
+    const found = re.exec(v)?.[0];
+    if (found === undefined) return;
+    const kind = INVISIBLE_RE.test(found) ? 'invisible or direction-changing characters' : 'control characters';
+    ctx.addIssue({ code: 'custom', message: `must not contain ${kind} (U+${(found.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')})` });
+  };
+}
 
 const common = { description: z.string().max(500).optional(), required: z.boolean().default(false) };
 
@@ -34,6 +56,8 @@ export const ParamSpec = z.discriminatedUnion('type', [
     max_length: z.number().int().positive().max(65536).default(1024),
     /** Values may begin with "-" only when this is set (they could pass for an option otherwise). */
     allow_dash: z.boolean().default(false),
+    /** Values may hold invisible and direction-changing characters (bidi controls, zero-width characters, U+2028/2029) only when this is set. */
+    allow_invisible: z.boolean().default(false),
     default: z.string().optional(),
   }),
   z.strictObject({ type: z.literal('enum'), ...common, values: z.array(z.string().min(1)).min(1), default: z.string().optional() }),
@@ -101,7 +125,7 @@ export function checkPlacement(cmd: string[], specs: ParamSpecs): { field: strin
 function valueSchema(spec: ParamSpec): z.ZodType {
   switch (spec.type) {
     case 'string': {
-      let s = z.string().max(spec.max_length).refine((v) => !CONTROL.test(v), 'must not contain control characters');
+      let s = z.string().max(spec.max_length).superRefine(refusing(refusedChars(spec)));
       if (!spec.allow_dash) s = s.refine((v) => !v.startsWith('-'), 'must not begin with "-"');
       if (spec.pattern) {
         const re = new RegExp(spec.pattern, 'u');
@@ -128,7 +152,7 @@ function valueSchema(spec: ParamSpec): z.ZodType {
         .string()
         .min(1)
         .max(4096)
-        .refine((v) => !CONTROL.test(v), 'must not contain control characters')
+        .superRefine(refusing(refusedChars({})))
         .refine((v) => !v.startsWith('-'), 'must not begin with "-"');
   }
 }
@@ -154,8 +178,8 @@ export function paramsJsonSchema(specs: ParamSpecs): Record<string, unknown> {
     const p = properties[name];
     if (!p) continue;
     if (spec.type === 'string' || spec.type === 'path') {
-      // What the checks above refuse, as a pattern: control characters, and a leading "-" unless allowed.
-      const allowed = CONTROL.source.replace(/^\[/, '[^');
+      // What the checks above refuse, as a pattern: their characters, and a leading "-" unless allowed.
+      const allowed = `[^${refusedChars(spec.type === 'string' ? spec : {})}]`;
       const checked = spec.type === 'string' && spec.allow_dash ? `^${allowed}*$` : `^(?:${allowed.replace(/^\[\^/, '[^\\-')}${allowed}*)?$`;
       // The catalog's own pattern, when it has one, stays `pattern`: readers look for it there.
       if (spec.type === 'string' && spec.pattern) Object.assign(p, { pattern: spec.pattern, allOf: [{ pattern: checked }] });
