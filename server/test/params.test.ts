@@ -5,7 +5,7 @@ import type { ApiError } from '../../shared/src/schemas/error';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, endRun, fetchAuthed, readSse, startServer, tempDir, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, readSse, runToEnd, startServer, tempDir, type TestServer } from './harness';
 
 let server: TestServer;
 const root = tempDir('oss-runner-roots-');
@@ -34,6 +34,16 @@ beforeAll(async () => {
     params:
       code: { type: integer, min: 0, max: 255, required: true }
     outcome: { success: [0], findings: [1] }
+  - name: redos
+    cmd: ["echo", "{{word}}"]
+    params:
+      word: { type: string, pattern: "^(a+)+$", required: true }
+  - name: scripted
+    description: runs what it is given, as its entry says it may
+    cmd: ["bash", "-c", "{{script}}"]
+    allow_code_injection: true
+    params:
+      script: { type: string, required: true }
 `,
   });
 });
@@ -85,6 +95,19 @@ describe('typed parameters', () => {
     ]);
     // Nothing reached a shell: the tool got the text itself.
     expect((await argvOf(body.run)).at(-1)).toBe('$(id); rm -rf / `id` "quoted" spaces too');
+  });
+
+  it('matches patterns in linear time: one that backtracks catastrophically in JavaScript answers at once', async () => {
+    const refused = await api<ApiError>(server.url, 'POST', '/set/redos', { params: { word: `${'a'.repeat(1000)}b` } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toMatch(/^params\.word: must match/);
+    expect((await api(server.url, 'POST', '/set/redos', { params: { word: 'aaaa' } })).status).toBe(200);
+  });
+
+  it('runs a parameter as code only for an entry that says allow_code_injection', async () => {
+    const { run, lines } = await runToEnd(server.url, 'scripted', { script: 'echo from the script' });
+    expect(run.status).toBe('succeeded');
+    expect(lines).toEqual(['from the script']);
   });
 
   it('refuses bad values with a 400 naming the parameter, and starts nothing', async () => {

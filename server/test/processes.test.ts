@@ -232,6 +232,12 @@ describe('catalog', () => {
       ['tools:\n  - name: x\n    cmd: []\n', /tool #1 "x", field cmd/],
       ['tools: [\n', /invalid YAML/],
       ['tools:\n  - name: x\n    cmd: [env]\n    env: [ADMIN_API_KEY]\n', /tool #1 "x", field env\.0: the server's own secret is never given to a tool/],
+      // A parameter as the code an interpreter runs: a shell for whoever may start the tool.
+      ['tools:\n  - name: x\n    cmd: ["bash", "-c", "{{x}}"]\n    params:\n      x: { type: string }\n', /tool #1 "x", field cmd\.2: \{\{x\}\} would be code that bash runs/],
+      ['tools:\n  - name: x\n    cmd: ["/usr/bin/env", "LC_ALL=C", "python3.11", "-c", "{{x}}"]\n    params:\n      x: { type: string }\n', /tool #1 "x", field cmd\.4: \{\{x\}\} would be code/],
+      ['tools:\n  - name: x\n    cmd: ["node", "--eval", "{{x}}"]\n    params:\n      x: { type: string }\n', /tool #1 "x", field cmd\.2: \{\{x\}\} would be code/],
+      // A pattern that backtracks catastrophically in JavaScript's engine is matched by RE2, in linear time; one RE2 cannot match so is refused.
+      ['tools:\n  - name: x\n    cmd: ["echo", "{{x}}"]\n    params:\n      x: { type: string, pattern: "^(a)\\\\1$" }\n', /tool #1 "x", field params\.x\.pattern: must be a regular expression RE2 matches in linear time/],
     ];
     const messages = await Promise.all(cases.map(([yaml]) => badStart(yaml)));
     cases.forEach(([, expected], i) => expect(messages[i]).toMatch(expected));

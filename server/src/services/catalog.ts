@@ -105,12 +105,17 @@ const ToolEntry = z.strictObject({
    * may). Every other tool runs as RUN_AS_USER when the server is root. A risk: see the README.
    */
   run_as_root: z.boolean().default(false),
+  /**
+   * A parameter may stand where an interpreter takes code to run (`bash -c {{x}}`, `python -c`,
+   * `node -e`...): whoever may start the tool may then run anything as it. Refused unless set.
+   */
+  allow_code_injection: z.boolean().default(false),
   /** Which exit codes mean success and which mean findings; any other code is an error. */
   outcome: z
     .strictObject({ success: z.array(z.number().int()).default([0]), findings: z.array(z.number().int()).default([]) })
     .optional(),
 }).superRefine((entry, ctx) => {
-  for (const { field, message } of checkPlacement(entry.cmd, entry.params)) ctx.addIssue({ code: 'custom', path: field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message });
+  for (const { field, message } of checkPlacement(entry.cmd, entry.params, entry.allow_code_injection)) ctx.addIssue({ code: 'custom', path: field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message });
   // A cache is shared with unprivileged runs: a root tool trusting what they left there (a database) would be theirs.
   if (entry.run_as_root && entry.cache !== undefined) ctx.addIssue({ code: 'custom', path: ['cache'], message: 'an entry with run_as_root: true cannot share a cache with unprivileged runs' });
 });

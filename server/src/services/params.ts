@@ -6,6 +6,7 @@
  */
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 import { badRequest, invalidFields } from '../errors';
 
@@ -42,16 +43,16 @@ export const ParamSpec = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('string'),
     ...common,
+    /** Matched by RE2 (re2js), in time linear in the value: a pattern RE2 cannot match so (backreferences, lookaround) is refused. */
     pattern: z
       .string()
-      .refine((p) => {
+      .superRefine((p, ctx) => {
         try {
-          new RegExp(p, 'u');
-          return true;
-        } catch {
-          return false;
+          RE2JS.compile(p);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: `must be a regular expression RE2 matches in linear time (no backreferences or lookaround): ${(e as Error).message}` });
         }
-      }, 'must be a valid regular expression')
+      })
       .optional(),
     max_length: z.number().int().positive().max(65536).default(1024),
     /** Values may begin with "-" only when this is set (they could pass for an option otherwise). */
@@ -93,9 +94,42 @@ const WHOLE = /^\{\{([a-z][a-z0-9_]*)\}\}$/;
 const FLAG_VALUE = /^(-{1,2}[A-Za-z0-9][A-Za-z0-9_.-]*=|[a-z][a-z0-9+.-]*:)\{\{([a-z][a-z0-9_]*)\}\}$/;
 const ARTIFACTS = /^[^{}]*\{\{artifacts\}\}[^{}]*$/;
 
-/** Problems with how `cmd` places the parameters, as `field: message` pairs (empty when fine). */
-export function checkPlacement(cmd: string[], specs: ParamSpecs): { field: string; message: string }[] {
+/**
+ * Interpreters and the options after which their next argument is code to run: a value placed there
+ * is a program the caller writes (`["bash", "-c", "{{x}}"]` would hand out a shell).
+ */
+const CODE_OPTIONS: Record<string, RegExp> = {
+  // -c, alone or among other single-letter options (-lc, -ec)
+  ...Object.fromEntries(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'fish', 'ash', 'busybox'].map((shell) => [shell, /^-[a-zA-Z]*c[a-zA-Z]*$/])),
+  python: /^-[a-zA-Z]*c$/,
+  pypy: /^-[a-zA-Z]*c$/,
+  node: /^(-e|--eval|-p|--print)$/,
+  deno: /^eval$/,
+  perl: /^-[a-zA-Z]*[eE]$/,
+  ruby: /^-[a-zA-Z]*e$/,
+  php: /^-r$/,
+  lua: /^-e$/,
+};
+
+/** The indexes of `cmd`'s elements that an interpreter runs as code (after `-c`, `-e` and the like). */
+function codeElements(cmd: string[]): Set<number> {
+  // `env [NAME=value...] program ...` runs `program`.
+  let at = 0;
+  if (path.basename(cmd[0] ?? '') === 'env') for (at = 1; at < cmd.length && (cmd[at]?.includes('=') || cmd[at]?.startsWith('-')); at++);
+  // python3.11, bash5 and the like are their interpreter.
+  const option = CODE_OPTIONS[path.basename(cmd[at] ?? '').replace(/[\d.]+$/, '')];
+  const code = new Set<number>();
+  if (option) for (let i = at + 1; i < cmd.length; i++) if (option.test(cmd[i] ?? '')) code.add(i + 1);
+  return code;
+}
+
+/**
+ * Problems with how `cmd` places the parameters, as `field: message` pairs (empty when fine).
+ * `allowCode`: the entry says (allow_code_injection) that a parameter may be code its interpreter runs.
+ */
+export function checkPlacement(cmd: string[], specs: ParamSpecs, allowCode = false): { field: string; message: string }[] {
   const problems: { field: string; message: string }[] = [];
+  const code = allowCode ? new Set<number>() : codeElements(cmd);
   const placed = new Set<string>();
   cmd.forEach((element, i) => {
     const names = [...element.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');
@@ -110,6 +144,7 @@ export function checkPlacement(cmd: string[], specs: ParamSpecs): { field: strin
       return;
     }
     const spec = specs[name];
+    if (code.has(i)) problems.push({ field, message: `{{${name}}} would be code that ${cmd[0]} runs (its script after -c, -e or the like): anyone allowed to start the tool could run anything. Pass the value as an argument of the script instead (["bash", "-c", 'scan "$1"', "scan", "{{${name}}}"]), or set allow_code_injection: true if that is truly meant` });
     if (!spec) problems.push({ field, message: `{{${name}}} is not a declared parameter` });
     else if (spec.type === 'boolean' && !whole) problems.push({ field, message: `the boolean parameter "${name}" must be a whole element (it becomes its flag or nothing)` });
     placed.add(name);
@@ -128,7 +163,7 @@ function valueSchema(spec: ParamSpec): z.ZodType {
       let s = z.string().max(spec.max_length).superRefine(refusing(refusedChars(spec)));
       if (!spec.allow_dash) s = s.refine((v) => !v.startsWith('-'), 'must not begin with "-"');
       if (spec.pattern) {
-        const re = new RegExp(spec.pattern, 'u');
+        const re = RE2JS.compile(spec.pattern);
         s = s.refine((v) => re.test(v), `must match ${spec.pattern}`);
       }
       return s.describe(spec.description ?? '');
