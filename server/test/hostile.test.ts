@@ -111,6 +111,16 @@ describe('a hostile or careless client', () => {
     await stillServing();
   });
 
+  it('sends JSON nested 10,000 levels deep: 400, on REST and tRPC alike', async () => {
+    const deep = (inner: string) => `{"name":"hello","params":${'['.repeat(10_000)}${inner}${']'.repeat(10_000)}}`;
+    const post = (path: string) => fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminKey}` }, body: deep('') });
+    const rest = await post('/set/hello');
+    expect(rest.status).toBe(400);
+    expect(((await rest.json()) as { message: string }).message).toMatch(/^body: nested deeper than/);
+    expect((await post('/trpc/runs.start')).status).toBe(400);
+    await stillServing();
+  });
+
   it('cuts its body short, or vanishes in the middle of a request', async () => {
     const cases = [
       `POST /set/hello HTTP/1.1\r\nHost: x\r\n${auth()}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"params":`,

@@ -44,6 +44,21 @@ export function normalizeError(raw: Record<string, unknown>, status: number): Ap
 /** What JSON.parse gave, for a message: "null", "an array", "a number"... */
 const kindOf = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`);
 
+/** Deepest nesting of arrays and objects a body may have: every API input is a few levels deep. */
+const MAX_JSON_DEPTH = 32;
+
+/** Whether `value` nests arrays and objects deeper than `limit` levels (checked without recursion). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, depth] = item;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Collects what the handler answers, so errors can be reshaped before anything is sent. */
 function responseShim(res: ServerResponse) {
   let status = 200;
@@ -109,6 +124,8 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
         }
         // Spread into the input, `null`, `5`, `true` or `[]` would become `{}`: a start with no parameters.
         if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return sendError(res, 400, `body: must be a JSON object, not ${kindOf(parsed)}`);
+        // What the handler does next (serialising the body again) would overflow the stack on 10,000 levels.
+        if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) return sendError(res, 400, `body: nested deeper than ${MAX_JSON_DEPTH} levels`);
         // trpc-to-openapi compares the type case-sensitively, without parameters of its own.
         req.headers['content-type'] = 'application/json';
         (req as IncomingMessage & { body?: unknown }).body = parsed;
