@@ -327,6 +327,8 @@ describe('the WebSocket', () => {
       });
     expect(await upgradeStatus('https://evil.example')).toBe(403);
     expect(await upgradeStatus(server.url)).toBe(101);
+    // The same host under another scheme is another origin (this server is plain http, with no proxy it trusts).
+    expect(await upgradeStatus(server.url.replace('http:', 'https:'))).toBe(403);
   });
 });
 

@@ -153,7 +153,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     if (pathname !== '/trpc') return refuse(404, 'Not Found');
     // Shutting down: the client's reconnection loop tries again until a server takes it.
     if (services.stopping.aborted) return refuse(503, 'Service Unavailable');
-    if (!originAllowed(req, config.ALLOWED_ORIGINS)) return refuse(403, 'Forbidden');
+    if (!originAllowed(req, config.ALLOWED_ORIGINS, config.TRUSTED_PROXIES)) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
@@ -179,15 +179,20 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
 }
 
 /**
- * Browsers always send Origin on a WebSocket: it must be this server's own or a configured one.
- * Clients that send none (curl, Node) are not refused for it.
+ * Browsers always send Origin on a WebSocket: it must be this server's own (scheme and host) or a
+ * configured one. The scheme is http, or https when a trusted proxy (TRUSTED_PROXIES) says so with
+ * X-Forwarded-Proto. Clients that send none (curl, Node) are not refused for it.
  */
-export function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
+export function originAllowed(req: IncomingMessage, allowed: readonly string[], trustedProxies: readonly string[] = []): boolean {
   const origin = req.headers.origin;
   if (!origin) return true;
   if (allowed.includes(origin)) return true;
+  const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  const forwarded = trustedProxies.includes(peer) ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() : undefined;
+  const scheme = forwarded === 'https' ? 'https:' : 'http:';
   try {
-    return new URL(origin).host === req.headers.host;
+    const url = new URL(origin);
+    return url.protocol === scheme && url.host === req.headers.host;
   } catch {
     return false;
   }
