@@ -106,6 +106,8 @@ const Env = z.object({
   S3_PRESIGN_TTL_S: positiveInt.max(7 * 24 * 3600).default(3600),
   /** Largest JSON body accepted by the REST and tRPC APIs. */
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /** Most messages one WebSocket connection may send a minute; past it, it is closed (1008). */
+  WS_MESSAGES_PER_MINUTE: positiveInt.default(1200),
   /** Most procedures one tRPC HTTP request may batch; 400 past it. */
   TRPC_MAX_BATCH: positiveInt.max(1000).default(50),
   /** A client has this long to send a request's headers; then 408 and the connection is closed (slowloris). */

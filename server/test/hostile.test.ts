@@ -26,7 +26,7 @@ beforeAll(async () => {
     '  - name: chatty',
     '    cmd: ["seq", "1", "200000"]',
   ].join('\n');
-  server = await startServer({ catalog, env: { HTTP_HEADERS_TIMEOUT_S: '2', AUDIT_COALESCE_S: '1', AUDIT_MAX_ROWS: '40', RETENTION_INTERVAL_S: '1' } });
+  server = await startServer({ catalog, env: { WS_MESSAGES_PER_MINUTE: '50', HTTP_HEADERS_TIMEOUT_S: '2', AUDIT_COALESCE_S: '1', AUDIT_MAX_ROWS: '40', RETENTION_INTERVAL_S: '1' } });
   port = Number(new URL(server.url).port);
 });
 
@@ -149,6 +149,15 @@ describe('a hostile or careless client', () => {
       socket.resetAndDestroy(); // an RST, as when a client's machine goes away
     }
     expect((await api(server.url, 'POST', `/runs/${sleeper.run_id}/stop`)).status).toBe(200);
+    await stillServing();
+  });
+
+  it('floods a WebSocket with messages: closed (1008) past WS_MESSAGES_PER_MINUTE', async () => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/trpc`);
+    const closed = new Promise<number>((resolve) => ws.addEventListener('close', (event) => resolve(event.code), { once: true }));
+    await new Promise((resolve) => ws.addEventListener('open', resolve, { once: true }));
+    for (let id = 1; id <= 200 && ws.readyState === WebSocket.OPEN; id++) ws.send(JSON.stringify({ id, method: 'query', params: { path: 'health.get', input: {} } }));
+    expect(await closed).toBe(1008);
     await stillServing();
   });
 

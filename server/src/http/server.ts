@@ -143,6 +143,15 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.MAX_BODY_BYTES, WebSocket: JsonWebSocket });
+  // One connection sends at most WS_MESSAGES_PER_MINUTE messages a minute; past it, it is closed (1008).
+  wss.on('connection', (ws: JsonWebSocket) => {
+    let windowStart = Date.now();
+    let count = 0;
+    ws.on('message', () => {
+      if (Date.now() - windowStart >= 60_000) [windowStart, count] = [Date.now(), 0];
+      if (++count > config.WS_MESSAGES_PER_MINUTE) ws.close(1008, 'too many messages');
+    });
+  });
   const wsHandler = applyWSSHandler({ wss, router: appRouter, createContext, experimental_encoder: wsEncoder, keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 } });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
