@@ -151,11 +151,14 @@ describe('crash recovery', () => {
     try {
       expect(second.output()).toMatch(/1 run\(s\) were going .* marked lost/);
       const lost = await getRun(second, run.run_id);
-      expect(lost).toMatchObject({ status: 'lost', end_reason: 'lost', log_bytes: 6 });
+      // What the tool wrote, intact, then a line that says why the log ends there.
+      const why = 'oss-runner: the server stopped while this run was going; its processes were ended (the run is lost)';
+      const log = `ready\n${why}\n`;
+      expect(lost).toMatchObject({ status: 'lost', end_reason: 'lost', log_bytes: Buffer.byteLength(log) });
       expect(lost.finished_at).not.toBeNull();
-      expect(await (await fetchAuthed(`${second.url}/runs/${run.run_id}/log`)).text()).toBe('ready\n');
+      expect(await (await fetchAuthed(`${second.url}/runs/${run.run_id}/log`)).text()).toBe(log);
       const { events } = await readSse(`${second.url}/runs/${run.run_id}/logs`);
-      expect(linesOf(events)).toEqual(['ready']);
+      expect(linesOf(events)).toEqual(['ready', why]);
       expect(events.at(-1)?.event).toBe('end');
       expect((await api<Health>(second.url, 'GET', '/health')).body.runs?.lost).toBe(1);
     } finally {

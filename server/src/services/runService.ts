@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunCounts } from '../../../shared/src/schemas/health';
@@ -88,6 +88,20 @@ interface ActiveRun {
 const OUTPUT_DRAIN_MS = 2000;
 
 const now = () => new Date().toISOString();
+
+/** Appends `line` to the log at `file` (on a line of its own), and answers the log's size after it. */
+async function appendLine(file: string, line: string): Promise<number> {
+  const handle = await open(file, 'a+');
+  try {
+    const { size } = await handle.stat();
+    const last = size > 0 ? (await handle.read(Buffer.alloc(1), 0, 1, size - 1)).buffer[0] : 0x0a;
+    const text = Buffer.from(`${last === 0x0a ? '' : '\n'}${line}\n`);
+    await handle.write(text);
+    return size + text.length;
+  } finally {
+    await handle.close();
+  }
+}
 
 /** JSON with object keys sorted: the same parameters compare equal whichever store (jsonb reorders keys) gave them. */
 const canonical = (value: unknown): string =>
@@ -340,14 +354,10 @@ export class RunService {
         continue;
       }
       if (process) killLeftover(process);
-      const logBytes = await stat(this.logPath(run.run_id)).then((s) => s.size, () => 0);
-      await this.update(run.run_id, {
-        status: 'lost',
-        end_reason: 'lost',
-        finished_at: now(),
-        log_bytes: logBytes,
-        error: 'the server stopped while this run was going; its processes were ended',
-      });
+      const error = 'the server stopped while this run was going; its processes were ended';
+      // The log says why it ends there, as the record does.
+      const logBytes = await appendLine(this.logPath(run.run_id), `oss-runner: ${error} (the run is lost)`);
+      await this.update(run.run_id, { status: 'lost', end_reason: 'lost', finished_at: now(), log_bytes: logBytes, error });
       await this.store.setProcess(run.run_id, null);
       lost++;
     }
