@@ -11,8 +11,10 @@ import { z } from 'zod';
 import { badRequest, invalidFields } from '../errors';
 
 const NAME = /^[a-z][a-z0-9_]{0,63}$/;
-/** Refused in every string and path value: C0 controls (NUL included), DEL, C1 controls, and halves of surrogate pairs. */
-const CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff';
+/** Refused in every string and path value: C0 controls (NUL included), DEL and C1 controls. */
+const CONTROLS = '\\u0000-\\u001f\\u007f-\\u009f';
+/** Refused too: a half of a surrogate pair (no character; JSON Schema patterns cannot say it, so it is left out of them). */
+const SURROGATES = '\\ud800-\\udfff';
 /**
  * Refused unless an entry allows them (`allow_invisible`), and always in paths: characters that change
  * how text shows without showing (bidi embeddings, overrides and isolates, zero-width characters, the
@@ -160,7 +162,7 @@ export function checkPlacement(cmd: string[], specs: ParamSpecs, allowCode = fal
 function valueSchema(spec: ParamSpec): z.ZodType {
   switch (spec.type) {
     case 'string': {
-      let s = z.string().max(spec.max_length).superRefine(refusing(refusedChars(spec)));
+      let s = z.string().max(spec.max_length).superRefine(refusing(refusedChars(spec) + SURROGATES));
       if (!spec.allow_dash) s = s.refine((v) => !v.startsWith('-'), 'must not begin with "-"');
       if (spec.pattern) {
         const re = RE2JS.compile(spec.pattern);
@@ -187,7 +189,7 @@ function valueSchema(spec: ParamSpec): z.ZodType {
         .string()
         .min(1)
         .max(4096)
-        .superRefine(refusing(refusedChars({})))
+        .superRefine(refusing(refusedChars({}) + SURROGATES))
         .refine((v) => !v.startsWith('-'), 'must not begin with "-"');
   }
 }
