@@ -90,7 +90,7 @@ export const runsRouter = router({
         path: '/runs/{run_id}/log-token',
         tags: ['runs'],
         summary: 'A short-lived token for reading one run’s log from a browser',
-        description: `EventSource cannot send headers: pass the token as \`?access_token=\` to /runs/{run_id}/logs or /runs/{run_id}/log. It is good for that run only, for LOG_TOKEN_TTL_S seconds. ${needs('viewer')}`,
+        description: `EventSource cannot send headers: pass the token as \`?access_token=\` to /runs/{run_id}/logs or /runs/{run_id}/log. It is good for that run only, for LOG_TOKEN_TTL_S seconds, and only while the credential that asked for it is not revoked. ${needs('viewer')}`,
         errorResponses: errors,
       },
     })
