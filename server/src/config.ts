@@ -56,6 +56,11 @@ const Env = z.object({
   START_RATE_PER_MINUTE: positiveInt.default(60),
   /** Failed authentications one address may make per minute before it is refused for a while. */
   AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
+  /**
+   * Seconds within which a credential that stops verifying (an API key revoked, its role changed) loses
+   * its power on connections already open: API key records are re-read at most this often.
+   */
+  AUTH_RECHECK_S: positiveInt.max(60).default(5),
   /** Lifetime of the run-bound tokens that let a browser's EventSource read a log. */
   LOG_TOKEN_TTL_S: positiveInt.max(3600).default(300),
   /** Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated IPs). */

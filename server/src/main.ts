@@ -84,7 +84,8 @@ async function main(): Promise<void> {
     coalesceMs: config.AUDIT_COALESCE_S * 1000,
     pruneIntervalMs: config.RETENTION_INTERVAL_S * 1000,
   });
-  const apiKeys = new ApiKeyService(stores.apiKeys);
+  // Cached for half AUTH_RECHECK_S, re-checked as often: a revocation takes effect within AUTH_RECHECK_S.
+  const apiKeys = new ApiKeyService(stores.apiKeys, { cacheMs: config.AUTH_RECHECK_S * 500 });
   const jwt = new JwtVerifier({
     secret: config.AUTH_JWT_SECRET,
     jwksUrl: config.AUTH_JWKS_URL,
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     adminApiKey: config.ADMIN_API_KEY,
     authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
     startsPerMinute: config.START_RATE_PER_MINUTE,
+    recheckMs: config.AUTH_RECHECK_S * 1000,
     onFailure: () => metrics.authFailed(),
   });
   if (config.AUTH_DISABLED) log.warn('AUTH_DISABLED=true: anyone who can reach this server can run and stop tools and read every log. Use it for local experiments only.');

@@ -26,7 +26,8 @@ export async function authorizeLogRead(req: IncomingMessage, runId: string, serv
   const principal = byToken ? await services.logTokens.verify(token, runId) : await services.auth.authenticate(credential, ip);
   try {
     if (byToken && !principal) throw unauthorized('access_token: not a valid log token for this run (they expire after a few minutes: ask POST /runs/{run_id}/log-token for a new one)');
-    return services.auth.authorize(principal, 'viewer', runId);
+    // A log token is good only while the credential it was issued to is (an API key not revoked since).
+    return services.auth.authorize(byToken && principal ? await services.auth.recheck(principal) : principal, 'viewer', runId);
   } catch (e) {
     services.audit.record({ actor: principal?.id ?? null, ip, action: 'runs.logs', run_id: runId, outcome: 'denied', detail: (e as Error).message });
     throw e;

@@ -27,8 +27,9 @@ export async function serveLogStream(
     if (!id.success) return sendError(res, 400, `${field}: ${id.error.issues[0]?.message ?? 'invalid'}`);
     from = Number(id.data);
   }
+  let principal;
   try {
-    await authorizeLogRead(req, runId, services);
+    principal = await authorizeLogRead(req, runId, services);
     await services.runs.get(runId);
   } catch (e) {
     return sendThrown(res, e, opts.onError);
@@ -44,14 +45,16 @@ export async function serveLogStream(
   const closed = new AbortController();
   res.once('close', () => closed.abort());
   // A shutting-down server ends the stream between two events: EventSource resumes elsewhere with Last-Event-ID.
-  const stop = AbortSignal.any([closed.signal, services.stopping]);
+  // So does a credential that stops verifying (a revoked key): EventSource's reconnection then gets its 401.
+  const lost = services.auth.watch(principal, closed.signal);
+  const stop = AbortSignal.any([closed.signal, services.stopping, lost]);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs);
   try {
     for await (const event of services.logs.events(runId, from, stop, 'sse')) {
       if (!res.write(event.sse())) await once(res, 'drain', { signal: stop });
     }
   } catch (e) {
-    if (!closed.signal.aborted) opts.onError(e);
+    if (!closed.signal.aborted && !lost.aborted) opts.onError(e);
   } finally {
     clearInterval(heartbeat);
     // Shutting down: ask EventSource to come back in a few seconds (from its Last-Event-ID) rather than at once.

@@ -28,7 +28,7 @@ export const apiKeysRouter = router({
 
   revoke: adminProcedure
     .meta({
-      openapi: { method: 'DELETE', path: '/api-keys/{id}', tags: ['api keys'], summary: 'Revoke an API key, at once', description: 'Needs the admin role.', errorResponses: { ...errors, 404: 'No such active key' } },
+      openapi: { method: 'DELETE', path: '/api-keys/{id}', tags: ['api keys'], summary: 'Revoke an API key, at once', description: 'Connections already open with it (WebSockets, streams) and the log tokens issued to it lose their power within AUTH_RECHECK_S. Needs the admin role.', errorResponses: { ...errors, 404: 'No such active key' } },
     })
     .input(ApiKeyIdInput)
     .output(ApiKey)

@@ -4,13 +4,12 @@ import { LogsInput } from '../../../shared/src/schemas/logEvent';
 import type { Context } from '../trpc/context';
 import { IdempotencyKey, RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
 import { LogToken } from '../../../shared/src/schemas/auth';
-import { mapStreamErrors, operatorProcedure, router, viewerProcedure } from '../trpc/init';
+import { guardStream, operatorProcedure, router, viewerProcedure } from '../trpc/init';
 
-async function* streamLogs(ctx: Context, input: LogsInput, signal: AbortSignal | undefined) {
+/** Ends when `stop` aborts: the client went, its credential stopped verifying, or the server shuts down (the client then resumes elsewhere from its last id). */
+async function* streamLogs(ctx: Context, input: LogsInput, stop: AbortSignal) {
   await ctx.services.runs.get(input.run_id);
   const from = input.lastEventId ? Number(input.lastEventId) : 0;
-  // Ends when the client goes, or when the server shuts down (the client then resumes elsewhere from its last id).
-  const stop = signal ? AbortSignal.any([signal, ctx.services.stopping]) : ctx.services.stopping;
   for await (const event of ctx.services.logs.events(input.run_id, from, stop, ctx.transport)) {
     await ctx.waitForDrain(stop);
     yield tracked(event.id, event.data);
@@ -91,7 +90,7 @@ export const runsRouter = router({
         path: '/runs/{run_id}/log-token',
         tags: ['runs'],
         summary: 'A short-lived token for reading one run’s log from a browser',
-        description: `EventSource cannot send headers: pass the token as \`?access_token=\` to /runs/{run_id}/logs or /runs/{run_id}/log. It is good for that run only, for LOG_TOKEN_TTL_S seconds. ${needs('viewer')}`,
+        description: `EventSource cannot send headers: pass the token as \`?access_token=\` to /runs/{run_id}/logs or /runs/{run_id}/log. It is good for that run only, for LOG_TOKEN_TTL_S seconds, and only while the credential that asked for it is not revoked. ${needs('viewer')}`,
         errorResponses: errors,
       },
     })
@@ -104,7 +103,7 @@ export const runsRouter = router({
 
   /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
   /** Every run as it is created, starts and ends: for lists that update live. */
-  onChange: viewerProcedure.subscription(({ ctx, signal }) => mapStreamErrors(ctx.services.runs.changes(signal ? AbortSignal.any([signal, ctx.services.stopping]) : ctx.services.stopping))),
+  onChange: viewerProcedure.subscription(({ ctx, signal }) => guardStream(ctx, signal, (stop) => ctx.services.runs.changes(stop))),
 
-  logs: viewerProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => mapStreamErrors(streamLogs(ctx, input, signal))),
+  logs: viewerProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => guardStream(ctx, signal, (stop) => streamLogs(ctx, input, stop))),
 });

@@ -1,7 +1,7 @@
 /**
  * One createContext for every way in: tRPC over HTTP (a node request), over WebSocket (the socket as
  * `res`, the token in connectionParams) and the REST handler (a Fetch Request). It verifies the
- * credential once, and hands procedures the services, the caller, and a way to wait while the
+ * credential once (procedures check it again: see init.ts), and hands procedures the services, the caller, and a way to wait while the
  * client's connection is backed up.
  */
 import type { IncomingMessage } from 'node:http';
@@ -21,6 +21,11 @@ export interface Context {
   idempotencyKey: string | null;
   /** Resolves once the connection has room for more: tRPC's WebSocket adapter has no backpressure of its own. */
   waitForDrain: (signal?: AbortSignal) => Promise<void>;
+  /**
+   * Called when the credential stops verifying after the connection was opened (a revoked API key):
+   * a WebSocket is closed with 4401, as when its credential fails at once.
+   */
+  credentialLost: (error: DomainError) => void;
   /** How subscriptions reach the client: tRPC over WebSocket, or tRPC's own SSE over HTTP. */
   transport: 'websocket' | 'trpc-sse';
 }
@@ -86,6 +91,9 @@ const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 const isWebSocket = (res: unknown): res is WebSocket => typeof (res as { bufferedAmount?: unknown } | undefined)?.bufferedAmount === 'number';
 
+/** Closes `ws` with a code that says why (4401, 4429), once tRPC has sent the error that goes with it. */
+const closeFor = (ws: WebSocket, error: DomainError) => setImmediate(() => ws.close(4000 + HTTP_STATUS[error.kind], error.kind));
+
 export function contextFactory(services: Services) {
   return async (opts: ContextOptions): Promise<Context> => {
     const ws = isWebSocket(opts.res) ? opts.res : null;
@@ -102,7 +110,7 @@ export function contextFactory(services: Services) {
       // error (401, or 429 for an address refused for a while), then the connection closes with a code
       // that says so (4401, 4429), so a client knows not to retry with the same token.
       if (ws) {
-        setImmediate(() => ws.close(4000 + HTTP_STATUS[domain.kind], domain.kind));
+        closeFor(ws, domain);
         throw toTRPCError(domain);
       }
       authError = domain;
@@ -121,6 +129,7 @@ export function contextFactory(services: Services) {
       ws.once('close', () => clearTimeout(timer));
     }
     const idempotencyKey = ws ? null : (headersOf(opts.req).get('idempotency-key') ?? null);
-    return { services, principal, authError, ip, idempotencyKey, waitForDrain: drainWaiter(opts.res), transport: ws ? 'websocket' : 'trpc-sse' };
+    const credentialLost = (error: DomainError) => ws && closeFor(ws, error);
+    return { services, principal, authError, ip, idempotencyKey, waitForDrain: drainWaiter(opts.res), credentialLost, transport: ws ? 'websocket' : 'trpc-sse' };
   };
 }

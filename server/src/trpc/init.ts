@@ -3,6 +3,7 @@ import { initTRPC } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { Role } from '../../../shared/src/schemas/auth';
 import { asDomainError, DomainError, toTRPCError } from '../errors';
+import type { Principal } from '../services/auth/principal';
 import type { Context } from './context';
 
 const t = initTRPC
@@ -25,12 +26,43 @@ const mapDomainErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
-/** Errors thrown while a subscription iterates bypass middleware: map them the same way. */
-export async function* mapStreamErrors<T>(stream: AsyncIterable<T>): AsyncGenerator<T> {
+/**
+ * A subscription's stream, opened with the signal it runs until: the client goes, the server shuts
+ * down, or the credential it was opened with stops verifying (then it ends with that 401, and a
+ * WebSocket is closed with 4401). Errors thrown while it iterates bypass middleware: they are mapped
+ * here the same way.
+ */
+export async function* guardStream<T>(
+  ctx: Context & { principal: Principal },
+  signal: AbortSignal | undefined,
+  open: (stop: AbortSignal) => AsyncIterable<T>,
+): AsyncGenerator<T> {
+  const ended = new AbortController();
+  const lost = ctx.services.auth.watch(ctx.principal, ended.signal);
+  const stop = AbortSignal.any([ctx.services.stopping, lost, ...(signal ? [signal] : [])]);
   try {
-    yield* stream;
+    yield* open(stop);
   } catch (e) {
-    throw toTRPCError(e);
+    if (!lost.aborted) throw toTRPCError(e);
+  } finally {
+    ended.abort();
+  }
+  const reason = asDomainError(lost.reason);
+  if (reason) {
+    ctx.credentialLost(reason);
+    throw toTRPCError(reason);
+  }
+}
+
+/** The caller as they stand now: a connection outlives the check of its credential, so look again (through a cache of a few seconds). */
+async function currentPrincipal(ctx: Context): Promise<Principal | null> {
+  if (!ctx.principal) return null;
+  try {
+    return await ctx.services.auth.recheck(ctx.principal);
+  } catch (e) {
+    const domain = asDomainError(e);
+    if (domain) ctx.credentialLost(domain);
+    throw e;
   }
 }
 
@@ -52,7 +84,7 @@ function requireRole(role: Role) {
     if (ctx.authError) throw toTRPCError(ctx.authError);
     let principal;
     try {
-      principal = auth.authorize(ctx.principal, role);
+      principal = auth.authorize(await currentPrincipal(ctx), role);
     } catch (e) {
       audit.record({ actor: ctx.principal?.id ?? null, ip: ctx.ip, action: path, run_id: runId, outcome: 'denied', detail: (e as Error).message });
       throw toTRPCError(e);

@@ -1,12 +1,14 @@
 /**
  * Turns a credential (an API key, ADMIN_API_KEY or a JWT) into a principal, the same way for every
  * transport, and keeps the limits on abuse: failed authentications per address, starts per credential.
+ * A principal that outlives the request that verified it (a WebSocket, a stream, a log token) is
+ * checked again: before each operation, and every half AUTH_RECHECK_S while a stream is open.
  */
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { hasRole, type Role } from '../../../../shared/src/schemas/auth';
-import { forbidden, tooMany, unauthorized } from '../../errors';
+import { DomainError, forbidden, tooMany, unauthorized } from '../../errors';
 import type { AuditLog } from '../audit';
-import { safeEqual, type ApiKeyService } from './apiKeys';
+import { keyIdOf, safeEqual, type ApiKeyService } from './apiKeys';
 import { JwtError, type JwtVerifier } from './jwt';
 import type { Principal } from './principal';
 
@@ -17,6 +19,8 @@ export interface AuthOptions {
   authFailuresPerMinute: number;
   /** Runs one credential may start per minute. */
   startsPerMinute: number;
+  /** A credential that stops verifying loses its power on open connections within this many ms. */
+  recheckMs: number;
   /** Told of every credential that does not verify (metrics). */
   onFailure?: () => void;
 }
@@ -77,6 +81,40 @@ export class Authenticator {
     this.options.onFailure?.();
     this.audit.record({ actor: null, ip, action: 'auth', outcome: 'denied', detail: `invalid credentials: ${reason}` });
     throw unauthorized(`invalid credentials: ${reason}`);
+  }
+
+  /**
+   * `principal` as it stands now: 401 once its API key has been revoked (or its token has expired); an
+   * API key's role is the one its record has now. API key records are read again at most every half
+   * AUTH_RECHECK_S. ADMIN_API_KEY holds until the server restarts without it, a JWT until it expires.
+   */
+  async recheck(principal: Principal): Promise<Principal> {
+    if (principal.expiresAt !== null && principal.expiresAt <= Date.now()) throw unauthorized('invalid credentials: the token has expired');
+    const keyId = keyIdOf(principal.id);
+    if (!keyId) return principal;
+    const role = await this.apiKeys.currentRole(keyId);
+    if (!role) throw unauthorized('invalid credentials: the API key has been revoked');
+    // A log token stays a viewer of its one run, whatever its key's role.
+    return principal.runId === undefined ? { ...principal, role } : principal;
+  }
+
+  /**
+   * A signal that aborts, with the 401 as its reason, once `principal` no longer verifies; checked
+   * every half AUTH_RECHECK_S (as long as key records are cached), so within AUTH_RECHECK_S, until
+   * `until` aborts. A failure to read the store ends nothing: the next check tries again.
+   */
+  watch(principal: Principal, until: AbortSignal): AbortSignal {
+    const lost = new AbortController();
+    const timer = setInterval(() => {
+      this.recheck(principal).catch((e: unknown) => {
+        if (e instanceof DomainError) lost.abort(e);
+      });
+    }, this.options.recheckMs / 2).unref();
+    const stop = () => clearInterval(timer);
+    if (until.aborted) stop();
+    until.addEventListener('abort', stop, { once: true });
+    lost.signal.addEventListener('abort', stop, { once: true });
+    return lost.signal;
   }
 
   /** Throws 401 without a principal (or with an expired one) and 403 when its role is below `role`. */

@@ -1,7 +1,9 @@
 /**
  * Short-lived tokens bound to one run, for the browser's EventSource (which cannot send headers) and
  * download links: a long-lived key never goes into a URL. HS256 JWTs signed with a random secret kept
- * in the database, so they hold across restarts and across API nodes sharing it.
+ * in the database, so they hold across restarts and across API nodes sharing it. Their `sub` is the
+ * principal that asked for one (`key:<id>` for an API key): the token is refused once that key is
+ * revoked (Authenticator.recheck).
  */
 import { randomBytes } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
