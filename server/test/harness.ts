@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -283,14 +283,16 @@ export async function readSse(url: string, headers: Record<string, string> = {},
 
 export const linesOf = (events: SseEvent[]) => events.filter((e) => !e.event).flatMap((e) => e.data);
 
-/** PIDs of live processes whose command line contains `marker`. */
-export function processesWith(marker: string): number[] {
+/** PIDs of live processes whose command line contains `marker` (and, with `under`, whose working directory lies under it). */
+export function processesWith(marker: string, under?: string): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
       const state = /State:\s+(\w)/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      // Other test files run beside this one: `under` keeps only a server's own runs (their working directory).
+      if (under !== undefined && !readlinkSync(`/proc/${entry}/cwd`).startsWith(`${under}/`)) continue;
       if (cmdline.includes(marker) && state !== 'Z') found.push(Number(entry));
     } catch {
       // gone meanwhile
