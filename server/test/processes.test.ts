@@ -205,8 +205,9 @@ describe('a reader that stalls', () => {
     const size = (await getRun(server, run.run_id)).log_bytes;
     expect(size).toBe(324_000_000);
     // 324 MB went through while one reader held on to nothing: memory grows by what the garbage
-    // collector lets pile up (about 100 MB here), not with the output.
-    expect(peak - rssBefore).toBeLessThan(size / 2);
+    // collector lets pile up, not with the output (about 100 MB on Node 20; on Node 24, whose server
+    // also idles about 70 MiB higher in the bench, up to 170 MB was seen on a busy machine).
+    expect(peak - rssBefore).toBeLessThan(size * 0.6);
     expect(stalled.bytesRead).toBeLessThan(10 * 1024 * 1024);
     stalled.destroy();
   });
