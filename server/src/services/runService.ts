@@ -107,8 +107,8 @@ const SHUTDOWN_PERSIST_MS = 5000;
 /** The longest wait between two tries of a run's final record that did not land (a full disk, say). */
 const RECORD_RETRY_MAX_MS = 30_000;
 
-/** Seconds a start refused for readiness asks the client to wait (the disk freed, the database back). */
-const NOT_READY_RETRY_S = 30;
+/** Seconds a start refused for readiness asks the client to wait: for the database to answer, or for space to be freed. */
+const NOT_READY_RETRY_S = { database: 5, disk: 30 };
 
 /** How long an Idempotency-Key keeps answering with the same run. */
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -248,7 +248,8 @@ export class RunService {
     const readiness = await this.options.readiness?.();
     if (!readiness || readiness.ready) return;
     const failing = Object.entries(readiness.checks).flatMap(([name, check]) => (check.ok ? [] : [`${name}: ${check.error ?? 'failing'}`]));
-    throw unavailable(`this server is not ready to start runs (GET /ready): ${failing.join('; ')}; try again later`, NOT_READY_RETRY_S);
+    const onlyDatabase = readiness.checks.log_dir_writable.ok && readiness.checks.disk.ok;
+    throw unavailable(`this server is not ready to start runs (GET /ready): ${failing.join('; ')}; try again later`, onlyDatabase ? NOT_READY_RETRY_S.database : NOT_READY_RETRY_S.disk);
   }
 
   /** On an API node: the run goes to the workers' queue; when the queue cannot take it, it fails now, clearly. */
