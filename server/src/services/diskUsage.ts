@@ -11,7 +11,7 @@
  * still bounds each single file).
  */
 import type { Dir } from 'node:fs';
-import { lstat, opendir } from 'node:fs/promises';
+import { chmod, lstat, opendir } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Entries one measurement looks at, at most: a tool that makes more files is measured on these. */
@@ -24,12 +24,8 @@ export async function diskUsage(dirs: readonly string[], maxEntries = MAX_ENTRIE
   let entries = 0;
   const pending = [...dirs];
   for (let dir = pending.pop(); dir !== undefined && entries < maxEntries; dir = pending.pop()) {
-    let handle: Dir;
-    try {
-      handle = await opendir(dir, { bufferSize: 256 });
-    } catch {
-      continue; // gone, or not a directory any more: it takes nothing now
-    }
+    const handle = await openDir(dir);
+    if (!handle) continue;
     for await (const entry of handle) {
       if (++entries > maxEntries) break;
       const file = path.join(dir, entry.name);
@@ -43,6 +39,25 @@ export async function diskUsage(dirs: readonly string[], maxEntries = MAX_ENTRIE
     }
   }
   return { bytes, entries };
+}
+
+/**
+ * A directory to read, or null when it is gone (or no directory any more: it takes nothing now). One
+ * its tool closed to its owner (chmod 000, to hide what it holds) is opened again to be measured: a
+ * server that is not root runs its tools as itself, and so may.
+ */
+async function openDir(dir: string): Promise<Dir | null> {
+  try {
+    return await opendir(dir, { bufferSize: 256 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') return null;
+  }
+  try {
+    await chmod(dir, 0o700);
+    return await opendir(dir, { bufferSize: 256 });
+  } catch {
+    return null;
+  }
 }
 
 /**
