@@ -5,7 +5,7 @@
  * Retry-After while /ready fails, and the server works again once space is freed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,19 @@ describe('a full disk', () => {
     expect(run.status).toBe('succeeded');
     expect(lines).toEqual(['hello']);
   }, 90_000);
+
+  it('while /ready fails for lack of space, a start answers 503 with Retry-After, not 500; with space back it starts', async () => {
+    const filler = path.join(mount, 'filler');
+    const { free_bytes } = (await api<Health>(server.url, 'GET', '/health')).body.log_dir;
+    writeFileSync(filler, Buffer.alloc(free_bytes - 2 * 1024 * 1024)); // 2 MiB left, under READY_MIN_FREE_BYTES
+    expect((await api(server.url, 'GET', '/ready')).status).toBe(503);
+    const refused = await api<{ message: string }>(server.url, 'POST', '/set/hello');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('30');
+    expect(refused.body.message).toMatch(/not ready to start runs \(GET \/ready\): disk: only \d+ bytes free, less than READY_MIN_FREE_BYTES/);
+    rmSync(filler);
+    expect((await runToEnd(server.url, 'hello')).run.status).toBe('succeeded');
+  }, 30_000);
 
   it('a run over its disk limit (work directory and artifacts together) is stopped, saying so', async () => {
     const health = (await api<Health>(server.url, 'GET', '/health')).body;
