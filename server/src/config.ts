@@ -86,6 +86,8 @@ const Env = z.object({
   RUN_PIDS: z.coerce.number().int().min(0).default(1024),
   RUN_CPU_S: z.coerce.number().int().min(0).default(0),
   RUN_FILE_BYTES: byteSize().default(1024 ** 3),
+  /** Disk space a run's work and artifact directories may take together (measured every few seconds; over it the run is stopped). */
+  RUN_DISK_BYTES: byteSize().default(10 * 1024 ** 3),
   /** Whether tools that do not say (`network:` in the catalog) may reach the network. */
   RUN_NETWORK: bool,
   /** Finished runs older than this many days are deleted with their logs and artifacts (0, the default: every run is kept). */

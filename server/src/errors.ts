@@ -56,7 +56,10 @@ export const HTTP_STATUS: Record<DomainErrorKind, number> = {
 /** Codes of a database that cannot be reached or went away (node errors, PostgreSQL classes 08 and 57P). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03']);
 
-/** The error as a DomainError when it is one, or when it says the database is out of reach (503); else null. */
+/** Codes of a database or file system with no room left (SQLite, node, PostgreSQL 53100 disk_full): it works again once space is freed. */
+const FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT', '53100']);
+
+/** The error as a DomainError when it is one, or when it says the database is out of reach or out of room (503); else null. */
 export function asDomainError(error: unknown): DomainError | null {
   if (error instanceof DomainError) return error;
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
@@ -64,6 +67,7 @@ export function asDomainError(error: unknown): DomainError | null {
   if ((typeof code === 'string' && UNREACHABLE.has(code)) || /^Connection terminated|timeout exceeded when trying to connect/i.test(text)) {
     return new DomainError('unavailable', 'the database is unavailable; try again shortly', 5);
   }
+  if (typeof code === 'string' && FULL.has(code)) return new DomainError('unavailable', `the disk of the database or LOG_DIR is full (${code}); try again once space is freed`, 30);
   return null;
 }
 

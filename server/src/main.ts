@@ -69,7 +69,9 @@ async function main(): Promise<void> {
     metrics.watchFleet(() => fleetApi?.describe() ?? Promise.reject(new Error('no fleet')));
   }
   const feed = mirror?.feed ?? new LocalLogFeed();
-  const runs = new RunService(stores.runs, catalog, executor, feed, fleet?.bus ?? new LocalRunFeed(), { ...runOptions, ...(fleetApi ? { remote: fleetApi } : {}) });
+  const readiness = () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() });
+  // While /ready fails, starts are answered 503 with Retry-After: the run could not be kept (a full disk) or recorded.
+  const runs = new RunService(stores.runs, catalog, executor, feed, fleet?.bus ?? new LocalRunFeed(), { ...runOptions, readiness, ...(fleetApi ? { remote: fleetApi } : {}) });
   if (member) await member.join();
   else {
     const recovered = await runs.recover();
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
     clientIp: clientIpResolver(config.TRUSTED_PROXIES),
     metrics,
     stopping: stopStreams.signal,
-    readiness: () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() }),
+    readiness,
     catalog,
     runs,
     logs: new LogStreamer(feed, (id) => runs.logState(id), (id) => runs.logPath(id), {}, metrics),

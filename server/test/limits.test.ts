@@ -106,6 +106,7 @@ describe('what the machine can enforce', () => {
       pids: { enforced: true, how: expect.stringMatching(/cgroup v[12] pids/) as unknown },
       cpu_time: { enforced: true },
       file_size: { enforced: true },
+      disk: { enforced: true, how: expect.stringMatching(/measured/) as unknown },
     });
   });
 
@@ -195,7 +196,7 @@ describe('limits', () => {
     const { run } = await runToEnd('hello');
     expect(run.peak_memory_bytes).toBeGreaterThan(0);
     expect(run.cpu_time_ms).toBeGreaterThanOrEqual(0);
-    expect(run.limits).toEqual({ memory_bytes: 2 * 1024 ** 3, pids: 1024, cpu_s: null, file_bytes: 1024 ** 3, log_bytes: 64 * 1024 * 1024, network: false, sandbox: true });
+    expect(run.limits).toEqual({ memory_bytes: 2 * 1024 ** 3, pids: 1024, cpu_s: null, file_bytes: 1024 ** 3, disk_bytes: 10 * 1024 ** 3, log_bytes: 64 * 1024 * 1024, network: false, sandbox: true });
   });
 });
 

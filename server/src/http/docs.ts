@@ -206,7 +206,7 @@ const COMMON: Record<string, Response> = {
   413: { description: 'The body is larger than MAX_BODY_BYTES' },
   415: { description: 'A body whose Content-Type is not application/json' },
   429: { description: 'Too many failed authentications from this address; Retry-After says when to try again', headers: RETRY_AFTER },
-  503: { description: 'The database is unavailable, or the server is shutting down; try again (Retry-After)', headers: RETRY_AFTER },
+  503: { description: 'The database is unavailable or its disk full, the server is not ready to start runs (GET /ready fails: too little free space in LOG_DIR, say), or it is shutting down; try again (Retry-After)', headers: RETRY_AFTER },
 };
 
 /**

@@ -460,6 +460,9 @@ export interface ExecutorChoice {
   fallbackReason: string | null;
 }
 
+/** A run's disk use is measured by the run service (a walk of its directories), which works on any file system. */
+const DISK_WATCH = { enforced: true, how: 'the work and artifact directories measured together every few seconds (a du-like walk); over the limit the run is stopped' } as const;
+
 /** What prlimit(1) can set here, shared by both executors. */
 function rlimitCapabilities(): Pick<Capabilities, 'cpu_time' | 'file_size'> {
   const problem = probe('prlimit', ['--cpu=10:11', '--fsize=1000000:1000000', '--', 'true']);
@@ -539,7 +542,7 @@ export function createExecutor({ preference, probeCgroups, runAs }: ExecutorOpti
     cgroups?.[name]
       ? ({ enforced: true, how: `cgroup ${cgroups.version} ${name} controller` } as const)
       : ({ enforced: false, reason: problems[name] ?? problems.cgroups ?? 'unavailable' } as const);
-  const limits = { memory: controller('memory'), pids: controller('pids'), ...rlimitCapabilities() };
+  const limits = { memory: controller('memory'), pids: controller('pids'), ...rlimitCapabilities(), disk: DISK_WATCH };
   const problem = preference === 'process-group' ? 'PROCESS_ISOLATION=process-group' : probeBubblewrap(identity.switchUser);
   if (!problem) {
     const capabilities: Capabilities = {

@@ -106,6 +106,9 @@ export class AuditLog {
 
   /** Appends one record; a failure is reported, never thrown. */
   private write(entry: AuditEntry, count: number, at = new Date().toISOString()): Promise<void> {
-    return this.store.append({ at, detail: null, run_id: null, ip: null, ...entry, count }).catch(this.onError);
+    // Called in a promise: a store that throws at once (SQLite on a full disk) must not fail the request audited.
+    return Promise.resolve()
+      .then(() => this.store.append({ at, detail: null, run_id: null, ip: null, ...entry, count }))
+      .catch(this.onError);
   }
 }

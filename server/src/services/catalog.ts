@@ -36,10 +36,11 @@ const Limits = z.strictObject({
   pids: z.number().int().min(1).optional(),
   cpu_s: z.number().int().min(1).optional(),
   file_bytes: byteSize(1).optional(),
+  disk_bytes: byteSize(1024).optional().describe('disk space the work and artifact directories may take together; RUN_DISK_BYTES otherwise'),
 });
 
 /** Which capability each limit a tool may set needs. */
-const LIMIT_NEEDS = { memory_bytes: 'memory', pids: 'pids', cpu_s: 'cpu_time', file_bytes: 'file_size' } as const satisfies Partial<Record<keyof z.infer<typeof Limits>, Capability>>;
+const LIMIT_NEEDS = { memory_bytes: 'memory', pids: 'pids', cpu_s: 'cpu_time', file_bytes: 'file_size', disk_bytes: 'disk' } as const satisfies Partial<Record<keyof z.infer<typeof Limits>, Capability>>;
 
 const ToolEntry = z.strictObject({
   name: z

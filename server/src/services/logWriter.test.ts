@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +46,39 @@ describe('LogWriter', () => {
       expect(tail.length).toBeGreaterThan(200);
       expect(750 + Number(marker?.[1]) + tail.length).toBe(5000);
       expect(existsSync(`${f}.tail`)).toBe(false);
+    }
+  });
+
+  // A real full disk: a small tmpfs (mounting needs root, as CI has).
+  it.skipIf(process.getuid?.() !== 0)('on a disk that fills up, ends with a note saying output was left out, the disk freed or not', () => {
+    for (const freed of [true, false]) {
+      const mount = mkdtempSync(path.join(tmpdir(), 'logwriter-full-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mount]);
+      try {
+        const f = path.join(mount, 'r.log');
+        const w = LogWriter.create(f, 1 << 20);
+        writeIn(w, lines(1, 10), 100);
+        // Another file takes what is left, as a tool's files would.
+        const filler = path.join(mount, 'filler');
+        try {
+          writeFileSync(filler, Buffer.alloc(1 << 20));
+        } catch {
+          // full: as meant
+        }
+        writeIn(w, lines(11, 20_000), 4096);
+        expect(w.diskFull).toBe(true);
+        expect(w.truncated).toBe(true);
+        if (freed) writeFileSync(filler, '');
+        w.close();
+        const log = readFileSync(f, 'utf8');
+        expect(log.startsWith(lines(1, 10))).toBe(true);
+        expect(log).toMatch(/\n\[oss-runner: the disk is full \(ENOSPC\): output from here on is left out of the log\]\n$/);
+        // On a disk still full the note takes the place of the last lines: whole lines stay before it.
+        if (!freed) expect(log.split('\n').slice(0, -2).every((l) => /^line \d{4}$/.test(l))).toBe(true);
+        expect(statSync(f).size).toBe(w.length);
+      } finally {
+        execFileSync('umount', ['-l', mount]);
+      }
     }
   });
 });

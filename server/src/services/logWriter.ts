@@ -9,8 +9,16 @@
  * the rest of the output goes round a ring file of the last quarter's size, and when the run ends the
  * ring follows the head: whole, when the output fit, or after a marker line, from a line start, when
  * output was left out. The tool keeps running throughout; nothing is held in memory.
+ *
+ * When the file cannot be written (the disk is full, say) the rest of the output is left out, the log
+ * counts as truncated, and a note line says so at its end. On a disk that stays full the note is
+ * written over the log's last lines when the run ends: space the file holds already, so it fits.
  */
 import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+
+/** Errors that say the file system has no room left (for anyone, or for this user). */
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
+
 
 export class LogWriter {
   /** Bytes written to the log file; readers may read up to here. */
@@ -20,6 +28,10 @@ export class LogWriter {
   /** Set when the file could not be written (disk full, say): later output is dropped, not buffered. */
   failure: Error | null = null;
   private tail: { fd: number; path: string; size: number } | null = null;
+  /** Whether the note saying why output is left out is in the log. */
+  private noted = false;
+  /** Whether the log so far ends a line (the note then needs no newline before it). */
+  private lineEnded = true;
 
   private constructor(
     private fd: number | null,
@@ -28,12 +40,19 @@ export class LogWriter {
   ) {}
 
   static create(path: string, maxBytes: number): LogWriter {
-    return new LogWriter(openSync(path, 'wx', 0o640), path, maxBytes);
+    // Readable too: on a disk that stays full the note is placed after the last whole line written.
+    return new LogWriter(openSync(path, 'wx+', 0o640), path, maxBytes);
   }
 
   /** Whether output was left out of the log. */
   get truncated(): boolean {
-    return this.received > this.maxBytes;
+    return this.received > this.maxBytes || this.failure !== null;
+  }
+
+  /** Whether writing failed for lack of space. */
+  get diskFull(): boolean {
+    const failure: NodeJS.ErrnoException | null = this.failure;
+    return FULL.has(failure?.code ?? '');
   }
 
   private headBytes(): number {
@@ -41,15 +60,59 @@ export class LogWriter {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.failure || this.fd === null) return;
+    if (this.failure || this.fd === null) {
+      this.received += chunk.length;
+      return;
+    }
+    const before = this.received;
     try {
       // The head, straight into the log; what does not fit goes round the ring.
       const room = Math.min(chunk.length, Math.max(0, this.headBytes() - this.received));
-      if (room > 0) this.length += writeAll(this.fd, chunk, 0, room, this.length);
+      if (room > 0) {
+        this.length += writeAll(this.fd, chunk, 0, room, this.length);
+        this.lineEnded = chunk[room - 1] === 0x0a;
+      }
       this.received += room;
       if (room < chunk.length) this.toTail(chunk.subarray(room));
     } catch (e) {
       this.failure = e as Error;
+      this.received = Math.max(this.received, before + chunk.length);
+      // Now, while readers are still reading: on a full disk it may not fit yet (close tries again).
+      this.writeNote(false);
+    }
+  }
+
+  /** Ends the log with a line saying why the rest of the output is left out; `makeRoom`: over the log's last bytes if need be. */
+  private writeNote(makeRoom: boolean): void {
+    if (this.noted || !this.failure || this.fd === null) return;
+    const code = (this.failure as NodeJS.ErrnoException).code ?? this.failure.message;
+    const why = this.diskFull ? 'the disk is full' : 'the log could not be written';
+    const line = `[oss-runner: ${why} (${code}): output from here on is left out of the log]\n`;
+    try {
+      const note = Buffer.from(`${this.lineEnded ? '' : '\n'}${line}`);
+      this.length += writeAll(this.fd, note, 0, note.length, this.length);
+      this.noted = true;
+      return;
+    } catch {
+      if (!makeRoom || !this.diskFull) return;
+    }
+    // The disk stays full: the note takes the place of the log's last lines, in blocks the file holds already.
+    let cut = Math.max(0, this.length - Buffer.byteLength(line));
+    let lineStart = cut === 0;
+    if (cut > 0) {
+      const window = Buffer.alloc(Math.min(cut, 4096));
+      const n = readSync(this.fd, window, 0, window.length, cut - window.length);
+      const nl = window.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) [cut, lineStart] = [cut - window.length + nl + 1, true];
+      else cut = Math.max(0, cut - 1);
+    }
+    const note = Buffer.from(`${lineStart ? '' : '\n'}${line}`);
+    try {
+      writeAll(this.fd, note, 0, note.length, cut);
+      this.length = cut + note.length;
+      this.noted = true;
+    } catch {
+      // Not even that: the run's error says the disk was full.
     }
   }
 
@@ -99,26 +162,32 @@ export class LogWriter {
       const n = Math.min(piece.length, length - at);
       readAt(at, n);
       this.length += writeAll(log, piece, 0, n, this.length);
+      this.lineEnded = piece[n - 1] === 0x0a;
     }
   }
 
-  /** Ends the log: when it was capped, the marker and the tail follow the head. */
+  /** Ends the log: when it was capped, the marker and the tail follow the head. Never throws: a failure is in `failure`. */
   close(): void {
     if (this.fd === null) return;
-    try {
-      if (this.tail && !this.failure) this.appendTail(this.fd, this.tail);
-    } catch (e) {
-      this.failure ??= e as Error;
-    } finally {
-      if (this.tail) {
-        closeSync(this.tail.fd);
-        unlinkSync(this.tail.path);
-        this.tail = null;
+    const fd = this.fd;
+    const step = (work: () => void) => {
+      try {
+        work();
+      } catch (e) {
+        this.failure ??= e as Error;
       }
-      ftruncateSync(this.fd, this.length);
-      closeSync(this.fd);
-      this.fd = null;
+    };
+    const tail = this.tail;
+    if (tail && !this.failure) step(() => this.appendTail(fd, tail));
+    step(() => this.writeNote(true));
+    if (tail) {
+      step(() => closeSync(tail.fd));
+      step(() => unlinkSync(tail.path));
+      this.tail = null;
     }
+    step(() => ftruncateSync(fd, this.length));
+    step(() => closeSync(fd));
+    this.fd = null;
   }
 }
 

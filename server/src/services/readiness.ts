@@ -19,11 +19,14 @@ export async function diskSpace(dir: string): Promise<{ free_bytes: number; tota
   return { free_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize };
 }
 
+/** Probes at once (a start checks readiness too) each write a file of their own. */
+let probes = 0;
+
 const failure = (e: unknown) => ({ ok: false as const, error: (e as Error).message || String(e) });
 
 export async function checkReadiness(options: ReadinessOptions): Promise<Readiness> {
   const database = await options.pingDatabase().then(() => ({ ok: true as const, error: null }), failure);
-  const probe = path.join(options.logDir, `.ready-${process.pid}`);
+  const probe = path.join(options.logDir, `.ready-${process.pid}-${++probes}`);
   const logDir = await writeFile(probe, 'ok')
     .then(() => unlink(probe))
     .then(() => ({ ok: true as const, error: null }), failure);

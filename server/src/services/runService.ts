@@ -7,7 +7,7 @@ import { realpathSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunCounts } from '../../../shared/src/schemas/health';
+import type { Readiness, RunCounts } from '../../../shared/src/schemas/health';
 import { isFinal, type EndReason, type Outcome, type Run, type RunLimits, type RunList, type RunListInput, type RunStatus, RunListInput as RunListSchema } from '../../../shared/src/schemas/run';
 import { asDomainError, badRequest, conflict, notFound, unavailable } from '../errors';
 import { killLeftover, type ExitStatus, type ProcessExecutor, type RunningProcess, type SandboxSpec } from '../process/executor';
@@ -15,6 +15,7 @@ import type { RunPatch, RunStore } from '../store/runStore';
 import { InvalidCursorError } from '../store/cursor';
 import type { S3Archive } from './archive';
 import { collectArtifacts } from './artifacts';
+import { DiskWatch } from './diskUsage';
 import type { ReportFile } from './reports/summary';
 import { summarizeInWorker } from './reports/worker';
 import type { Catalog, ToolEntry } from './catalog';
@@ -36,7 +37,11 @@ export interface RunServiceOptions {
   /** The log cap of tools that set none of their own. */
   maxLogBytes: number;
   /** The limits of tools that set none of their own (0: none), applied where the executor can. */
-  defaults: { memoryBytes: number; pids: number; cpuS: number; fileBytes: number; network: boolean };
+  defaults: { memoryBytes: number; pids: number; cpuS: number; fileBytes: number; diskBytes: number; network: boolean };
+  /** How often a run's work and artifact directories are measured against its disk limit (default 2 s). */
+  diskPollMs?: number;
+  /** This server's readiness (GET /ready): while it fails, starts are answered 503 with Retry-After. */
+  readiness?: () => Promise<Readiness>;
   /** Kept readable for every tool by the sandbox (the project, whose node_modules/.bin may hold tools). */
   readable: string[];
   /** Kept from every tool by the sandbox: the server's data directory and secrets files. */
@@ -68,7 +73,7 @@ export interface RemoteExecution {
   logPath(runId: string): string;
 }
 
-type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown' | 'lost'>;
+type StopReason = Extract<EndReason, 'stopped' | 'timeout' | 'shutdown' | 'lost' | 'disk_limit'>;
 
 interface ActiveRun {
   run: Run;
@@ -78,6 +83,8 @@ interface ActiveRun {
   stop?: { reason: StopReason; by: string | null };
   /** Set once its process has exited: a stop asked for later changes nothing (the run ended by itself). */
   exited?: boolean;
+  /** Why it went over its disk limit, when it did (the run's error). */
+  overDisk?: string;
   /** Settles with the final run once the process has ended and the log is complete. */
   finished?: Promise<Run>;
   /** Called once the run is `running`, or has ended without getting there. */
@@ -111,6 +118,12 @@ const canonical = (value: unknown): string =>
 const PERSIST_MS = 10 * 60 * 1000;
 const SHUTDOWN_PERSIST_MS = 5000;
 
+/** The longest wait between two tries of a run's final record that did not land (a full disk, say). */
+const RECORD_RETRY_MAX_MS = 30_000;
+
+/** Seconds a start refused for readiness asks the client to wait: for the database to answer, or for space to be freed. */
+const NOT_READY_RETRY_S = { database: 5, disk: 30 };
+
 /** How long an Idempotency-Key keeps answering with the same run. */
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
@@ -125,6 +138,13 @@ export class RunService {
   private readonly archiving = new Set<Promise<void>>();
   /** Runs handed over by `execute`, and what tells their caller they are over. */
   private readonly executing = new Map<string, { over: Promise<void>; settle: (error?: Error) => void }>();
+  /**
+   * Runs that have ended whose final record has not landed yet (the database refused it: a full disk,
+   * say), as they ended: answered as such until the record, tried again until it lands, is written.
+   */
+  private readonly ending = new Map<string, Run>();
+  /** Final records being tried again; shutdown gives them a last chance. */
+  private readonly recording = new Set<Promise<void>>();
   private accepting = true;
 
   constructor(
@@ -184,6 +204,7 @@ export class RunService {
     if (!this.accepting) throw unavailable('the server is shutting down and starts no new runs: try again (another instance, or this one once restarted)', 5);
     const entry = this.catalog.get(input.name);
     if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
+    await this.checkReady();
     // On a fleet's API node neither the paths nor the tool are on this machine: the worker checks them.
     const remote = this.options.remote !== undefined;
     const params = validateParams(entry.params, input.params, remote ? null : [this.options.logDir]);
@@ -234,6 +255,15 @@ export class RunService {
     this.dispatch();
     await this.launching.get(run.run_id);
     return this.get(run.run_id);
+  }
+
+  /** A start while /ready fails (no room on LOG_DIR's disk, the database away) is "not now", not a server error. */
+  private async checkReady(): Promise<void> {
+    const readiness = await this.options.readiness?.();
+    if (!readiness || readiness.ready) return;
+    const failing = Object.entries(readiness.checks).flatMap(([name, check]) => (check.ok ? [] : [`${name}: ${check.error ?? 'failing'}`]));
+    const onlyDatabase = readiness.checks.log_dir_writable.ok && readiness.checks.disk.ok;
+    throw unavailable(`this server is not ready to start runs (GET /ready): ${failing.join('; ')}; try again later`, onlyDatabase ? NOT_READY_RETRY_S.database : NOT_READY_RETRY_S.disk);
   }
 
   /** On an API node: the run goes to the workers' queue; when the queue cannot take it, it fails now, clearly. */
@@ -288,14 +318,19 @@ export class RunService {
   async get(runId: string): Promise<Run> {
     const run = await this.store.get(runId);
     if (!run) throw notFound(`run_id: no run "${runId}"`);
-    return this.withLinks(this.withLiveLength(run));
+    return this.withLinks(this.withLiveLength(this.asEnded(run)));
+  }
+
+  /** A run as it ended when its final record has not landed yet; as stored otherwise. */
+  private asEnded(run: Run): Run {
+    return this.ending.get(run.run_id) ?? run;
   }
 
   async list(input: RunListInput): Promise<RunList> {
     const filter = RunListSchema.parse(input);
     try {
       const page = await this.store.list(filter);
-      return { ...page, items: await Promise.all(page.items.map((r) => this.withLinks(this.withLiveLength(r)))) };
+      return { ...page, items: await Promise.all(page.items.map((r) => this.withLinks(this.withLiveLength(this.asEnded(r))))) };
     } catch (e) {
       if (e instanceof InvalidCursorError) throw badRequest(`cursor: ${e.message}`);
       throw e;
@@ -334,6 +369,8 @@ export class RunService {
     if (this.options.remote) return this.options.remote.logState(runId);
     const active = this.active.get(runId);
     if (active) return { length: active.writer?.length ?? 0, ended: null };
+    const ended = this.ending.get(runId);
+    if (ended) return { length: ended.log_bytes, ended };
     const run = await this.store.get(runId);
     if (!run) throw notFound(`run_id: no run "${runId}"`);
     if (isFinal(run.status)) return { length: run.log_bytes, ended: run };
@@ -409,6 +446,8 @@ export class RunService {
     const finishing = [...this.active.values()].flatMap((a) => (a.finished ? [a.finished.catch(() => undefined)] : []));
     if (graceMs > 0) await Promise.race([Promise.all(finishing), sleep(graceMs)]);
     await Promise.all([...this.active.values()].map((a) => this.requestStop(a, 'shutdown', null).catch(() => undefined)));
+    // A final record still refused gets a last chance; otherwise the next start marks its run lost.
+    if (this.recording.size) await Promise.race([Promise.all(this.recording), sleep(SHUTDOWN_PERSIST_MS)]);
     await Promise.all(this.archiving);
   }
 
@@ -438,6 +477,7 @@ export class RunService {
       pids: pick(entry.limits?.pids, defaults.pids, 'pids'),
       cpu_s: pick(entry.limits?.cpu_s, defaults.cpuS, 'cpu_time'),
       file_bytes: pick(entry.limits?.file_bytes, defaults.fileBytes, 'file_size'),
+      disk_bytes: pick(entry.limits?.disk_bytes, defaults.diskBytes, 'disk'),
       log_bytes: entry.limits?.log_bytes ?? this.options.maxLogBytes,
       network: can.network_off.enforced ? (entry.network ?? defaults.network) : true,
       sandbox: can.sandbox.enforced,
@@ -540,6 +580,8 @@ export class RunService {
     let spawned = false;
     let artifacts: Run['artifacts'] = [];
     let summary: Run['summary'] = null;
+    let timer: NodeJS.Timeout | undefined;
+    let watch: DiskWatch | null = null;
     try {
       await mkdir(path.dirname(this.logPath(runId)), { recursive: true });
       const workDir = this.workDir(runId);
@@ -578,11 +620,15 @@ export class RunService {
       active.markStarted();
 
       const timeoutS = entry.timeout_s ?? this.options.defaultTimeoutS;
-      const timer = setTimeout(() => void this.requestStop(active, 'timeout', null), timeoutS * 1000);
+      timer = setTimeout(() => void this.requestStop(active, 'timeout', null), timeoutS * 1000);
+      watch = this.watchDisk(active, limits.disk_bytes ?? null);
       const pumped = this.pump(active.writer, proc, runId);
       exit = await proc.exited;
       active.exited = true;
       clearTimeout(timer);
+      watch?.stop();
+      // Measured at its end too: files written faster than the measurements came do not slip through.
+      if (watch && limits.disk_bytes && !active.stop && (await watch.over())) this.overDisk(active, watch.used, limits.disk_bytes, 'when it ended');
       // Output ends once no process holds it; only one that escaped its process group can delay that.
       await Promise.race([pumped, sleep(OUTPUT_DRAIN_MS)]);
       proc.closeOutput();
@@ -594,16 +640,31 @@ export class RunService {
     } catch (e) {
       error ??= spawned ? `supervising the run failed: ${(e as Error).message}` : `could not start: ${(e as Error).message}`;
       active.writer?.write(Buffer.from(`oss-runner: ${error}\n`));
+      // Whatever failed, no process outlives its run: ended now, and waited for.
+      if (active.proc && !active.exited) {
+        exit = await active.proc.terminate(this.options.stopGraceMs).catch(() => exit);
+        active.exited = true;
+        active.proc.closeOutput();
+      }
     }
+    clearTimeout(timer);
+    watch?.stop();
+    if (active.overDisk) error ??= active.overDisk;
     const oomKills = exit.usage?.oomKills ?? 0;
     if (oomKills) {
       const note = `${oomKills} process(es) killed for going over the memory limit of ${limits.memory_bytes ?? '?'} bytes`;
       active.writer?.write(Buffer.from(`oss-runner: ${note}\n`));
       if (exit.signal === 'SIGKILL') error ??= note;
     }
-    if (active.writer?.failure) error ??= `the log could not be written: ${active.writer.failure.message}`;
+    const writer = active.writer;
+    writer?.close();
+    if (writer?.failure) {
+      const why = writer.diskFull
+        ? `the disk of LOG_DIR is full (${(writer.failure as NodeJS.ErrnoException).code ?? ''}): the log was cut short and the run's files may be incomplete; free space there`
+        : `the log could not be written: ${writer.failure.message}`;
+      error = error && !error.includes(why) ? `${error}; ${why}` : why;
+    }
     if (active.stop?.reason === 'lost') error ??= 'this worker could not renew its lease (the database did not answer for FLEET_LEASE_S) and the fleet counted the run lost, so the worker ended it';
-    active.writer?.close();
 
     const { status, endReason, outcome } = this.outcome(active, exit, spawned);
     const finalPatch: RunPatch = {
@@ -623,14 +684,16 @@ export class RunService {
       artifacts,
       summary,
     };
+    // The run has ended whether or not its record lands now: it is answered as ended from here on.
+    const ended: Run = { ...active.run, ...finalPatch };
+    this.ending.set(runId, ended);
     let final: Run | undefined;
     try {
-      final = await this.persist(() => this.update(runId, finalPatch)).catch(async (e: unknown) => {
-        // Something in the summary the database refuses: the run's end matters more than its summary.
-        if (asDomainError(e)?.kind === 'unavailable' || !finalPatch.summary) throw e;
-        return this.persist(() => this.update(runId, { ...finalPatch, summary: null }));
-      });
-      await this.persist(() => this.store.setProcess(runId, null));
+      final = await this.recordEnd(runId, finalPatch);
+    } catch (e) {
+      this.options.onError(`recording the end of run ${runId} failed: it is tried again until it lands`, e);
+      this.runFeed.publish(ended);
+      this.retryRecord(runId, finalPatch);
     } finally {
       // Whatever happened to the record, the slot is given back and readers are told.
       this.active.delete(runId);
@@ -639,9 +702,64 @@ export class RunService {
       this.settle(runId);
       this.dispatch();
     }
-    if (final) this.options.onEnded?.(final);
-    if (final && this.options.archive) this.track(this.archiveRun(final, this.options.archive));
-    return final ?? run;
+    if (final) this.afterEnd(final);
+    return final ?? ended;
+  }
+
+  /** Writes a run's final record (its summary left out if the database refuses it); throws when it could not. */
+  private async recordEnd(runId: string, patch: RunPatch): Promise<Run | undefined> {
+    const final = await this.persist(() => this.update(runId, patch)).catch(async (e: unknown) => {
+      // Something in the summary the database refuses: the run's end matters more than its summary.
+      if (asDomainError(e)?.kind === 'unavailable' || !patch.summary) throw e;
+      return this.persist(() => this.update(runId, { ...patch, summary: null }));
+    });
+    await this.persist(() => this.store.setProcess(runId, null));
+    this.ending.delete(runId);
+    return final;
+  }
+
+  /** A final record that did not land is tried again, less often as it goes on, until it does. */
+  private retryRecord(runId: string, patch: RunPatch): void {
+    const work = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        await sleep(Math.min(RECORD_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 5)), undefined, { ref: false });
+        const final = await this.recordEnd(runId, patch).then((r) => r ?? null, () => undefined);
+        if (final === undefined) continue;
+        this.feed.publish(runId);
+        if (final) this.afterEnd(final);
+        return;
+      }
+    })();
+    this.recording.add(work);
+    void work.finally(() => this.recording.delete(work));
+  }
+
+  /** Once a run's end is recorded: told to whoever listens, uploaded to S3 when configured. */
+  private afterEnd(final: Run): void {
+    this.options.onEnded?.(final);
+    if (this.options.archive) this.track(this.archiveRun(final, this.options.archive));
+  }
+
+  /** Measures the run's work and artifact directories every few seconds; over its limit it is stopped. */
+  private watchDisk(active: ActiveRun, limitBytes: number | null): DiskWatch | null {
+    if (!limitBytes) return null;
+    const runId = active.run.run_id;
+    return new DiskWatch({
+      dirs: [this.workDir(runId), this.artifactsDir(runId)],
+      limitBytes,
+      intervalMs: this.options.diskPollMs ?? 2000,
+      onOver: (bytes) => {
+        this.overDisk(active, bytes, limitBytes, 'while it ran');
+        void this.requestStop(active, 'disk_limit', null).catch(() => undefined);
+      },
+      onError: (e) => this.options.onError(`measuring the disk use of run ${runId} failed`, e),
+    }).start();
+  }
+
+  private overDisk(active: ActiveRun, bytes: number, limitBytes: number, when: string): void {
+    active.overDisk = `its work and artifact directories took ${bytes} bytes ${when}, over its disk limit of ${limitBytes} bytes (limits.disk_bytes or RUN_DISK_BYTES)${when === 'while it ran' ? ', so it was stopped' : ''}`;
+    active.stop ??= { reason: 'disk_limit', by: null };
+    active.writer?.write(Buffer.from(`oss-runner: ${active.overDisk}\n`));
   }
 
   /** The run's report artifacts read into a summary, compared with the tool's previous summarised run. */
@@ -721,11 +839,14 @@ export class RunService {
     if (!spawned) return { status: 'failed', endReason: 'spawn_error', outcome: null };
     if (active.stop?.reason === 'timeout') return { status: 'timed_out', endReason: 'timeout', outcome: null };
     if (active.stop?.reason === 'lost') return { status: 'lost', endReason: 'lost', outcome: null };
+    if (active.stop?.reason === 'disk_limit') return { status: 'failed', endReason: 'disk_limit', outcome: null };
     if (active.stop) return { status: 'stopped', endReason: active.stop.reason, outcome: null };
     if (exit.usage?.oomKills && exit.signal === 'SIGKILL') return { status: 'failed', endReason: 'oom', outcome: 'error' };
     const endReason = exit.signal ? 'signal' : 'exit';
     const rules = active.entry.outcome ?? { success: [0], findings: [] };
     const code = exit.exitCode;
+    // Output was lost (a full disk): whatever the code says, what the run produced cannot be trusted whole.
+    if (active.writer?.failure) return { status: 'failed', endReason, outcome: 'error' };
     if (!exit.signal && code !== null && rules.success.includes(code)) return { status: 'succeeded', endReason, outcome: 'success' };
     if (!exit.signal && code !== null && rules.findings.includes(code)) return { status: 'succeeded', endReason, outcome: 'findings' };
     return { status: 'failed', endReason, outcome: 'error' };

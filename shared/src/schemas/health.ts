@@ -21,7 +21,7 @@ export type RunCounts = z.infer<typeof RunCounts>;
  * `no_new_privs` (set-user-ID programs and file capabilities grant it nothing), `kernel_read_only`
  * (/proc/sys and /sys cannot be written) and `server_protected` (it cannot signal, trace or read the server).
  */
-export const Capability = z.enum(['sandbox', 'network_off', 'memory', 'pids', 'cpu_time', 'file_size', 'unprivileged', 'no_new_privs', 'kernel_read_only', 'server_protected']);
+export const Capability = z.enum(['sandbox', 'network_off', 'memory', 'pids', 'cpu_time', 'file_size', 'disk', 'unprivileged', 'no_new_privs', 'kernel_read_only', 'server_protected']);
 export type Capability = z.infer<typeof Capability>;
 
 export const Enforcement = z.discriminatedUnion('enforced', [
@@ -36,6 +36,7 @@ export const Capabilities = z.object({
   pids: Enforcement,
   cpu_time: Enforcement,
   file_size: Enforcement,
+  disk: Enforcement,
   unprivileged: Enforcement,
   no_new_privs: Enforcement,
   kernel_read_only: Enforcement,

@@ -10,7 +10,7 @@ export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'sto
 export const isFinal = (status: RunStatus): boolean => FINAL_STATUSES.includes(status);
 
 /** Why a run ended, recorded beside its status. */
-export const EndReason = z.enum(['exit', 'signal', 'oom', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown']);
+export const EndReason = z.enum(['exit', 'signal', 'oom', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown', 'disk_limit']);
 export type EndReason = z.infer<typeof EndReason>;
 
 /** What a finished run's exit code meant, per the tool's `outcome` rules (null when it did not exit). */
@@ -30,6 +30,7 @@ export const RunLimits = z
     pids: limit.describe('processes and threads at once (cgroup)'),
     cpu_s: limit.describe('CPU seconds per process (RLIMIT_CPU: SIGXCPU, then SIGKILL)'),
     file_bytes: limit.describe('largest file it may write (RLIMIT_FSIZE: SIGXFSZ)'),
+    disk_bytes: limit.optional().describe('disk space its work and artifact directories may take together (measured every few seconds; over it the run is stopped, end_reason disk_limit)'),
     log_bytes: z.number().int().positive().describe('log cap: past it the head and tail are kept'),
     network: z.boolean().describe('whether it could reach the network (false: loopback only, in its own namespace)'),
     sandbox: z.boolean().describe('read-only system, private /tmp, only its own directories writable'),

@@ -82,7 +82,10 @@ export class ApiKeyService {
     const record = await this.record(id);
     if (!record || record.revoked_at) return null;
     if (!timingSafeEqual(sha256(credential), Buffer.from(record.hash, 'hex'))) return null;
-    void this.store.touch(id, new Date().toISOString());
+    // Best effort, never in the way of the request (a full disk makes SQLite throw at once).
+    void Promise.resolve()
+      .then(() => this.store.touch(id, new Date().toISOString()))
+      .catch(() => undefined);
     return { id: `key:${id}`, role: record.role, expiresAt: null };
   }
 
