@@ -4,14 +4,13 @@
  * a final state, its log says where it was cut, stop never answers 500, starts answer 503 with
  * Retry-After while /ready fails, and the server works again once space is freed.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, rawLog, runToEnd, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, rawLog, runToEnd, smallDisk, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
 
 const CATALOG = `
 tools:
@@ -49,17 +48,18 @@ tools:
 const FINAL = ['succeeded', 'failed', 'stopped', 'timed_out', 'lost'];
 
 describe('a full disk', () => {
+  let disk: ReturnType<typeof smallDisk>;
   let mount: string;
   let server: TestServer;
 
   beforeAll(async () => {
-    mount = mkdtempSync('/tmp/oss-runner-fulldisk-');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mount]);
+    disk = smallDisk(48);
+    mount = disk.dir;
     server = await startServer({ catalogFile: writeCatalog(tempDir(), CATALOG), logDir: path.join(mount, 'data'), env: { READY_MIN_FREE_BYTES: '4MiB' } });
   });
   afterAll(async () => {
     await server?.stop();
-    execFileSync('umount', ['-l', mount]);
+    disk.remove();
   });
 
   it('a run that fills it ends failed, saying so; its log is marked truncated with a note; starts answer 503 until space is freed', async () => {

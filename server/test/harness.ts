@@ -2,7 +2,7 @@
  * Starts the real server as a child process on a free port, with its own LOG_DIR and catalog, the
  * way a user would (`node --import tsx server/src/main.ts`), and talks to it over real HTTP.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -95,6 +95,13 @@ export async function tcpRelay(url: string): Promise<{ port: number; cut(): Prom
 
 export function tempDir(prefix = 'oss-runner-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/** A file system of `mib` MiB of its own at a new directory (a tmpfs: this needs root, as CI has), for a full or nearly full disk. */
+export function smallDisk(mib: number): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join('/tmp', 'oss-runner-disk-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir]);
+  return { dir, remove: () => execFileSync('umount', ['-l', dir]) };
 }
 
 export function writeCatalog(dir: string, yaml: string): string {

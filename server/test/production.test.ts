@@ -3,28 +3,29 @@
  * read-only (a small tmpfs mounted for the test: this needs root, as CI has).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, startServer, tempDir, trpcSseClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, fetchAuthed, smallDisk, startServer, tempDir, trpcSseClient, waitFor, writeCatalog, type TestServer } from './harness';
 
 const HELLO = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
 
 describe('/ready', () => {
+  let disk: ReturnType<typeof smallDisk>;
   let mount: string;
   let server: TestServer;
 
   beforeAll(async () => {
-    mount = mkdtempSync('/tmp/oss-runner-ready-');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mount]);
+    disk = smallDisk(32);
+    mount = disk.dir;
     server = await startServer({ catalogFile: writeCatalog(tempDir(), HELLO), logDir: path.join(mount, 'data'), env: { READY_MIN_FREE_BYTES: '8MiB' } });
   });
   afterAll(async () => {
     await server.stop();
-    execFileSync('umount', ['-l', mount]);
+    disk.remove();
   });
 
   it('is ready, and /health reports the free space', async () => {
