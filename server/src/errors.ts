@@ -59,6 +59,12 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE',
 /** Codes of a database or file system with no room left (SQLite, node, PostgreSQL 53100 disk_full): it works again once space is freed. */
 const FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT', '53100']);
 
+/** Whether an error says there is no room left on a disk (or within a quota). */
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && FULL.has(code);
+}
+
 /** The error as a DomainError when it is one, or when it says the database is out of reach or out of room (503); else null. */
 export function asDomainError(error: unknown): DomainError | null {
   if (error instanceof DomainError) return error;
@@ -67,7 +73,7 @@ export function asDomainError(error: unknown): DomainError | null {
   if ((typeof code === 'string' && UNREACHABLE.has(code)) || /^Connection terminated|timeout exceeded when trying to connect/i.test(text)) {
     return new DomainError('unavailable', 'the database is unavailable; try again shortly', 5);
   }
-  if (typeof code === 'string' && FULL.has(code)) return new DomainError('unavailable', `the disk of the database or LOG_DIR is full (${code}); try again once space is freed`, 30);
+  if (isDiskFull(error)) return new DomainError('unavailable', `the disk of the database or LOG_DIR is full (${String(code)}); try again once space is freed`, 30);
   return null;
 }
 

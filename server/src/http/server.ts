@@ -19,6 +19,7 @@ import { contextFactory } from '../trpc/context';
 import { JsonWebSocket, wsEncoder } from '../trpc/wsEncoder';
 import { allowedMethods, docsHandler, openApiDocument } from './docs';
 import { authorizeHeader } from './auth';
+import { plainIp } from './clientIp';
 import { serveArtifact, serveRawLog } from './runFiles';
 import { sendError, sendJson, sendThrown } from './respond';
 import { restHandler } from './rest';
@@ -196,8 +197,8 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[], 
   const origin = req.headers.origin;
   if (!origin) return true;
   if (allowed.includes(origin)) return true;
-  const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-  const forwarded = trustedProxies.includes(peer) ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() : undefined;
+  const peer = plainIp(req.socket.remoteAddress ?? '');
+  const forwarded = trustedProxies.map(plainIp).includes(peer) ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() : undefined;
   const scheme = forwarded === 'https' ? 'https:' : 'http:';
   try {
     const url = new URL(origin);

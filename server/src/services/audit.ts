@@ -106,9 +106,7 @@ export class AuditLog {
 
   /** Appends one record; a failure is reported, never thrown. */
   private write(entry: AuditEntry, count: number, at = new Date().toISOString()): Promise<void> {
-    // Called in a promise: a store that throws at once (SQLite on a full disk) must not fail the request audited.
-    return Promise.resolve()
-      .then(() => this.store.append({ at, detail: null, run_id: null, ip: null, ...entry, count }))
-      .catch(this.onError);
+    // Promise.try: a store that throws at once (SQLite on a full disk) must not fail the request audited.
+    return Promise.try(() => this.store.append({ at, detail: null, run_id: null, ip: null, ...entry, count })).catch(this.onError);
   }
 }

@@ -15,10 +15,7 @@
  * written over the log's last lines when the run ends: space the file holds already, so it fits.
  */
 import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-
-/** Errors that say the file system has no room left (for anyone, or for this user). */
-const FULL = new Set(['ENOSPC', 'EDQUOT']);
-
+import { isDiskFull } from '../errors';
 
 export class LogWriter {
   /** Bytes written to the log file; readers may read up to here. */
@@ -51,8 +48,7 @@ export class LogWriter {
 
   /** Whether writing failed for lack of space. */
   get diskFull(): boolean {
-    const failure: NodeJS.ErrnoException | null = this.failure;
-    return FULL.has(failure?.code ?? '');
+    return isDiskFull(this.failure);
   }
 
   private headBytes(): number {

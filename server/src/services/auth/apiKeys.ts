@@ -83,9 +83,7 @@ export class ApiKeyService {
     if (!record || record.revoked_at) return null;
     if (!timingSafeEqual(sha256(credential), Buffer.from(record.hash, 'hex'))) return null;
     // Best effort, never in the way of the request (a full disk makes SQLite throw at once).
-    void Promise.resolve()
-      .then(() => this.store.touch(id, new Date().toISOString()))
-      .catch(() => undefined);
+    void Promise.try(() => this.store.touch(id, new Date().toISOString())).catch(() => undefined);
     return { id: `key:${id}`, role: record.role, expiresAt: null };
   }
 
