@@ -16,9 +16,11 @@ ARG NODE_VERSION=24.22.3
 # --- toolchain: nothing is compiled. better-sqlite3 carries prebuilt Node-API binaries in its npm
 # package, and the npm 11 of this image runs only the install scripts that package.json's
 # "allowScripts" approves (esbuild's); swagger-ui-dist's analytics (@scarf/scarf) stay off either way.
+# Should a native module ever build here, it takes its headers from this Node, not from the internet.
 FROM node:${NODE_VERSION}-bookworm-slim AS toolchain
 WORKDIR /app
-ENV SCARF_ANALYTICS=false
+ENV SCARF_ANALYTICS=false \
+    npm_config_nodedir=/usr/local
 
 # --- production dependencies only, for the runtime image.
 FROM toolchain AS deps
@@ -34,56 +36,49 @@ COPY shared ./shared
 COPY web ./web
 RUN npm run build
 
-# --- scanners: Trivy, Syft and Grype release binaries, each archive checked against the checksum
-# file its project publishes beside it in the same release (a missing or wrong line fails the build).
-# linux/amd64 archives; set the versions with --build-arg.
-FROM node:${NODE_VERSION}-bookworm-slim AS scanners
+# --- scanners: Trivy, Syft, Grype and Prowler at the pins of server/src/cli/tools.ts, installed by the
+# same `npm run tools -- install` as on a machine (README, "Scanners"). SCANNERS_FROM=release takes the
+# official linux archives, each checked against the checksums file of its release (a missing or wrong
+# line fails the build); SCANNERS_FROM=context takes the binaries from ./tools-prebuilt in the build
+# context (`bash .ci/image` puts there those that `npm run tools -- install` built from source), each
+# checked to report its pinned version. Prowler comes from PyPI either way, into its own virtual
+# environment (which must stay at this path: the runtime copies it to the same place).
+FROM deps AS scanners
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
-ARG TRIVY_VERSION=0.58.1
-ARG SYFT_VERSION=1.18.1
-ARG GRYPE_VERSION=0.86.1
-WORKDIR /tmp/scanners
-RUN set -eu; \
-    fetch() { \
-      curl -fsSLO "$1/$2"; curl -fsSLO "$1/$3"; \
-      grep -E "[[:space:]]$2\$" "$3" | sha256sum -c -; \
-      tar -xzf "$2"; \
-    }; \
-    fetch "https://github.com/aquasecurity/trivy/releases/download/v${TRIVY_VERSION}" "trivy_${TRIVY_VERSION}_Linux-64bit.tar.gz" "trivy_${TRIVY_VERSION}_checksums.txt"; \
-    fetch "https://github.com/anchore/syft/releases/download/v${SYFT_VERSION}" "syft_${SYFT_VERSION}_linux_amd64.tar.gz" "syft_${SYFT_VERSION}_checksums.txt"; \
-    fetch "https://github.com/anchore/grype/releases/download/v${GRYPE_VERSION}" "grype_${GRYPE_VERSION}_linux_amd64.tar.gz" "grype_${GRYPE_VERSION}_checksums.txt"; \
-    install -m 0755 trivy syft grype /usr/local/bin/
-
-# --- Prowler in its own virtual environment; pip checks every download against the sha256 the
-# package index publishes for it.
-FROM node:${NODE_VERSION}-bookworm-slim AS prowler
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
- && rm -rf /var/lib/apt/lists/*
-ARG PROWLER_VERSION=5.0.0
-RUN python3 -m venv /opt/prowler \
- && /opt/prowler/bin/pip install --no-cache-dir "prowler==${PROWLER_VERSION}"
+ENV TOOLS_DIR=/opt/oss-runner/tools
+COPY server/src/config.ts ./server/src/config.ts
+COPY server/src/lib/byteSize.ts ./server/src/lib/byteSize.ts
+COPY server/src/cli/tools.ts ./server/src/cli/tools.ts
+# The glob lets the build go on when ./tools-prebuilt does not exist (package.json always does).
+COPY package.json tools-prebuil[t] /tmp/prebuilt/
+ARG SCANNERS_FROM=release
+RUN case "$SCANNERS_FROM" in \
+      release) from=release ;; \
+      context) from=/tmp/prebuilt ;; \
+      *) echo "SCANNERS_FROM must be release or context" >&2; exit 1 ;; \
+    esac \
+ && node --import tsx server/src/cli/tools.ts install --from "$from" \
+ && rm -rf /tmp/prebuilt /root/.cache
 
 # --- runtime.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # bubblewrap gives each run its own PID namespace (see the README for the container options it
 # needs); without it the server falls back to process groups and says so in /health. tini is PID 1:
 # Node would not reap the bubblewrap processes it does not wait for (one zombie per sandboxed run).
-# Lynis comes from Debian, Python for Prowler; the npm SBOM tool from the npm registry (its
-# integrity checked by npm against the registry's).
+# Lynis comes from Debian, Python for Prowler's environment; the npm SBOM tool from the npm registry
+# (its integrity checked by npm against the registry's).
 ARG CYCLONEDX_NPM_VERSION=6.0.1
 RUN apt-get update \
  && apt-get install -y --no-install-recommends bubblewrap lynis python3 tini \
  && rm -rf /var/lib/apt/lists/* \
  && npm install -g --no-audit --no-fund "@cyclonedx/cyclonedx-npm@${CYCLONEDX_NPM_VERSION}" \
  && npm cache clean --force
-COPY --from=scanners /usr/local/bin/trivy /usr/local/bin/syft /usr/local/bin/grype /usr/local/bin/
-COPY --from=prowler /opt/prowler /opt/prowler
-RUN ln -s /opt/prowler/bin/prowler /usr/local/bin/prowler
+COPY --from=scanners /opt/oss-runner/tools /opt/oss-runner/tools
 WORKDIR /app
 ENV HOST=0.0.0.0 \
+    TOOLS_DIR=/opt/oss-runner/tools \
     PORT=8000 \
     LOG_DIR=/app/logs \
     NODE_ENV=production

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -22,6 +23,13 @@ const Env = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_DIR: z.string().min(1).default('./logs'),
   CATALOG_FILE: z.string().min(1).default(path.join(PROJECT_ROOT, 'server/catalog/default.yaml')),
+  /**
+   * Where `npm run tools -- install` puts the scanners; its bin/ comes first on the tools' PATH. Outside
+   * the checkout, beside the Node of .ci/node.sh: /var/cache/oss-runner/tools as root (readable by
+   * RUN_AS_USER), ~/.cache/oss-runner/tools otherwise; OSS_RUNNER_CACHE moves both.
+   */
+  TOOLS_DIR: z.string().min(1).optional(),
+  OSS_RUNNER_CACHE: z.string().min(1).optional(),
   /** With a PostgreSQL URL, runs, API keys, the audit log and settings live there instead of SQLite. */
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   /**
@@ -158,9 +166,10 @@ const Env = z.object({
 }).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], message: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE'> & {
+  Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE' | 'TOOLS_DIR' | 'OSS_RUNNER_CACHE'> & {
     LOG_DIR: string;
     CATALOG_FILE: string;
+    TOOLS_DIR: string;
     /** Where the built web app lives. */
     WEB_DIST: string;
     PROJECT_ROOT: string;
@@ -182,16 +191,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  const c = parsed.data;
+  const { OSS_RUNNER_CACHE, ...c } = parsed.data;
+  const cache = OSS_RUNNER_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/oss-runner' : path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'oss-runner'));
+  const toolsDir = path.resolve(cwd, c.TOOLS_DIR ?? path.join(cache, 'tools'));
   const toolEnv: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
   for (const name of c.RUN_ENV_ALLOWLIST) {
     const value = env[name];
     if (value !== undefined) toolEnv[name] = value;
   }
+  toolEnv.PATH = `${path.join(toolsDir, 'bin')}:${toolEnv.PATH}`;
   return Object.freeze({
     ...c,
     LOG_DIR: path.resolve(cwd, c.LOG_DIR),
     CATALOG_FILE: path.resolve(cwd, c.CATALOG_FILE),
+    TOOLS_DIR: toolsDir,
     WEB_DIST: path.join(PROJECT_ROOT, 'dist/web'),
     PROJECT_ROOT,
     TOOL_ENV: Object.freeze(toolEnv),

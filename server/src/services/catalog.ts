@@ -76,6 +76,16 @@ const ToolEntry = z.strictObject({
     )
     .max(100)
     .default([]),
+  /** Fixed environment variables for this tool alone: its settings (say, no update check), never secrets. */
+  set_env: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+        .refine((name) => !SERVER_SECRETS.has(name) && !['PATH', 'HOME', 'XDG_CACHE_HOME'].includes(name), 'set by the server'),
+      z.string().max(4096).refine((v) => !v.includes('\0'), 'a value must not contain a NUL byte'),
+    )
+    .default({}),
   /**
    * A cache kept between runs (a scanner's vulnerability database), shared by the entries that name the
    * same one: LOG_DIR/cache/<name>, writable in the sandbox, given to the tool as XDG_CACHE_HOME.

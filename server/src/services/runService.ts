@@ -564,7 +564,7 @@ export class RunService {
     const notHere = this.options.claim && entry && this.catalog.unavailableReason(entry);
     let markStarted = () => {};
     const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [], run_as_root: false, allow_code_injection: false }, markStarted };
+    const active: ActiveRun = { run, entry: entry ?? { name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [], set_env: {}, run_as_root: false, allow_code_injection: false }, markStarted };
     this.active.set(runId, active);
     active.finished = this.supervise(active, entry === undefined ? `tool "${run.name}" is no longer in the catalog` : notHere ? `tool "${run.name}" is not available here: ${notHere}` : null);
     active.finished.catch((e: unknown) => this.options.onError(`recording the end of run ${runId} failed`, e));
@@ -601,6 +601,7 @@ export class RunService {
         env: {
           ...this.options.toolEnv,
           ...this.options.envOf(entry.env),
+          ...entry.set_env,
           ...(limits.sandbox || user ? { HOME: workDir } : {}),
           ...(cacheDir ? { XDG_CACHE_HOME: cacheDir } : {}),
         },
