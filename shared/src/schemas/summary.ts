@@ -10,15 +10,17 @@ const count = z.number().int().nonnegative();
 export const SeverityCounts = z.object({ critical: count, high: count, medium: count, low: count, unknown: count, total: count }).meta({ id: 'SeverityCounts' });
 export type SeverityCounts = z.infer<typeof SeverityCounts>;
 
-/** The report formats a catalog entry can declare for an artifact, to be summarised. */
-export const ReportFormat = z.enum(['trivy', 'grype', 'sarif', 'cyclonedx', 'spdx', 'lynis']);
+/** The report formats a catalog entry can declare for an artifact, to be summarised (ocsf: Prowler's OCSF JSON). */
+export const ReportFormat = z.enum(['trivy', 'grype', 'sarif', 'cyclonedx', 'spdx', 'lynis', 'ocsf']);
 export type ReportFormat = z.infer<typeof ReportFormat>;
 
 /** What a finished run's reports say, at a glance. Fields are null where no report speaks of them. */
 export const RunSummary = z
   .object({
     reports: z.array(z.object({ artifact: z.string(), format: ReportFormat })).describe('the artifacts summarised'),
-    findings: SeverityCounts.nullable().describe('vulnerabilities, misconfigurations, secrets and rule results'),
+    findings: SeverityCounts.nullable().describe('vulnerabilities, misconfigurations, secrets, rule results and failed Prowler checks'),
+    passed: count.nullable().describe('Prowler checks that passed'),
+    manual: count.nullable().describe('Prowler checks it leaves to a manual review (status MANUAL)'),
     components: count.nullable().describe('packages in an SBOM'),
     licenses: z.array(z.object({ name: z.string(), count })).nullable().describe('the most frequent licences in an SBOM, at most 10'),
     hardening_index: z.number().int().min(0).max(100).nullable().describe("Lynis' hardening index"),

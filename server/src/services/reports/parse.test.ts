@@ -1,13 +1,16 @@
 /**
- * The report readers on files shaped as each format's published schema says: empty, typical and
- * large (100,000 findings or components), plus files that are not what they claim to be.
+ * The report readers on reports the tools themselves published (fixtures/, see SOURCES.md), with
+ * the expected figures tallied straight from each file's own fields; and on files shaped as each
+ * format's published schema says: empty, typical and large (100,000 findings or components), plus
+ * files that are not what they claim to be.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ReportFormat } from '../../../../shared/src/schemas/summary';
-import { parseReport, ReportError } from './parse';
+import { parseReport, ReportError, type ParsedReport } from './parse';
 import { summarize } from './summary';
 
 const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
@@ -89,6 +92,20 @@ function spdxReport(n: number): string {
   });
 }
 
+/** Prowler OCSF JSON: n failed checks cycling through OCSF's severity words, then one passed and one manual. */
+function ocsfReport(n: number): string {
+  const words = ['Critical', 'High', 'Medium', 'Low', 'Informational'];
+  const finding = (i: number, status: string, severity: string) => ({
+    metadata: { event_code: `check_${i % 50}`, product: { name: 'Prowler', version: '5.4.0' } },
+    severity,
+    status_code: status,
+    finding_info: { uid: `prowler-aws-check_${i % 50}-123456789012-eu-west-1-bucket${i}`, title: 'a check' },
+    resources: [{ uid: `arn:aws:s3:::bucket${i}`, region: 'eu-west-1' }],
+    class_uid: 2004,
+  });
+  return JSON.stringify([...Array.from({ length: n }, (_, i) => finding(i, 'FAIL', words[i % 5] ?? 'Low')), finding(n, 'PASS', 'High'), finding(n + 1, 'MANUAL', 'Medium')]);
+}
+
 const LYNIS = ['# Lynis Report', 'report_version_major=1', 'lynis_version=3.0.8', 'warning[]=PKGS-7392|Found one or more vulnerable packages.|-|-|', 'warning[]=LOGG-2138|klogd is not running|-|-|', 'suggestion[]=DEB-0280|Install libpam-tmpdir|-|-|', 'suggestion[]=BOOT-5264|Consider hardening system services|-|-|', 'hardening_index=55', ''].join('\n');
 
 describe('report readers', () => {
@@ -108,6 +125,9 @@ describe('report readers', () => {
     const findings = parseReport('sarif', sarifReport(8)).findings;
     expect(Object.fromEntries([...(findings ?? [])].map(([s, k]) => [s, k.size]))).toEqual({ critical: 2, medium: 2, low: 2, high: 2 });
     expect(parseReport('sarif', JSON.stringify({ version: '2.1.0', runs: [] })).findings?.size).toBe(0);
+    // A score of exactly 0 says no severity is known, whatever the level.
+    const zero = { tool: { driver: { name: 'any', rules: [{ id: 'R', properties: { 'security-severity': '0.0' } }] } }, results: [{ ruleId: 'R', level: 'note', message: { text: 'm' } }] };
+    expect(parseReport('sarif', JSON.stringify({ version: '2.1.0', runs: [zero] })).findings?.get('unknown')?.size).toBe(1);
   });
 
   it('reads CycloneDX and SPDX: components and licences', () => {
@@ -121,7 +141,7 @@ describe('report readers', () => {
   });
 
   it('reads a Lynis report: hardening index, warnings, suggestions', () => {
-    expect(parseReport('lynis', LYNIS)).toMatchObject({ hardeningIndex: 55, warnings: new Set(['PKGS-7392', 'LOGG-2138']), suggestions: 2 });
+    expect(parseReport('lynis', LYNIS)).toMatchObject({ hardeningIndex: 55, warnings: ['PKGS-7392|Found one or more vulnerable packages.|-|-|', 'LOGG-2138|klogd is not running|-|-|'], suggestions: 2 });
     expect(parseReport('lynis', 'lynis_version=3.0.8\n')).toMatchObject({ hardeningIndex: null, suggestions: 0 });
   });
 
@@ -132,6 +152,14 @@ describe('report readers', () => {
     expect(total('sarif', sarifReport(100_000))).toBe(100_000);
     expect(parseReport('cyclonedx', cyclonedxReport(100_000)).components).toBe(100_001);
     expect(parseReport('spdx', spdxReport(100_000)).components).toBe(100_000);
+    expect(total('ocsf', ocsfReport(100_000))).toBe(100_000);
+  });
+
+  it('reads Prowler OCSF: failed checks by severity, passed and manual ones counted', () => {
+    const report = parseReport('ocsf', ocsfReport(10));
+    expect(Object.fromEntries([...(report.findings ?? [])].map(([s, k]) => [s, k.size]))).toEqual({ critical: 2, high: 2, medium: 2, low: 4 });
+    expect(report).toMatchObject({ passed: 1, manual: 1 });
+    expect(parseReport('ocsf', '[]')).toMatchObject({ passed: 0, manual: 0 });
   });
 
   it('refuses what is not the declared format, saying why', () => {
@@ -143,11 +171,148 @@ describe('report readers', () => {
       ['cyclonedx', spdxReport(1), /bomFormat is not "CycloneDX"/],
       ['spdx', cyclonedxReport(1), /spdxVersion is missing/],
       ['lynis', 'hello', /no lynis_version line/],
+      ['ocsf', trivyReport(1), /not an array of findings/],
+      ['ocsf', '[{"matches": []}]', /no finding has a status_code/],
     ];
     for (const [format, text, message] of cases) {
       expect(() => parseReport(format, text), format).toThrow(ReportError);
       expect(() => parseReport(format, text), format).toThrow(message);
     }
+  });
+});
+
+/** A report the tool published, from fixtures/ (SOURCES.md says where each comes from). */
+const FIXTURES = fileURLToPath(new URL('fixtures/', import.meta.url));
+const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), 'utf8');
+const read = <T,>(name: string): T => JSON.parse(fixture(name)) as T;
+
+/** What a reader found, by severity: { high: 3, ... }. */
+const bySeverity = (report: ParsedReport): Record<string, number> => Object.fromEntries([...(report.findings ?? [])].map(([s, k]) => [s, k.size]));
+/** The expected side: the report's own words, tallied one by one, lower-cased as the summary's severities are. */
+function tally(words: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const word of words) counts[word.toLowerCase()] = (counts[word.toLowerCase()] ?? 0) + 1;
+  return counts;
+}
+/**
+ * What Lynis adds to a report when two nameservers do not answer: test NETW-2704 warns once per
+ * nameserver (include/tests_networking), each a line from ReportWarning (include/functions).
+ */
+const NAMESERVERS_SILENT = 'warning[]=NETW-2704|Nameserver 10.0.0.1 does not respond|-|-|\nwarning[]=NETW-2704|Nameserver 10.0.0.2 does not respond|-|-|\n';
+const distinct = (rows: unknown[][]): number => new Set(rows.map((row) => JSON.stringify(row))).size;
+
+interface TrivyFixture {
+  Results: { Target: string; MisconfSummary?: { Failures: number }; Vulnerabilities?: { VulnerabilityID: string; PkgName: string; InstalledVersion: string; PkgPath?: string; Severity: string }[]; Secrets?: { Severity: string }[]; Licenses?: { Severity: string; PkgName: string; FilePath: string; Name: string }[]; Misconfigurations?: { Severity: string }[] }[];
+}
+interface GrypeFixture {
+  matches: { vulnerability: { id: string; severity: string }; artifact: { name: string; version: string; locations: { path: string }[] } }[];
+}
+interface OcsfFixture {
+  status_code: string;
+  severity: string;
+}
+
+describe('report readers on the tools’ own reports', () => {
+  it('Trivy JSON: each installed copy of a vulnerable package is a finding (PkgPath), and secrets', () => {
+    // bkimminich/juice-shop:v12.10.2: Trivy lists ansi-regex 4.1.0 (CVE-2021-3807) at four paths, among others.
+    const doc = read<TrivyFixture>('trivy-juice-shop.json');
+    const vulns = doc.Results.flatMap((r) => (r.Vulnerabilities ?? []).map((v) => ({ ...v, Target: r.Target })));
+    const secrets = doc.Results.flatMap((r) => r.Secrets ?? []);
+    expect(distinct(vulns.map((v) => [v.Target, v.VulnerabilityID, v.PkgName, v.InstalledVersion]))).toBe(32); // by name and version alone
+    expect(distinct(vulns.map((v) => [v.Target, v.VulnerabilityID, v.PkgPath]))).toBe(vulns.length); // no entry repeats another
+    const findings = bySeverity(parseReport('trivy', fixture('trivy-juice-shop.json')));
+    expect(findings).toEqual(tally([...vulns, ...secrets].map((f) => f.Severity)));
+    expect(Object.values(findings).reduce((a, b) => a + b)).toBe(43); // 40 vulnerabilities, 3 secrets
+  });
+
+  it('Trivy JSON: licences, those of loose files by their path', () => {
+    // alpine:3.11: 17 licences of packages, and OpenSSL in two loose files (PkgName "", FilePath apart).
+    const licenses = read<TrivyFixture>('trivy-licenses.json').Results.flatMap((r) => r.Licenses ?? []);
+    expect(licenses.filter((l) => !l.PkgName).map((l) => l.FilePath)).toEqual(['/etc/ssl/misc/CA.pl', '/etc/ssl/misc/tsget.pl']);
+    expect(bySeverity(parseReport('trivy', fixture('trivy-licenses.json')))).toEqual(tally(licenses.map((l) => l.Severity)));
+    expect(licenses.length).toBe(19);
+  });
+
+  it('Trivy JSON: failed misconfigurations, as many as Trivy’s own MisconfSummary says', () => {
+    const doc = read<TrivyFixture>('trivy-helm-misconfig.json');
+    const failures = doc.Results.reduce((n, r) => n + (r.MisconfSummary?.Failures ?? 0), 0);
+    const findings = bySeverity(parseReport('trivy', fixture('trivy-helm-misconfig.json')));
+    expect(findings).toEqual(tally(doc.Results.flatMap((r) => r.Misconfigurations ?? []).map((m) => m.Severity)));
+    expect(Object.values(findings).reduce((a, b) => a + b)).toBe(failures);
+    expect(failures).toBe(18);
+  });
+
+  it('Grype JSON: the same vulnerability in one package at two paths is two findings', () => {
+    // sonarqube:lts: guava 30.1.1-jre inside two plugins' jars, snakeyaml 1.33 in a jar and on its own...
+    const matches = read<GrypeFixture>('grype-sonarqube.json').matches;
+    expect(distinct(matches.map((m) => [m.vulnerability.id, m.artifact.name, m.artifact.version]))).toBe(matches.length - 5);
+    expect(distinct(matches.map((m) => [m.vulnerability.id, m.artifact.name, m.artifact.version, m.artifact.locations.map((l) => l.path)]))).toBe(matches.length);
+    expect(bySeverity(parseReport('grype', fixture('grype-sonarqube.json')))).toEqual(tally(matches.map((m) => m.vulnerability.severity)));
+    expect(matches.length).toBe(33);
+  });
+
+  it('Grype JSON: Negligible is low; a match Grype repeats word for word counts once', () => {
+    // Grype 0.28 wrote GHSA-v6rh-hp5x-86rv for Django 3.2.9 twice, identical: 6 matches, 5 findings.
+    const matches = read<GrypeFixture>('grype-check-all-fields.json').matches;
+    expect(matches.length).toBe(6);
+    expect(JSON.stringify(matches[4])).toBe(JSON.stringify(matches[5]));
+    expect(bySeverity(parseReport('grype', fixture('grype-check-all-fields.json')))).toEqual({ critical: 2, high: 2, low: 1 });
+  });
+
+  it('SARIF from Trivy: its UNKNOWN (level note, security-severity "0.0") stays unknown', () => {
+    // knqyf263/vuln-image:1.2.3 by Trivy 0.29.2: Trivy's severity word is also in each result's message.
+    const doc = read<{ runs: { results: { message: { text: string } }[] }[] }>('trivy-image.sarif');
+    const words = doc.runs.flatMap((r) => r.results).map((r) => /Severity: ([A-Z]+)/.exec(r.message.text)?.[1] ?? 'missing');
+    expect(bySeverity(parseReport('sarif', fixture('trivy-image.sarif')))).toEqual(tally(words));
+    expect(tally(words)).toEqual({ critical: 23, high: 28, medium: 26, low: 1, unknown: 2 });
+  });
+
+  it('SARIF from another tool: level note without a score stays low', () => {
+    // Dockle 0.3.15: one result at level error, three at note, no security-severity anywhere.
+    expect(bySeverity(parseReport('sarif', fixture('dockle.sarif')))).toEqual({ high: 1, low: 3 });
+  });
+
+  it('CycloneDX: packages, not the operating system nor what the BOM describes; nested ones too', () => {
+    // Syft's snapshot of an image: package-1 (MIT), package-2, and debian as type operating-system.
+    expect(parseReport('cyclonedx', fixture('syft-image.cdx.json'))).toMatchObject({ components: 2, licenses: new Map([['MIT', 1]]) });
+    // Trivy's image BOM: debian (operating-system) and three packages.
+    const trivy = read<{ components: { type: string }[] }>('trivy-image.cdx.json');
+    expect(parseReport('cyclonedx', fixture('trivy-image.cdx.json')).components).toBe(trivy.components.filter((c) => c.type === 'library').length);
+    expect(trivy.components.length).toBe(4);
+    // cyclonedx-npm nests bundled dependencies; it writes one dependencies entry per component and one for the root.
+    const npm = read<{ dependencies: unknown[] }>('cyclonedx-npm-bundled.cdx.json');
+    expect(parseReport('cyclonedx', fixture('cyclonedx-npm-bundled.cdx.json')).components).toBe(npm.dependencies.length - 1);
+  });
+
+  it('SPDX: packages, not the image or directory the document DESCRIBES', () => {
+    // Syft: package-1 (declared MIT), package-2 and the image (or directory) it describes.
+    expect(parseReport('spdx', fixture('syft-image.spdx.json'))).toMatchObject({ components: 2, licenses: new Map([['MIT', 1]]) });
+    expect(parseReport('spdx', fixture('syft-dir.spdx.json'))).toMatchObject({ components: 2, licenses: new Map([['MIT', 1]]) });
+    // Trivy: the scanned directory (DESCRIBES), Manifest.toml and three Julia packages, no licence known.
+    expect(parseReport('spdx', fixture('trivy-fs.spdx.json'))).toMatchObject({ components: 4, licenses: new Map() });
+  });
+
+  it('Lynis: one warning per warning[]= line, as Lynis counts them', () => {
+    const text = fixture('lynis-report.dat');
+    const count = (key: string) => text.split('\n').filter((line) => line.startsWith(`${key}[]=`)).length;
+    expect(parseReport('lynis', text)).toMatchObject({ hardeningIndex: 57, suggestions: count('suggestion'), warnings: ['LOGG-2138|klogd is not running, which could lead to missing kernel messages in log files|-|-|'] });
+    expect(count('suggestion')).toBe(37);
+    // Lynis says "Warnings (3)" with two nameservers silent, and so must the summary.
+    expect(parseReport('lynis', text + NAMESERVERS_SILENT).warnings).toHaveLength(3);
+  });
+
+  it('Prowler OCSF: failed checks by severity, passed and manual ones', () => {
+    for (const name of ['prowler-aws.ocsf.json', 'prowler-gcp.ocsf.json', 'prowler-azure-4.5.ocsf.json']) {
+      const checks = read<OcsfFixture[]>(name);
+      const status = tally(checks.map((c) => c.status_code));
+      expect(parseReport('ocsf', fixture(name)), name).toMatchObject({ passed: status.pass ?? 0, manual: status.manual ?? 0 });
+      expect(bySeverity(parseReport('ocsf', fixture(name))), name).toEqual(tally(checks.filter((c) => c.status_code === 'FAIL').map((c) => c.severity)));
+    }
+    // Prowler 5.4's published example for GCP: 2 failed (Critical, Medium), 3 passed; Prowler 4.5 on Azure: 2 failed (High), 1 passed, 1 manual.
+    expect(parseReport('ocsf', fixture('prowler-gcp.ocsf.json'))).toMatchObject({ passed: 3, manual: 0 });
+    expect(bySeverity(parseReport('ocsf', fixture('prowler-gcp.ocsf.json')))).toEqual({ critical: 1, medium: 1 });
+    expect(parseReport('ocsf', fixture('prowler-azure-4.5.ocsf.json'))).toMatchObject({ passed: 1, manual: 1 });
+    expect(bySeverity(parseReport('ocsf', fixture('prowler-azure-4.5.ocsf.json')))).toEqual({ high: 2 });
   });
 });
 
@@ -191,5 +356,27 @@ describe('summaries', () => {
     });
     expect(summary).toMatchObject({ hardening_index: 55, warnings: 2, suggestions: 2, new_since_previous: { run_id: 'run-0', warnings: 2 } });
     expect(summary?.notes).toEqual(['previous run run-0: lynis-report.dat (lynis): the file is gone']);
+  });
+
+  it('counts Lynis warnings line by line, and those new since the previous run', async () => {
+    const summary = await summarize([{ artifact: 'lynis-report.dat', format: 'lynis', file: file('silent.dat', fixture('lynis-report.dat') + NAMESERVERS_SILENT) }], {
+      runId: 'run-2',
+      reports: [{ artifact: 'lynis-report.dat', format: 'lynis', file: path.join(FIXTURES, 'lynis-report.dat') }],
+    });
+    expect(summary).toMatchObject({ hardening_index: 57, warnings: 3, suggestions: 37, new_since_previous: { run_id: 'run-2', warnings: 2 } });
+  });
+
+  it('counts Prowler’s passed and manual checks beside its failed ones', async () => {
+    const prowler = (name: string) => ({ artifact: 'prowler.ocsf.json', format: 'ocsf' as const, file: path.join(FIXTURES, name) });
+    const summary = await summarize([prowler('prowler-azure-4.5.ocsf.json'), prowler('prowler-aws.ocsf.json')], { runId: 'run-3', reports: [prowler('prowler-aws.ocsf.json')] });
+    expect(summary).toMatchObject({
+      findings: { critical: 0, high: 2, medium: 1, low: 1, unknown: 0, total: 4 },
+      passed: 1,
+      manual: 4,
+      new_since_previous: { run_id: 'run-3', findings: { high: 2, total: 2 }, warnings: null },
+      components: null,
+      hardening_index: null,
+      notes: [],
+    });
   });
 });

@@ -1,9 +1,15 @@
 /**
  * Readers of the report formats scanners write: Trivy JSON, Grype JSON, SARIF 2.1 (any tool),
- * CycloneDX JSON, SPDX JSON and Lynis' report file. Each answers the same shape: findings as keys by
- * severity (so two runs can be compared finding by finding), components and licences, and Lynis'
- * hardening index and warnings. A file that is not the format it was declared as throws a
- * ReportError saying why; nothing else about the run depends on it.
+ * CycloneDX JSON, SPDX JSON, Lynis' report file and Prowler's OCSF JSON. Each answers the same shape:
+ * findings as keys by severity (so two runs can be compared finding by finding), components and
+ * licences, Lynis' hardening index and warnings, Prowler's passed and manual checks. A file that is
+ * not the format it was declared as throws a ReportError saying why; nothing else about the run
+ * depends on it.
+ *
+ * A key names what was found and where, as precisely as the tool says it: one vulnerability in two
+ * copies of a package (two paths) is two findings, one licence in two loose files is two. An SBOM's
+ * components are its packages: not the image or directory it describes, nor the operating system.
+ * The tests run each reader on reports the tools themselves published (fixtures/SOURCES.md).
  */
 import type { ReportFormat, Severity } from '../../../../shared/src/schemas/summary';
 
@@ -13,15 +19,18 @@ export interface ParsedReport {
   components: number | null;
   licenses: Map<string, number> | null;
   hardeningIndex: number | null;
-  /** Lynis warnings by test id. */
-  warnings: Set<string> | null;
+  /** Lynis warnings, one per `warning[]=` line as Lynis counts them: `test id|message|details|solution|`. */
+  warnings: string[] | null;
   suggestions: number | null;
+  /** Prowler checks that passed, and those it leaves to a person (MANUAL). */
+  passed: number | null;
+  manual: number | null;
 }
 
 export class ReportError extends Error {}
 
 /** A report that says nothing; each reader fills in what its format tells. */
-export const EMPTY: Readonly<ParsedReport> = { findings: null, components: null, licenses: null, hardeningIndex: null, warnings: null, suggestions: null };
+export const EMPTY: Readonly<ParsedReport> = { findings: null, components: null, licenses: null, hardeningIndex: null, warnings: null, suggestions: null, passed: null, manual: null };
 
 /** The common severity of a scanner's word for it (Grype's Negligible and OCSF's Informational are low). */
 export function severityOf(word: unknown): Severity {
@@ -70,13 +79,16 @@ function findingsCollector() {
   return { findings, add };
 }
 
-function parseJson(text: string, format: string): Json {
-  let doc: unknown;
+function parseJsonValue(text: string): unknown {
   try {
-    doc = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new ReportError(`not valid JSON (${(e as Error).message})`);
   }
+}
+
+function parseJson(text: string, format: string): Json {
+  const doc = parseJsonValue(text);
   if (!isObject(doc)) throw new ReportError(`not a ${format} report: the document is not an object`);
   return doc;
 }
@@ -88,7 +100,8 @@ function trivy(text: string): ParsedReport {
   for (const result of arrayOf(doc.Results)) {
     if (!isObject(result)) continue;
     const target = str(result.Target);
-    for (const v of arrayOf(result.Vulnerabilities)) if (isObject(v)) add(severityOf(v.Severity), `vuln|${target}|${str(v.VulnerabilityID)}|${str(v.PkgName)}|${str(v.InstalledVersion)}`);
+    // One finding per copy of the package: Trivy reports each installed copy (PkgPath) on its own.
+    for (const v of arrayOf(result.Vulnerabilities)) if (isObject(v)) add(severityOf(v.Severity), `vuln|${target}|${str(v.VulnerabilityID)}|${str(v.PkgID)}|${str(v.PkgName)}|${str(v.InstalledVersion)}|${str(v.PkgPath)}`);
     for (const m of arrayOf(result.Misconfigurations)) {
       if (!isObject(m) || m.Status === 'PASS') continue;
       // One finding per resource and place: the same check may fail on several in one file.
@@ -96,7 +109,8 @@ function trivy(text: string): ParsedReport {
       add(severityOf(m.Severity), `misconfig|${target}|${str(m.ID)}|${str(cause.Resource)}|${str(cause.StartLine)}|${str(m.Message)}`);
     }
     for (const s of arrayOf(result.Secrets)) if (isObject(s)) add(severityOf(s.Severity), `secret|${target}|${str(s.RuleID)}|${str(s.StartLine)}`);
-    for (const l of arrayOf(result.Licenses)) if (isObject(l)) add(severityOf(l.Severity), `license|${target}|${str(l.PkgName)}|${str(l.Name)}`);
+    // A licence found in a loose file has no PkgName: its FilePath says where.
+    for (const l of arrayOf(result.Licenses)) if (isObject(l)) add(severityOf(l.Severity), `license|${target}|${str(l.PkgName)}|${str(l.FilePath)}|${str(l.Name)}`);
   }
   return { ...EMPTY, findings };
 }
@@ -109,9 +123,30 @@ function grype(text: string): ParsedReport {
     if (!isObject(match)) continue;
     const vuln = isObject(match.vulnerability) ? match.vulnerability : {};
     const artifact = isObject(match.artifact) ? match.artifact : {};
-    add(severityOf(vuln.severity), `vuln|${str(vuln.id)}|${str(artifact.name)}|${str(artifact.version)}`);
+    // The same package at two paths (a library inside two jars) is two artifacts, two findings.
+    const paths = arrayOf(artifact.locations).map((l) => (isObject(l) ? str(l.path) : '')).sort();
+    add(severityOf(vuln.severity), `vuln|${str(vuln.id)}|${str(artifact.name)}|${str(artifact.version)}|${paths.join(',')}`);
   }
   return { ...EMPTY, findings };
+}
+
+/** Severity words as Trivy writes them among a SARIF rule's tags (pkg/report/sarif.go, toProperties). */
+const SEVERITY_TAGS = new Set(['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN']);
+
+/**
+ * A SARIF result's severity. The tool's own word comes first when its rule's tags carry one, as
+ * Trivy's do: Trivy writes UNKNOWN as level `note` with security-severity "0.0", which read alone
+ * would say low. Then the security-severity score (CVSS bands; exactly 0 is unknown), then the
+ * level (`note` is low).
+ */
+function sarifSeverity(result: Json, rule: Json): Severity {
+  const properties = (o: Json): Json => (isObject(o.properties) ? o.properties : {});
+  const word = arrayOf(properties(rule).tags).find((tag) => typeof tag === 'string' && SEVERITY_TAGS.has(tag));
+  if (word) return severityOf(word);
+  const score = str(properties(result)['security-severity']) || str(properties(rule)['security-severity']);
+  if (score && Number.isFinite(Number(score))) return severityOfScore(Number(score));
+  const level = str(result.level) || (isObject(rule.defaultConfiguration) ? str(rule.defaultConfiguration.level) : '') || 'warning';
+  return level === 'none' ? 'unknown' : severityOf(level);
 }
 
 function sarif(text: string): ParsedReport {
@@ -129,14 +164,11 @@ function sarif(text: string): ParsedReport {
       if (kind !== 'fail' && kind !== 'open' && kind !== 'review') continue;
       const ruleId = str(result.ruleId) || (isObject(result.rule) ? str(result.rule.id) : '');
       const rule = rules.get(ruleId) ?? (typeof result.ruleIndex === 'number' && isObject(arrayOf(driver.rules)[result.ruleIndex]) ? (arrayOf(driver.rules)[result.ruleIndex] as Json) : {});
-      const score = Number((isObject(result.properties) && result.properties['security-severity']) || (isObject(rule.properties) && rule.properties['security-severity']));
-      const level = str(result.level) || (isObject(rule.defaultConfiguration) ? str(rule.defaultConfiguration.level) : '') || 'warning';
-      const severity = Number.isFinite(score) && score > 0 ? severityOfScore(score) : level === 'none' ? 'unknown' : severityOf(level);
       const location = arrayOf(result.locations)[0];
       const physical = isObject(location) && isObject(location.physicalLocation) ? location.physicalLocation : {};
       const uri = isObject(physical.artifactLocation) ? str(physical.artifactLocation.uri) : '';
       const line = isObject(physical.region) ? str(physical.region.startLine) : '';
-      add(severity, `${str(driver.name)}|${ruleId}|${uri}|${line}|${isObject(result.message) ? str(result.message.text) : ''}`);
+      add(sarifSeverity(result, rule), `${str(driver.name)}|${ruleId}|${uri}|${line}|${isObject(result.message) ? str(result.message.text) : ''}`);
     }
   }
   return { ...EMPTY, findings };
@@ -151,18 +183,22 @@ function countLicenses(names: Iterable<string>): Map<string, number> {
 function cyclonedx(text: string): ParsedReport {
   const doc = parseJson(text, 'CycloneDX');
   if (doc.bomFormat !== 'CycloneDX') throw new ReportError('not a CycloneDX JSON BOM: bomFormat is not "CycloneDX"');
+  // What the BOM describes is metadata.component; a tool that repeats it among the components names it by its bom-ref.
+  const described = isObject(doc.metadata) && isObject(doc.metadata.component) ? str(doc.metadata.component['bom-ref']) : '';
   let components = 0;
   const names: string[] = [];
   const visit = (list: unknown) => {
     for (const c of arrayOf(list)) {
       if (!isObject(c)) continue;
+      visit(c.components);
+      // Syft and Trivy list the image's operating system as a component: it is not a package.
+      if (c.type === 'operating-system' || (described && str(c['bom-ref']) === described)) continue;
       components++;
       for (const l of arrayOf(c.licenses)) {
         if (!isObject(l)) continue;
         const name = isObject(l.license) ? str(l.license.id) || str(l.license.name) : str(l.expression);
         if (name) names.push(name);
       }
-      visit(c.components);
     }
   };
   visit(doc.components);
@@ -172,7 +208,13 @@ function cyclonedx(text: string): ParsedReport {
 function spdx(text: string): ParsedReport {
   const doc = parseJson(text, 'SPDX JSON');
   if (!str(doc.spdxVersion).startsWith('SPDX-')) throw new ReportError('not an SPDX JSON document: spdxVersion is missing');
+  // What the document describes (the scanned image or directory) is no package of it: named in
+  // documentDescribes, or, as Syft and Trivy write, by a DESCRIBES relationship from the document.
   const described = new Set(arrayOf(doc.documentDescribes).map(str));
+  const self = str(doc.SPDXID) || 'SPDXRef-DOCUMENT';
+  for (const r of arrayOf(doc.relationships)) {
+    if (isObject(r) && r.relationshipType === 'DESCRIBES' && str(r.spdxElementId) === self) described.add(str(r.relatedSpdxElement));
+  }
   const packages = arrayOf(doc.packages).filter((p): p is Json => isObject(p) && !described.has(str(p.SPDXID)));
   const names = packages.flatMap((p) => {
     const name = [p.licenseConcluded, p.licenseDeclared].map(str).find((l) => l && l !== 'NOASSERTION' && l !== 'NONE');
@@ -181,14 +223,17 @@ function spdx(text: string): ParsedReport {
   return { ...EMPTY, components: packages.length, licenses: countLicenses(names) };
 }
 
-/** Lynis' report file: `key=value` lines, `key[]=` for lists (warnings, suggestions). */
+/**
+ * Lynis' report file: `key=value` lines, `key[]=` for lists (warnings, suggestions). Each warning is
+ * one line, as Lynis counts them (one test may warn several times, e.g. once per nameserver).
+ */
 function lynis(text: string): ParsedReport {
   if (!/^(lynis_version|report_version_major)=/m.test(text)) throw new ReportError('not a Lynis report file: it has no lynis_version line');
-  const warnings = new Set<string>();
+  const warnings: string[] = [];
   let suggestions = 0;
   let hardeningIndex: number | null = null;
   for (const line of text.split('\n')) {
-    if (line.startsWith('warning[]=')) warnings.add(line.slice('warning[]='.length).split('|')[0] ?? '');
+    if (line.startsWith('warning[]=')) warnings.push(line.slice('warning[]='.length));
     else if (line.startsWith('suggestion[]=')) suggestions++;
     else if (line.startsWith('hardening_index=')) {
       const n = Number(line.slice('hardening_index='.length));
@@ -198,7 +243,34 @@ function lynis(text: string): ParsedReport {
   return { ...EMPTY, hardeningIndex, warnings, suggestions };
 }
 
-const PARSERS: Record<ReportFormat, (text: string) => ParsedReport> = { trivy, grype, sarif, cyclonedx, spdx, lynis };
+/**
+ * Prowler's OCSF JSON (`<name>.ocsf.json`): an array of OCSF Detection Findings, one per check and
+ * resource, whose status_code is PASS, FAIL or MANUAL (prowler/lib/outputs/ocsf/ocsf.py). Failed
+ * checks are findings by their severity word; muted ones (status "Suppressed") too, as Prowler's own
+ * overview counts them.
+ */
+function ocsf(text: string): ParsedReport {
+  const doc = parseJsonValue(text);
+  if (!Array.isArray(doc)) throw new ReportError('not a Prowler OCSF report: the document is not an array of findings');
+  if (doc.length && !doc.some((f) => isObject(f) && 'status_code' in f)) throw new ReportError('not a Prowler OCSF report: no finding has a status_code');
+  const { findings, add } = findingsCollector();
+  let passed = 0;
+  let manual = 0;
+  for (const f of doc) {
+    if (!isObject(f)) continue;
+    if (f.status_code === 'PASS') passed++;
+    else if (f.status_code === 'MANUAL') manual++;
+    else if (f.status_code === 'FAIL') {
+      const check = isObject(f.metadata) ? str(f.metadata.event_code) : '';
+      const uid = isObject(f.finding_info) ? str(f.finding_info.uid) : '';
+      const where = arrayOf(f.resources).map((r) => (isObject(r) ? `${str(r.uid)}@${str(r.region) || str(r.namespace)}` : ''));
+      add(severityOf(f.severity), `${check}|${uid}|${where.join(',')}`);
+    }
+  }
+  return { ...EMPTY, findings, passed, manual };
+}
+
+const PARSERS: Record<ReportFormat, (text: string) => ParsedReport> = { trivy, grype, sarif, cyclonedx, spdx, lynis, ocsf };
 
 export function parseReport(format: ReportFormat, text: string): ParsedReport {
   return PARSERS[format](text);

@@ -1,8 +1,8 @@
 /**
  * A finished run's summary: its declared report artifacts read and merged (findings by severity,
- * components and licences, Lynis' index and warnings), and compared with the previous run of the
- * same tool finding by finding ("3 new critical"). A report that is missing or does not parse
- * becomes a note; the summary never fails the run.
+ * components and licences, Lynis' index and warnings, Prowler's passed and manual checks), and
+ * compared with the previous run of the same tool finding by finding ("3 new critical"). A report
+ * that is missing or does not parse becomes a note; the summary never fails the run.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { SEVERITIES, type ReportFormat, type RunSummary, type Severity, type SeverityCounts } from '../../../../shared/src/schemas/summary';
@@ -34,8 +34,10 @@ function merge(into: ParsedReport, report: ParsedReport): void {
     for (const [name, n] of report.licenses) into.licenses.set(name, (into.licenses.get(name) ?? 0) + n);
   }
   into.hardeningIndex ??= report.hardeningIndex;
-  if (report.warnings) into.warnings = new Set([...(into.warnings ?? []), ...report.warnings]);
+  if (report.warnings) into.warnings = [...(into.warnings ?? []), ...report.warnings];
   if (report.suggestions !== null) into.suggestions = (into.suggestions ?? 0) + report.suggestions;
+  if (report.passed !== null) into.passed = (into.passed ?? 0) + report.passed;
+  if (report.manual !== null) into.manual = (into.manual ?? 0) + report.manual;
 }
 
 async function readReport(report: ReportFile): Promise<ParsedReport> {
@@ -83,10 +85,11 @@ export async function summarize(reports: ReportFile[], previous: { runId: string
     const before = await readAll(previous.reports, notes, `previous run ${previous.runId}: `);
     const seen = new Set<string>();
     for (const keys of before.findings?.values() ?? []) for (const key of keys) seen.add(key);
+    const seenWarnings = new Set(before.warnings);
     newSincePrevious = {
       run_id: previous.runId,
       findings: counts(now.findings ?? new Map<Severity, Set<string>>(), (key) => !seen.has(key)),
-      warnings: now.warnings ? [...now.warnings].filter((w) => !before.warnings?.has(w)).length : null,
+      warnings: now.warnings ? now.warnings.filter((w) => !seenWarnings.has(w)).length : null,
     };
   }
   const licenses = now.licenses
@@ -98,10 +101,12 @@ export async function summarize(reports: ReportFile[], previous: { runId: string
   return {
     reports: reports.map(({ artifact, format }) => ({ artifact, format })),
     findings: now.findings ? counts(now.findings) : null,
+    passed: now.passed,
+    manual: now.manual,
     components: now.components,
     licenses,
     hardening_index: now.hardeningIndex,
-    warnings: now.warnings ? now.warnings.size : null,
+    warnings: now.warnings ? now.warnings.length : null,
     suggestions: now.suggestions,
     new_since_previous: newSincePrevious,
     notes,

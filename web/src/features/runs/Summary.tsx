@@ -11,12 +11,14 @@ function severityChips(counts: SeverityCounts, suffix = '') {
   ));
 }
 
-/** One line: findings by severity (or none), what is new, components, the hardening index. */
+/** One line: findings by severity (or none), what is new, Prowler's passed checks, components, the hardening index. */
 export function SummaryLine({ summary }: { summary: RunSummary }) {
   const parts = [];
   if (summary.findings) parts.push(summary.findings.total ? severityChips(summary.findings) : <span key="none">no findings</span>);
   const fresh = summary.new_since_previous;
   if (fresh && fresh.findings.total > 0) parts.push(<span key="new" className="new">+{fresh.findings.total} new</span>);
+  if (summary.passed !== null) parts.push(<span key="passed">{summary.passed} passed</span>);
+  if (summary.manual) parts.push(<span key="manual">{summary.manual} manual</span>);
   if (summary.components !== null) parts.push(<span key="components">{summary.components} components</span>);
   if (summary.hardening_index !== null) parts.push(<span key="index">hardening {summary.hardening_index}</span>);
   if (summary.warnings) parts.push(<span key="warnings">{summary.warnings} warnings</span>);
@@ -36,6 +38,12 @@ export function SummarySection({ summary }: { summary: RunSummary }) {
           Since the <a {...linkProps(runPath(fresh.run_id))}>previous run</a>:{' '}
           {fresh.findings.total ? severityChips(fresh.findings, ' new') : 'nothing new'}
           {fresh.warnings ? `, ${fresh.warnings} new warnings` : ''}
+        </p>
+      )}
+      {summary.passed !== null && (
+        <p>
+          Checks passed <strong>{summary.passed}</strong>
+          {summary.manual !== null && `, ${summary.manual} to review by hand`}
         </p>
       )}
       {summary.components !== null && <p>{summary.components} components</p>}
