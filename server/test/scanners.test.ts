@@ -182,7 +182,7 @@ describe('Trivy', () => {
     const run = await runToEnd('trivy-fs', { path: 'trivy-vuln-app' });
     expect(run).toMatchObject({ status: 'failed', exit_code: 1 });
     expect(await logOf(run)).toMatch(/failed to download vulnerability DB/);
-    expect(run.summary?.notes.join()).toMatch(/report\.json.*(gone|missing|no such)/i);
+    expect(await logOf(run)).toMatch(/artifact report\.json: the tool did not write it/);
     expect(Date.now() - started).toBeLessThan(60_000);
   }, 120_000);
 });
@@ -260,12 +260,12 @@ describe('Prowler', () => {
     // A cluster that cannot be there: port 9 on this machine (discard, closed).
     writeFileSync(
       path.join(root, 'kube/config'),
-      'apiVersion: v1\nkind: Config\nclusters:\n- name: probe\n  cluster: { server: "https://127.0.0.1:9" }\ncontexts:\n- name: probe\n  context: { cluster: probe, user: probe }\ncurrent-context: probe\nusers:\n- name: probe\n  user: { token: not-a-token }\n',
+      ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: probe', '  cluster:', '    server: https://127.0.0.1:9', 'contexts:', '- name: probe', '  context:', '    cluster: probe', '    user: probe', 'current-context: probe', 'users:', '- name: probe', '  user:', '    token: not-a-token', ''].join('\n'),
     );
     chmodSync(path.join(root, 'kube'), 0o755);
     chmodSync(path.join(root, 'kube/config'), 0o644);
     const run = await runToEnd('prowler-kubernetes');
     expect(run.status).toBe('failed');
-    expect(await logOf(run)).toMatch(/127\.0\.0\.1:9/);
+    expect(await logOf(run)).toMatch(/host='127\.0\.0\.1', port=9\)/);
   }, 180_000);
 });

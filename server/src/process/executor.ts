@@ -330,7 +330,7 @@ abstract class BaseExecutor implements ProcessExecutor {
 /** How long a SIGTERM waits for bubblewrap to have started the tool in its namespace. */
 const NAMESPACE_WAIT_MS = 1000;
 
-/** The directories between a hidden (emptied) directory and a writable one inside it, outermost first. */
+/** The directories between an emptied directory (a tmpfs) and one mounted inside it, outermost first. */
 function dirsBetween(hidden: string, dir: string): string[] {
   const between: string[] = [];
   for (let d = path.dirname(dir); d.startsWith(`${hidden}/`); d = path.dirname(d)) between.unshift(d);
@@ -348,7 +348,11 @@ export function sandboxArgs(sandbox: SandboxSpec): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/dev/shm', ...kernel, '--perms', '1777', '--tmpfs', '/tmp'];
   // No network: a namespace with only loopback, and /run (where local services keep their Unix sockets) emptied.
   if (!sandbox.network) args.push('--unshare-net', '--tmpfs', '/run');
-  for (const dir of sandbox.readable) args.push('--ro-bind-try', dir, dir);
+  // The same for the directories on the way to a readable root under /tmp (bubblewrap makes them 0700).
+  for (const dir of sandbox.readable) {
+    for (const d of dirsBetween('/tmp', dir)) args.push('--perms', '0755', '--dir', d);
+    args.push('--ro-bind-try', dir, dir);
+  }
   for (const dir of sandbox.hiddenDirs) args.push('--tmpfs', dir);
   for (const file of sandbox.hiddenFiles) args.push('--ro-bind', '/dev/null', file);
   for (const dir of sandbox.writable) {

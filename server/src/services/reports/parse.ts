@@ -191,8 +191,8 @@ function cyclonedx(text: string): ParsedReport {
     for (const c of arrayOf(list)) {
       if (!isObject(c)) continue;
       visit(c.components);
-      // Syft and Trivy list the image's operating system as a component: it is not a package.
-      if (c.type === 'operating-system' || (described && str(c['bom-ref']) === described)) continue;
+      // Syft and Trivy list the image's operating system, and the lock files they read, as components: neither is a package.
+      if (c.type === 'operating-system' || c.type === 'file' || (described && str(c['bom-ref']) === described)) continue;
       components++;
       for (const l of arrayOf(c.licenses)) {
         if (!isObject(l)) continue;
