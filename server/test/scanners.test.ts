@@ -135,8 +135,28 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 `;
 
-type Json = Record<string, unknown> & { [key: string]: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-const artifact = (run: Run, name: string): Json => JSON.parse(readFileSync(path.join(server.logDir, 'artifacts', run.run_id, name), 'utf8')) as Json;
+/** The fields of the tools' reports that these tests count (Trivy JSON, SARIF, SPDX, OCSF). */
+interface TrivyFinding {
+  Severity: string;
+  Status?: string;
+  RuleID?: string;
+  PkgName?: string;
+  FilePath?: string;
+  Name?: string;
+}
+interface TrivyReport {
+  Results?: { Target: string; Secrets?: TrivyFinding[]; Misconfigurations?: TrivyFinding[]; Licenses?: TrivyFinding[] }[];
+}
+interface Sarif {
+  version: string;
+  runs: { results: unknown[] }[];
+}
+interface Spdx {
+  packages: { SPDXID: string }[];
+  relationships: { relationshipType: string; relatedSpdxElement: string }[];
+}
+type Ocsf = { status_code: string; severity: string; finding_info: unknown }[];
+const artifact = <T>(run: Run, name: string): T => JSON.parse(readFileSync(path.join(server.logDir, 'artifacts', run.run_id, name), 'utf8')) as T;
 const logOf = async (run: Run): Promise<string> => (await rawLog(server.url, run.run_id)).toString('utf8');
 
 /** Findings by severity as a plain tally of words, for comparing with a summary's counts. */
@@ -151,15 +171,15 @@ describe('Trivy', () => {
     plantProject('trivy-app');
     const run = await runToEnd('trivy-fs-offline', { path: 'trivy-app', scanners: ['secret', 'misconfig', 'license'], severity: ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], license_full: true });
     expect(run, JSON.stringify(run)).toMatchObject({ status: 'succeeded', outcome: 'findings', exit_code: 5 });
-    const results = (artifact(run, 'report.json').Results ?? []) as Json[];
-    const secrets = results.flatMap((r) => r.Secrets ?? []) as Json[];
-    const misconfigs = results.flatMap((r) => r.Misconfigurations ?? []).filter((m: Json) => m.Status === 'FAIL') as Json[];
-    const licenses = results.flatMap((r) => r.Licenses ?? []) as Json[];
+    const results = artifact<TrivyReport>(run, 'report.json').Results ?? [];
+    const secrets = results.flatMap((r) => r.Secrets ?? []);
+    const misconfigs = results.flatMap((r) => (r.Misconfigurations ?? []).filter((m) => m.Status === 'FAIL'));
+    const licenses = results.flatMap((r) => r.Licenses ?? []);
     expect(secrets.map((x) => x.RuleID)).toEqual(['github-pat']);
-    expect(new Set(misconfigs.map((m) => results.find((r) => r.Misconfigurations?.includes(m))?.Target))).toEqual(new Set(['Dockerfile', 'k8s/pod.yaml']));
+    expect(results.filter((r) => r.Misconfigurations?.some((m) => m.Status === 'FAIL')).map((r) => r.Target).sort()).toEqual(['Dockerfile', 'k8s/pod.yaml']);
     // Two packages from the lock, and the same MIT text in two loose files: four licence findings.
     expect(licenses.map((l) => `${l.PkgName || l.FilePath}:${l.Name}`).sort()).toEqual(['gpl-thing:GPL-3.0-only', 'ms:MIT', 'vendor/LICENSE.txt:MIT', 'vendor/lib/LICENSE:MIT']);
-    expect(run.summary?.findings).toEqual(tally([...secrets, ...misconfigs, ...licenses].map((f) => String(f.Severity))));
+    expect(run.summary?.findings).toEqual(tally([...secrets, ...misconfigs, ...licenses].map((f) => f.Severity)));
     expect(run.summary?.notes).toEqual([]);
   }, 120_000);
 
@@ -167,9 +187,9 @@ describe('Trivy', () => {
     const dir = plantProject('trivy-config-app');
     const run = await runToEnd('trivy-config', { path: path.basename(dir) });
     expect(run, JSON.stringify(run)).toMatchObject({ status: 'succeeded', outcome: 'findings' });
-    const sarif = artifact(run, 'report.sarif');
+    const sarif = artifact<Sarif>(run, 'report.sarif');
     expect(sarif.version).toBe('2.1.0');
-    const results = sarif.runs[0].results as Json[];
+    const results = sarif.runs[0]?.results ?? [];
     expect(results.length).toBeGreaterThan(5);
     expect(run.summary?.findings?.total).toBe(results.length);
     const fs = await runToEnd('trivy-fs-offline', { path: path.basename(dir), scanners: ['misconfig'], severity: ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] });
@@ -196,9 +216,9 @@ describe('Syft', () => {
     const locked = Object.keys((JSON.parse(readFileSync(path.join(dir, 'package-lock.json'), 'utf8')) as { packages: object }).packages).length;
     expect(run.summary?.components).toBe(locked);
     // The SPDX document names the same packages, besides the directory it DESCRIBES.
-    const spdx = artifact(run, 'sbom.spdx.json');
-    const described = new Set((spdx.relationships as Json[]).filter((r) => r.relationshipType === 'DESCRIBES').map((r) => r.relatedSpdxElement));
-    expect((spdx.packages as Json[]).filter((p) => !described.has(p.SPDXID))).toHaveLength(locked);
+    const spdx = artifact<Spdx>(run, 'sbom.spdx.json');
+    const described = new Set(spdx.relationships.filter((r) => r.relationshipType === 'DESCRIBES').map((r) => r.relatedSpdxElement));
+    expect(spdx.packages.filter((p) => !described.has(p.SPDXID))).toHaveLength(locked);
     expect(run.summary?.licenses).toEqual(expect.arrayContaining([{ name: 'MIT', count: 1 }, { name: 'GPL-3.0-only', count: 1 }]));
   }, 120_000);
 });
@@ -243,9 +263,9 @@ describe('Prowler', () => {
     plantProject('prowler-app');
     const run = await runToEnd('prowler-iac', { path: 'prowler-app' });
     expect(run, JSON.stringify(run)).toMatchObject({ status: 'succeeded', outcome: 'findings', exit_code: 3 });
-    const findings = artifact(run, 'prowler.ocsf.json') as unknown as Json[];
+    const findings = artifact<Ocsf>(run, 'prowler.ocsf.json');
     const failed = findings.filter((f) => f.status_code === 'FAIL');
-    expect(run.summary?.findings).toEqual(tally(failed.map((f) => (f.severity === 'Informational' ? 'low' : String(f.severity)))));
+    expect(run.summary?.findings).toEqual(tally(failed.map((f) => (f.severity === 'Informational' ? 'low' : f.severity))));
     expect(run.summary?.passed).toBe(findings.filter((f) => f.status_code === 'PASS').length);
     expect(run.summary?.manual).toBe(findings.filter((f) => f.status_code === 'MANUAL').length);
     // Prowler's own overview in the log: "18.25% (23) Failed │ 81.75% (103) Passed".
