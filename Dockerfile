@@ -77,7 +77,8 @@ RUN apt-get update \
  && npm cache clean --force
 COPY --from=scanners /opt/oss-runner/tools /opt/oss-runner/tools
 WORKDIR /app
-ENV HOST=0.0.0.0 \
+ENV PATH=/opt/oss-runner/tools/bin:$PATH \
+    HOST=0.0.0.0 \
     TOOLS_DIR=/opt/oss-runner/tools \
     PORT=8000 \
     LOG_DIR=/app/logs \
