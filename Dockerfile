@@ -36,7 +36,7 @@ COPY shared ./shared
 COPY web ./web
 RUN npm run build
 
-# --- scanners: Trivy, Syft, Grype and Prowler at the pins of server/src/cli/tools.ts, installed by the
+# --- scanners: Trivy, Syft, Grype and Prowler at the pins of server/src/cli/pins.ts, installed by the
 # same `npm run tools -- install` as on a machine (README, "Scanners"). SCANNERS_FROM=release takes the
 # official linux archives, each checked against the checksums file of its release (a missing or wrong
 # line fails the build); SCANNERS_FROM=context takes the binaries from ./tools-prebuilt in the build
@@ -50,7 +50,7 @@ RUN apt-get update \
 ENV TOOLS_DIR=/opt/oss-runner/tools
 COPY server/src/config.ts ./server/src/config.ts
 COPY server/src/lib/byteSize.ts ./server/src/lib/byteSize.ts
-COPY server/src/cli/tools.ts ./server/src/cli/tools.ts
+COPY server/src/cli/tools.ts server/src/cli/pins.ts ./server/src/cli/
 # The glob lets the build go on when ./tools-prebuilt does not exist (package.json always does).
 COPY package.json tools-prebuil[t] /tmp/prebuilt/
 ARG SCANNERS_FROM=release

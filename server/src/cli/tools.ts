@@ -2,7 +2,7 @@
  * Installs the shipped catalog's scanners at pinned versions into TOOLS_DIR, whose bin/ is first on
  * the tools' PATH:
  *
- *   npm run tools -- install [trivy syft grype prowler] [--from auto|release|source|DIR]
+ *   npm run tools -- install [trivy syft grype prowler] [--from auto|release|source|DIR] [--mirror URL]
  *   npm run tools -- list
  *
  * --from release: the official release archives from GitHub, each checked against the checksums
@@ -11,11 +11,13 @@
  *   a few minutes each, the Go caches make a second build quick.
  * --from DIR: binaries already in DIR (the image build uses it to take binaries from its context).
  * auto (the default): release archives where GitHub answers, source otherwise.
+ * --mirror URL: where the release archives are, in GitHub's layout (<URL>/<owner>/<repo>/releases/
+ *   download/v<version>/...), for a mirror inside your network; https://github.com by default.
  * Prowler always comes from PyPI, into a virtual environment of its own.
  *
  * Each version goes to TOOLS_DIR/<name>-<version>, marked complete only once its binary has reported
  * the pinned version; bin/<name> then points at it and older versions are removed. A version already
- * complete is left as it is, so a second run is quick and says so. These pins are the Dockerfile's too.
+ * complete is left as it is, so a second run is quick and says so. The pins (./pins.ts) are the Dockerfile's too.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,70 +26,10 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, write
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { ConfigError, loadConfig } from '../config';
-
-interface Scanner {
-  version: string;
-  /** The argv that prints the version (checked against the pin after every install). */
-  versionArgs: string[];
-  install: { go: GoBuild } | { pip: string };
-}
-
-interface GoBuild {
-  /** The main package, built with `go install <package>@v<version>`. */
-  package: string;
-  /** -X flags that give the binary its version, as the project's own release build does. */
-  versionVariable: string;
-  /** Build settings of the project's own release build. */
-  env?: Record<string, string>;
-  /** The release archive and checksums file names, for this version and architecture. */
-  release: { base: string; archive: (version: string, arch: 'amd64' | 'arm64') => string; checksums: (version: string) => string };
-}
-
-export const SCANNERS: Readonly<Record<string, Scanner>> = {
-  trivy: {
-    version: '0.74.0',
-    versionArgs: ['--version'],
-    install: {
-      go: {
-        package: 'github.com/aquasecurity/trivy/cmd/trivy',
-        versionVariable: 'github.com/aquasecurity/trivy/pkg/version/app.ver',
-        env: { GOEXPERIMENT: 'jsonv2' },
-        release: {
-          base: 'https://github.com/aquasecurity/trivy/releases/download',
-          archive: (v, arch) => `trivy_${v}_Linux-${arch === 'amd64' ? '64bit' : 'ARM64'}.tar.gz`,
-          checksums: (v) => `trivy_${v}_checksums.txt`,
-        },
-      },
-    },
-  },
-  syft: {
-    version: '1.57.2',
-    versionArgs: ['version'],
-    install: {
-      go: {
-        package: 'github.com/anchore/syft/cmd/syft',
-        versionVariable: 'main.version',
-        release: { base: 'https://github.com/anchore/syft/releases/download', archive: (v, arch) => `syft_${v}_linux_${arch}.tar.gz`, checksums: (v) => `syft_${v}_checksums.txt` },
-      },
-    },
-  },
-  grype: {
-    // 0.122 needs a newer Go than 1.26.
-    version: '0.121.3',
-    versionArgs: ['version'],
-    install: {
-      go: {
-        package: 'github.com/anchore/grype/cmd/grype',
-        versionVariable: 'main.version',
-        release: { base: 'https://github.com/anchore/grype/releases/download', archive: (v, arch) => `grype_${v}_linux_${arch}.tar.gz`, checksums: (v) => `grype_${v}_checksums.txt` },
-      },
-    },
-  },
-  prowler: { version: '5.46.0', versionArgs: ['--version'], install: { pip: 'prowler' } },
-};
+import { SCANNERS, type GoBuild, type Scanner } from './pins';
 
 const USAGE = `usage:
-  npm run tools -- install [${Object.keys(SCANNERS).join(' ')}] [--from auto|release|source|DIR]
+  npm run tools -- install [${Object.keys(SCANNERS).join(' ')}] [--from auto|release|source|DIR] [--mirror URL]
   npm run tools -- list`;
 
 const run = promisify(execFile);
@@ -109,20 +51,20 @@ async function download(url: string): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
 
-/** Whether GitHub's release downloads answer here (no DNS or no route: build from source instead). */
-async function githubReachable(): Promise<boolean> {
+/** Whether GitHub's release downloads (or their mirror) answer here; no DNS or no route: build from source instead. */
+async function reachable(site: string): Promise<boolean> {
   try {
-    await fetch('https://github.com/', { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
+    await fetch(site, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
     return true;
   } catch {
     return false;
   }
 }
 
-async function fromRelease(name: string, version: string, build: GoBuild, dir: string): Promise<void> {
+async function fromRelease(name: string, version: string, build: GoBuild, dir: string, site: string): Promise<void> {
   const arch = process.arch === 'arm64' ? 'arm64' : process.arch === 'x64' ? 'amd64' : null;
   if (!arch) throw new InstallError(`no ${name} release archive for ${process.arch}`);
-  const base = `${build.release.base}/v${version}`;
+  const base = `${site}/${build.release.repo}/releases/download/v${version}`;
   const archive = build.release.archive(version, arch);
   console.log(`  downloading ${base}/${archive} and ${build.release.checksums(version)}`);
   const [sums, bytes] = await Promise.all([download(`${base}/${build.release.checksums(version)}`), download(`${base}/${archive}`)]);
@@ -176,7 +118,7 @@ async function checkVersion(name: string, scanner: Scanner, program: string): Pr
   return output.split('\n').find((line) => line.includes(scanner.version))?.trim() ?? scanner.version;
 }
 
-async function install(toolsDir: string, name: string, scanner: Scanner, from: string): Promise<void> {
+async function install(toolsDir: string, name: string, scanner: Scanner, from: string, site: string): Promise<void> {
   const started = Date.now();
   const dir = path.join(toolsDir, `${name}-${scanner.version}`);
   const complete = path.join(dir, '.complete');
@@ -192,7 +134,7 @@ async function install(toolsDir: string, name: string, scanner: Scanner, from: s
   await mkdir(dir, { recursive: true });
   try {
     if ('pip' in scanner.install) await fromPyPI(name, scanner.version, scanner.install.pip, dir);
-    else if (from === 'release') await fromRelease(name, scanner.version, scanner.install.go, dir);
+    else if (from === 'release') await fromRelease(name, scanner.version, scanner.install.go, dir, site);
     else if (from === 'source') await fromSource(name, scanner.version, scanner.install.go, dir);
     else await fromDirectory(name, from, dir);
     const reported = await checkVersion(name, scanner, path.join(dir, entryPoint(name, scanner)));
@@ -223,7 +165,7 @@ async function list(toolsDir: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { from: { type: 'string', default: 'auto' } } });
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { from: { type: 'string', default: 'auto' }, mirror: { type: 'string', default: 'https://github.com' } } });
   const [command, ...names] = positionals;
   const toolsDir = loadConfig().TOOLS_DIR;
   if (command === 'list') {
@@ -241,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let from = values.from;
+  const site = values.mirror.replace(/\/+$/, '');
   if (!['auto', 'release', 'source'].includes(from) && !existsSync(from)) {
     console.error(`--from ${from}: neither auto, release, source nor a directory\n${USAGE}`);
     return 2;
@@ -250,10 +193,10 @@ async function main(argv: string[]): Promise<number> {
   await mkdir(path.join(toolsDir, 'bin'), { recursive: true });
   const chosen = names.length ? names : Object.keys(SCANNERS);
   if (from === 'auto' && chosen.some((n) => 'go' in SCANNERS[n]!.install && !existsSync(path.join(toolsDir, `${n}-${SCANNERS[n]!.version}`, '.complete')))) {
-    from = (await githubReachable()) ? 'release' : 'source';
-    console.log(from === 'release' ? 'GitHub answers: release archives' : 'GitHub does not answer here: building from source through the Go module proxy');
+    from = (await reachable(site)) ? 'release' : 'source';
+    console.log(from === 'release' ? `${site} answers: release archives` : `${site} does not answer here: building from source through the Go module proxy`);
   }
-  for (const name of chosen) await install(toolsDir, name, SCANNERS[name]!, from);
+  for (const name of chosen) await install(toolsDir, name, SCANNERS[name]!, from, site);
   console.log(`done: ${path.join(toolsDir, 'bin')} is first on the tools' PATH`);
   return 0;
 }
