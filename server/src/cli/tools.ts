@@ -36,13 +36,15 @@ const run = promisify(execFile);
 
 class InstallError extends Error {}
 
-/** Runs a program with its output shown as it comes (go's and pip's progress). */
+/** Runs a program with its output shown as it comes, and a line every 30 s while it is quiet for long (go builds). */
 function runShown(file: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
+  const started = Date.now();
+  const ticker = setInterval(() => console.log(`  ... ${file} still at work (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
+  return new Promise<void>((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'inherit', 'inherit'], env: env ?? process.env });
     child.on('error', (e) => reject(new InstallError(`${file}: ${e.message}`)));
     child.on('close', (code) => (code === 0 ? resolve() : reject(new InstallError(`${file} ${args.join(' ')} exited with ${code}`))));
-  });
+  }).finally(() => clearInterval(ticker));
 }
 
 async function download(url: string): Promise<Buffer> {
