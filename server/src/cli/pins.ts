@@ -22,6 +22,12 @@ export interface GoBuild {
   release: { repo: string; archive: (version: string, arch: 'amd64' | 'arm64') => string; checksums: (version: string) => string };
 }
 
+/** Anchore's tools (Syft, Grype) share one way of building and releasing. */
+function anchore(name: string, version: string): Scanner {
+  const release = { repo: `anchore/${name}`, archive: (v: string, arch: string) => `${name}_${v}_linux_${arch}.tar.gz`, checksums: (v: string) => `${name}_${v}_checksums.txt` };
+  return { version, versionArgs: ['version'], install: { go: { package: `github.com/anchore/${name}/cmd/${name}`, versionVariable: 'main.version', release } } };
+}
+
 export const SCANNERS: Readonly<Record<string, Scanner>> = {
   trivy: {
     version: '0.74.0',
@@ -39,28 +45,8 @@ export const SCANNERS: Readonly<Record<string, Scanner>> = {
       },
     },
   },
-  syft: {
-    version: '1.57.2',
-    versionArgs: ['version'],
-    install: {
-      go: {
-        package: 'github.com/anchore/syft/cmd/syft',
-        versionVariable: 'main.version',
-        release: { repo: 'anchore/syft', archive: (v, arch) => `syft_${v}_linux_${arch}.tar.gz`, checksums: (v) => `syft_${v}_checksums.txt` },
-      },
-    },
-  },
-  grype: {
-    // 0.122 needs a newer Go than 1.26.
-    version: '0.121.3',
-    versionArgs: ['version'],
-    install: {
-      go: {
-        package: 'github.com/anchore/grype/cmd/grype',
-        versionVariable: 'main.version',
-        release: { repo: 'anchore/grype', archive: (v, arch) => `grype_${v}_linux_${arch}.tar.gz`, checksums: (v) => `grype_${v}_checksums.txt` },
-      },
-    },
-  },
+  syft: anchore('syft', '1.57.2'),
+  // 0.122 needs a newer Go than 1.26.
+  grype: anchore('grype', '0.121.3'),
   prowler: { version: '5.46.0', versionArgs: ['--version'], install: { pip: 'prowler' } },
 };
