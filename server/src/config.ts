@@ -64,6 +64,8 @@ const Env = z.object({
   START_RATE_PER_MINUTE: positiveInt.default(60),
   /** Failed authentications one address may make per minute before it is refused for a while. */
   AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
+  /** The window AUTH_FAILURES_PER_MINUTE counts over: 60 s unless changed. */
+  AUTH_FAILURES_WINDOW_S: positiveInt.max(3600).default(60),
   /**
    * Seconds within which a credential that stops verifying (an API key revoked, its role changed) loses
    * its power on connections already open: API key records are re-read at most this often.

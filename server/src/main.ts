@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     disabled: config.AUTH_DISABLED,
     adminApiKey: config.ADMIN_API_KEY,
     authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
+    authFailuresWindowS: config.AUTH_FAILURES_WINDOW_S,
     startsPerMinute: config.START_RATE_PER_MINUTE,
     recheckMs: config.AUTH_RECHECK_S * 1000,
     onFailure: () => metrics.authFailed(),

@@ -32,14 +32,15 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** A fresh page; with `credential`, already signed in (as after an earlier visit). */
-async function open(s: TestServer, route: string, credential?: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+/** A fresh page; with `credential`, already signed in (as after an earlier visit). `watch` sees the page before it loads. */
+async function open(s: TestServer, route: string, credential?: string, viewport = { width: 1280, height: 900 }, watch?: (page: Page) => void): Promise<Page> {
   const context = await browser.newContext({ viewport });
   if (credential) await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), credential);
   const page = await context.newPage();
   page.on('pageerror', (e) => {
     throw e;
   });
+  watch?.(page);
   await page.goto(s.url + route);
   return page;
 }
@@ -215,7 +216,7 @@ describe('the web app', () => {
     const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/hello')).body;
     await api(server.url, 'DELETE', `/api-keys/${key.api_key.id}`);
     const page = await open(server, `/ui/runs/${run.run_id}`, key.key);
-    await page.getByText('The server did not accept your credential').waitFor();
+    await page.getByText('The server did not accept this key or token').waitFor();
     await page.getByLabel('API key or JWT').fill(server.adminKey);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await log(page).getByText('Hello OSS Runner').waitFor();
@@ -239,6 +240,90 @@ describe('the web app', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await shot(page, '11-phone');
+    await page.context().close();
+  });
+});
+
+describe('credential failures fail safe', () => {
+  const SECRET = 'e2e-jwt-secret-of-at-least-32-bytes!';
+  let guarded: TestServer;
+  beforeAll(async () => {
+    // A small failure limit over a short window, and revocations seen within a second.
+    guarded = await startServer({ catalogFile: CATALOG, env: { AUTH_FAILURES_PER_MINUTE: '3', AUTH_FAILURES_WINDOW_S: '8', AUTH_RECHECK_S: '1', AUTH_JWT_SECRET: SECRET, AUTH_JWT_CLOCK_TOLERANCE_S: '0' } });
+  });
+  afterAll(() => guarded?.stop());
+
+  /** Counts the page's tRPC requests and WebSockets, to show when it stops sending. */
+  function traffic(page: Page) {
+    const seen = { requests: 0, sockets: 0 };
+    page.on('request', (r) => void (new URL(r.url()).pathname.startsWith('/trpc') && seen.requests++));
+    page.on('websocket', () => void seen.sockets++);
+    return seen;
+  }
+
+  it('a mistyped key: the sign-in is back at once with the key to correct, nothing more is sent with it, no one is locked out; Enter signs in', async () => {
+    let seen = { requests: 0, sockets: 0 };
+    const page = await open(guarded, '/', 'osr_mistyped_0000000000000000000000000000', undefined, (p) => (seen = traffic(p)));
+    await page.getByText('The server did not accept this key or token. Check it and try again.').waitFor();
+    expect(await page.getByLabel('API key or JWT').inputValue()).toBe('osr_mistyped_0000000000000000000000000000');
+    const then = { ...seen };
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(seen).toEqual(then);
+    expect(seen.sockets).toBeLessThanOrEqual(1);
+    // Fewer refusals than the limit (3): the address is not refused, a good key still works.
+    expect((await api(guarded.url, 'GET', '/runs')).status).toBe(200);
+    await page.getByLabel('API key or JWT').fill(guarded.adminKey);
+    await page.getByLabel('API key or JWT').press('Enter');
+    await page.getByText('env:ADMIN_API_KEY').waitFor();
+    await shot(page, '13-signed-in-after-a-mistype');
+    await page.context().close();
+  });
+
+  it('a 429: the wait is shown, nothing is sent meanwhile, and the app comes back by itself', async () => {
+    for (let i = 0; i < 3; i++) await api(guarded.url, 'GET', '/runs', undefined, { authorization: 'Bearer osr_not_a_key_00000000000000000000000000000' });
+    expect((await api(guarded.url, 'GET', '/runs')).status).toBe(429);
+    let seen = { requests: 0, sockets: 0 };
+    const page = await open(guarded, '/', guarded.adminKey, undefined, (p) => (seen = traffic(p)));
+    await page.getByText(/The server refuses requests from this address for now .* tries again by itself in \d+ s/).waitFor();
+    await shot(page, '14-throttled');
+    const during = { ...seen };
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(seen).toEqual(during);
+    await page.getByText('env:ADMIN_API_KEY').waitFor({ timeout: 15_000 });
+    expect(await page.getByText(/refuses requests from this address/).count()).toBe(0);
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
+    await page.context().close();
+  });
+
+  it('a JWT: the countdown ticks by the second before expiry, and the sign-in is back at expiry', async () => {
+    const { SignJWT } = await import('jose');
+    const token = await new SignJWT({ role: 'viewer' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ada')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 6)
+      .sign(new TextEncoder().encode(SECRET));
+    const page = await open(guarded, '/', token);
+    const countdown = page.getByText(/^token expires in/);
+    await countdown.waitFor();
+    const first = await countdown.textContent();
+    await page.waitForFunction((text) => document.querySelector('.session .warning')?.textContent !== text, first, { timeout: 3000 });
+    await page.getByText('Your token has expired. Sign in again to go on where you were.').waitFor({ timeout: 10_000 });
+    await page.context().close();
+  });
+
+  it('a key revoked while its page is open: the live log ends and the sign-in is back within AUTH_RECHECK_S', async () => {
+    const { body: key } = await api<CreatedApiKey>(guarded.url, 'POST', '/api-keys', { name: 'revoked while open', role: 'viewer' });
+    const { run } = (await api<RunEnvelope>(guarded.url, 'POST', '/set/ticker')).body;
+    let seen = { requests: 0, sockets: 0 };
+    const page = await open(guarded, `/ui/runs/${run.run_id}`, key.key, undefined, (p) => (seen = traffic(p)));
+    await log(page).getByText('tick 2', { exact: true }).waitFor();
+    await api(guarded.url, 'DELETE', `/api-keys/${key.api_key.id}`);
+    await page.getByText('The server no longer accepts your credential').waitFor({ timeout: 5000 });
+    const then = { ...seen };
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(seen).toEqual(then);
+    expect(new URL(page.url()).pathname).toBe(`/ui/runs/${run.run_id}`);
+    await api(guarded.url, 'POST', `/runs/${run.run_id}/stop`);
     await page.context().close();
   });
 });

@@ -9,16 +9,19 @@ import { RunList } from './features/runs/RunList';
 import { RunPage } from './features/runs/RunPage';
 import { ToolList } from './features/tools/ToolList';
 import { homePath, linkProps, useRoute } from './lib/router';
-import { useSession } from './lib/session';
+import { session, tokenInfo, useSession } from './lib/session';
+import { useNow } from './components/useNow';
 import { createClients, createQueryClient, TRPCProvider, useTRPC, type ConnectionState } from './lib/trpc';
 import './styles.css';
 
 function Shell({ connection }: { connection: ConnectionState }) {
   const trpc = useTRPC();
   const route = useRoute();
-  const { credential, refused } = useSession();
+  const { credential, refused, throttledUntil } = useSession();
   const health = useQuery(trpc.health.get.queryOptions());
   const me = useQuery(trpc.auth.me.queryOptions());
+  if (me.data?.role) session.markAccepted();
+  useExpiry(credential);
   const tools = useQuery(trpc.catalog.list.queryOptions());
   const appName = health.data?.app_name ?? 'OSS Runner';
   useEffect(() => {
@@ -26,7 +29,7 @@ function Shell({ connection }: { connection: ConnectionState }) {
   }, [appName]);
 
   const authDisabled = me.data?.auth_disabled ?? false;
-  const needsSignIn = refused || (me.isSuccess && !authDisabled && (!credential || me.data.role === null));
+  const needsSignIn = refused !== null || (me.isSuccess && !authDisabled && (!credential || me.data.role === null));
   const role = me.data?.role ?? null;
 
   return (
@@ -37,7 +40,8 @@ function Shell({ connection }: { connection: ConnectionState }) {
         </h1>
         <SessionBar me={me.data} credential={credential} />
       </header>
-      {connection === 'connecting' && (
+      {throttledUntil !== null && <ThrottledBanner until={throttledUntil} />}
+      {connection === 'reconnecting' && !session.blocked && (
         <p className="banner" role="status">
           Reconnecting to the server…
         </p>
@@ -56,11 +60,32 @@ function Shell({ connection }: { connection: ConnectionState }) {
           </p>
         </main>
       )}
-      {needsSignIn && <SignIn refused={refused || (Boolean(credential) && me.data?.role === null)} />}
+      {needsSignIn && <SignIn refused={refused ?? (credential && me.data?.role === null ? 'rejected' : null)} credential={credential} />}
       <footer className="muted">
         <a href="/docs">API documentation</a>
       </footer>
     </>
+  );
+}
+
+/** At a JWT's expiry the sign-in comes back (the server would refuse it from then on anyway). */
+function useExpiry(credential: string | null) {
+  useEffect(() => {
+    const expiresAt = credential ? tokenInfo(credential).expiresAt : null;
+    if (expiresAt === null) return;
+    // setTimeout holds at most 2^31-1 ms (24.8 days): a later expiry is looked at again then.
+    const timer = setTimeout(() => (Date.now() >= expiresAt ? session.markRefused() : undefined), Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+    return () => clearTimeout(timer);
+  }, [credential]);
+}
+
+/** The wait a 429 asked for, counted down; the app starts again by itself when it is over. */
+function ThrottledBanner({ until }: { until: number }) {
+  const now = useNow(true, 1000);
+  return (
+    <p className="banner" role="status">
+      The server refuses requests from this address for now (too many failed sign-ins or starts). The app tries again by itself in {Math.max(0, Math.ceil((until - now) / 1000))} s.
+    </p>
   );
 }
 
@@ -84,8 +109,9 @@ function Connected({ credential }: { credential: string | null }) {
 }
 
 function App() {
-  const { credential } = useSession();
-  return <Connected key={credential ?? ''} credential={credential} />;
+  const { credential, generation } = useSession();
+  // A new sign-in, or the end of a wait, makes the clients anew: the refused ones never reconnect.
+  return <Connected key={generation} credential={credential} />;
 }
 
 const root = document.getElementById('root');

@@ -91,8 +91,12 @@ const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 const isWebSocket = (res: unknown): res is WebSocket => typeof (res as { bufferedAmount?: unknown } | undefined)?.bufferedAmount === 'number';
 
-/** Closes `ws` with a code that says why (4401, 4429), once tRPC has sent the error that goes with it. */
-const closeFor = (ws: WebSocket, error: DomainError) => setImmediate(() => ws.close(4000 + HTTP_STATUS[error.kind], error.kind));
+/**
+ * Closes `ws` with a code that says why (4401, 4429), once tRPC has sent the error that goes with it;
+ * the reason carries the wait of a 429 as HTTP's Retry-After would ("too_many; retry after 12 s").
+ */
+const closeFor = (ws: WebSocket, error: DomainError) =>
+  setImmediate(() => ws.close(4000 + HTTP_STATUS[error.kind], error.retryAfterS ? `${error.kind}; retry after ${error.retryAfterS} s` : error.kind));
 
 export function contextFactory(services: Services) {
   return async (opts: ContextOptions): Promise<Context> => {

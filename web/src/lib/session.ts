@@ -17,37 +17,73 @@ export interface TokenInfo {
 
 type Listener = () => void;
 const listeners = new Set<Listener>();
+
+/** Why the server is not being asked anything with the credential: the sign-in or a wait is shown. */
+export type Refusal = 'rejected' | 'no-longer-accepted' | 'expired';
+
 let credential: string | null = localStorage.getItem(STORAGE_KEY);
-/** Set when the server refused the credential: the sign-in comes back over the page. */
-let refused = false;
+let refused: Refusal | null = null;
+/** Epoch ms until which the server refuses this address (429, Retry-After); nothing is sent meanwhile. */
+let throttledUntil: number | null = null;
+let throttleTimer: ReturnType<typeof setTimeout> | undefined;
+/** The server accepted the credential at least once since it was entered. */
+let accepted = false;
+/** Counts each fresh start of the connections (a sign-in, the end of a wait): clients are made anew for it. */
+let generation = 0;
 
 function emit() {
   for (const l of listeners) l();
+}
+
+function reset(value: string | null) {
+  credential = value;
+  refused = null;
+  throttledUntil = null;
+  clearTimeout(throttleTimer);
+  accepted = false;
+  generation++;
 }
 
 export const session = {
   get credential() {
     return credential;
   },
-  get refused() {
-    return refused;
+  /** While true, no request goes out with the credential (every retry would count as a failed sign-in). */
+  get blocked() {
+    return refused !== null || (throttledUntil !== null && Date.now() < throttledUntil);
   },
   signIn(value: string) {
-    credential = value.trim();
-    refused = false;
-    localStorage.setItem(STORAGE_KEY, credential);
+    reset(value.trim());
+    localStorage.setItem(STORAGE_KEY, value.trim());
     emit();
   },
   signOut() {
-    credential = null;
-    refused = false;
+    reset(null);
     localStorage.removeItem(STORAGE_KEY);
     emit();
   },
-  /** A 401 from the server: ask again, keeping the page. */
+  /** The server answered with a role for the credential. */
+  markAccepted() {
+    accepted = true;
+  },
+  /** A 401 over HTTP, or the WebSocket closed as unauthorized or forbidden: ask again, keeping the page. */
   markRefused() {
     if (refused) return;
-    refused = true;
+    const expiresAt = credential ? tokenInfo(credential).expiresAt : null;
+    refused = expiresAt !== null && expiresAt <= Date.now() ? 'expired' : accepted ? 'no-longer-accepted' : 'rejected';
+    emit();
+  },
+  /** A 429: wait as long as the server says, then start the connections again by themselves. */
+  markThrottled(retryAfterS: number) {
+    const until = Date.now() + Math.max(1, retryAfterS) * 1000;
+    if (throttledUntil !== null && throttledUntil >= until) return;
+    throttledUntil = until;
+    clearTimeout(throttleTimer);
+    throttleTimer = setTimeout(() => {
+      throttledUntil = null;
+      generation++;
+      emit();
+    }, until - Date.now());
     emit();
   },
   subscribe: (listener: Listener) => {
@@ -56,13 +92,22 @@ export const session = {
   },
 };
 
-let snapshot = { credential, refused };
-function getSnapshot() {
-  if (snapshot.credential !== credential || snapshot.refused !== refused) snapshot = { credential, refused };
+export interface SessionState {
+  credential: string | null;
+  refused: Refusal | null;
+  throttledUntil: number | null;
+  generation: number;
+}
+
+let snapshot: SessionState = { credential, refused, throttledUntil, generation };
+function getSnapshot(): SessionState {
+  if (snapshot.credential !== credential || snapshot.refused !== refused || snapshot.throttledUntil !== throttledUntil || snapshot.generation !== generation) {
+    snapshot = { credential, refused, throttledUntil, generation };
+  }
   return snapshot;
 }
 
-export function useSession() {
+export function useSession(): SessionState {
   return useSyncExternalStore(session.subscribe, getSnapshot);
 }
 

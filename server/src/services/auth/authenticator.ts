@@ -17,6 +17,8 @@ export interface AuthOptions {
   adminApiKey?: string | undefined;
   /** Failed authentications an address may make per minute before it is refused (429). */
   authFailuresPerMinute: number;
+  /** The window those failures are counted over, in seconds (60): an address over the limit waits out the rest of it. */
+  authFailuresWindowS: number;
   /** Runs one credential may start per minute. */
   startsPerMinute: number;
   /** A credential that stops verifying loses its power on open connections within this many ms. */
@@ -39,7 +41,7 @@ export class Authenticator {
     private readonly audit: AuditLog,
     private readonly options: AuthOptions,
   ) {
-    this.failures = new RateLimiterMemory({ points: options.authFailuresPerMinute, duration: 60 });
+    this.failures = new RateLimiterMemory({ points: options.authFailuresPerMinute, duration: options.authFailuresWindowS });
     this.starts = new RateLimiterMemory({ points: options.startsPerMinute, duration: 60 });
   }
 

@@ -9,7 +9,9 @@ const WARN_MS = 5 * 60_000;
 export function SessionBar({ me, credential }: { me: WhoAmI | undefined; credential: string | null }) {
   const info = credential ? tokenInfo(credential) : null;
   const expiresAt = info?.expiresAt ?? null;
-  const now = useNow(expiresAt !== null, 15_000);
+  // Every 15 s while the expiry is far; every second once the warning shows.
+  const near = expiresAt !== null && expiresAt - Date.now() < WARN_MS + 15_000;
+  const now = useNow(expiresAt !== null, near ? 1000 : 15_000);
   if (me?.auth_disabled) return <span className="session">Authentication is off on this server</span>;
   if (!credential) return null;
   const left = expiresAt === null ? null : expiresAt - now;

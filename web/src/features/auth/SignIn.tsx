@@ -1,12 +1,24 @@
-import { useState, type FormEvent } from 'react';
-import { session } from '../../lib/session';
+import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import { session, type Refusal } from '../../lib/session';
 
-/** Paste an API key or a JWT. Shown over the page, so a 401 never loses where you were. */
-export function SignIn({ refused }: { refused: boolean }) {
-  const [value, setValue] = useState('');
-  const submit = (e: FormEvent) => {
+const WHY: Record<Refusal, string> = {
+  rejected: 'The server did not accept this key or token. Check it and try again.',
+  'no-longer-accepted': 'The server no longer accepts your credential (it may have been revoked). Sign in again to go on where you were.',
+  expired: 'Your token has expired. Sign in again to go on where you were.',
+};
+
+/**
+ * Paste an API key or a JWT. Shown over the page, so a 401 never loses where you were; a refused
+ * credential stays in the field, to be corrected. Enter signs in (Shift+Enter is a new line).
+ */
+export function SignIn({ refused, credential }: { refused: Refusal | null; credential: string | null }) {
+  const [value, setValue] = useState(refused ? (credential ?? '') : '');
+  const submit = (e: FormEvent | KeyboardEvent) => {
     e.preventDefault();
     if (value.trim()) session.signIn(value);
+  };
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key === 'Enter' && !e.shiftKey) submit(e);
   };
   return (
     <div className="overlay" role="dialog" aria-modal="true" aria-labelledby="signin-title">
@@ -14,7 +26,7 @@ export function SignIn({ refused }: { refused: boolean }) {
         <h2 id="signin-title">Sign in</h2>
         {refused && (
           <p role="alert" className="error">
-            The server did not accept your credential (it may have expired or been revoked). Sign in again to go on where you were.
+            {WHY[refused]}
           </p>
         )}
         <label htmlFor="credential">API key or JWT</label>
@@ -28,6 +40,7 @@ export function SignIn({ refused }: { refused: boolean }) {
           placeholder="osr_… or eyJ…"
           value={value}
           onChange={(e) => setValue(e.target.value)}
+          onKeyDown={onKeyDown}
         />
         <p className="hint">
           The first start of the server prints an admin key; an admin can make more with <code>POST /api-keys</code> or <code>npm run apikey</code>.

@@ -6,7 +6,7 @@ import { StatusBadge } from '../../components/StatusBadge';
 import { argvText, bytes, duration, limitsText, when } from '../../components/format';
 import { useNow } from '../../components/useNow';
 import { homePath, linkProps } from '../../lib/router';
-import { useTRPC } from '../../lib/trpc';
+import { isUnauthorized, useTRPC } from '../../lib/trpc';
 import { LogView } from './LogView';
 import { SummarySection } from './Summary';
 import { useRunLog } from './useRunLog';
@@ -39,13 +39,20 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
 
   /** Downloads one of the run's files (`log`, `artifacts/<name>`) through a short-lived token bound to this run. */
-  const download = async (file: string, filename: string) => {
-    // The long-lived credential never goes into a URL.
-    const { token } = await logToken.mutateAsync({ run_id: runId });
-    const a = document.createElement('a');
-    a.href = `/runs/${encodeURIComponent(runId)}/${file}?access_token=${encodeURIComponent(token)}`;
-    a.download = filename;
-    a.click();
+  const download = (file: string, filename: string) => {
+    // The long-lived credential never goes into a URL. A refusal shows the sign-in (the query client's
+    // error handler), any other failure beside the buttons: nothing is thrown.
+    logToken.mutate(
+      { run_id: runId },
+      {
+        onSuccess: ({ token }) => {
+          const a = document.createElement('a');
+          a.href = `/runs/${encodeURIComponent(runId)}/${file}?access_token=${encodeURIComponent(token)}`;
+          a.download = filename;
+          a.click();
+        },
+      },
+    );
   };
 
   if (record.error) {
@@ -71,7 +78,7 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
           {run?.name ?? '…'} {run && <StatusBadge status={run.status} />}
         </h2>
         <div className="actions">
-          <button type="button" onClick={() => void download('log', `${run?.name ?? 'run'}-${runId}.log`)} disabled={logToken.isPending}>
+          <button type="button" onClick={() => download('log', `${run?.name ?? 'run'}-${runId}.log`)} disabled={logToken.isPending}>
             Download the raw log
           </button>
           {canStop && run && !isFinal(run.status) && (
@@ -80,6 +87,11 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
             </button>
           )}
         </div>
+        {logToken.error && !isUnauthorized(logToken.error) && (
+          <p role="alert" className="error">
+            Could not download: {logToken.error.message}
+          </p>
+        )}
       </header>
       {confirming && (
         <div className="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text">
@@ -157,7 +169,7 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
                 <ul className="artifacts">
                   {run.artifacts.map((a) => (
                     <li key={a.name}>
-                      <button type="button" className="link" onClick={() => void download(`artifacts/${encodeURIComponent(a.name)}`, a.name)} title={`sha256 ${a.sha256}`}>
+                      <button type="button" className="link" onClick={() => download(`artifacts/${encodeURIComponent(a.name)}`, a.name)} title={`sha256 ${a.sha256}`}>
                         {a.name}
                       </button>{' '}
                       <span className="muted">
