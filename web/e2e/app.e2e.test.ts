@@ -50,8 +50,9 @@ const runIdOf = (page: Page) => decodeURIComponent(new URL(page.url()).pathname.
 const log = (page: Page) => page.getByRole('log', { name: 'Log output' });
 
 describe('the web app', () => {
-  it('signs in with an API key, starts hello with one click and shows its output', async () => {
-    const page = await open(server, '/');
+  it('signs in with an API key, starts hello with one click and shows its output; the tab names the page; nothing is missing (404)', async () => {
+    const missing: string[] = [];
+    const page = await open(server, '/', undefined, undefined, (p) => p.on('response', (r) => void (r.status() === 404 && missing.push(r.url()))));
     expect(new URL(page.url()).pathname).toBe('/ui/');
     await page.getByLabel('API key or JWT').fill(server.adminKey);
     await shot(page, '01-sign-in');
@@ -65,6 +66,11 @@ describe('the web app', () => {
     await log(page).getByText('Hello OSS Runner').waitFor();
     await page.locator('.run-head [data-status="succeeded"]').waitFor();
     expect(await page.getByTestId('exit-code').textContent()).toBe('0');
+    expect(await page.title()).toBe('hello (succeeded) · OSS Runner');
+    await page.getByRole('link', { name: 'OSS Runner' }).click();
+    await page.waitForFunction(() => document.title === 'Runs · OSS Runner');
+    expect(missing).toEqual([]);
+    await page.goBack();
     await shot(page, '03-run-hello');
     await page.context().close();
   });
@@ -84,12 +90,20 @@ describe('the web app', () => {
     const run = (await api<RunEnvelope>(server.url, 'GET', `/runs/${runIdOf(page)}`)).body.run;
     expect(run.cmd).toEqual(['printf', '%s\\n', 'Ada Lovelace', '--times=2', '--loud', '--colours=red,blue']);
 
-    // A value the server refuses comes back as a message naming the field.
+    // The browser has the server's pattern: it refuses the value before anything is sent.
     await page.goto(`${server.url}/ui/`);
     await page.getByRole('button', { name: 'Run greet' }).click();
-    await page.getByRole('form', { name: 'Parameters of greet' }).getByLabel('who').fill('$(id)');
-    await page.getByRole('form', { name: 'Parameters of greet' }).getByRole('button', { name: 'Run greet' }).click();
-    await page.getByText(/Could not start: params\.who: must match/).waitFor();
+    const again = page.getByRole('form', { name: 'Parameters of greet' });
+    await again.getByLabel('who').fill('$(id)');
+    expect(await again.getByLabel('who').evaluate((input: HTMLInputElement) => input.validity.patternMismatch)).toBe(true);
+    // Past the browser (its check removed), the server's refusal shows beside the field it names.
+    await again.getByLabel('who').evaluate((input) => input.removeAttribute('pattern'));
+    await again.getByRole('button', { name: 'Run greet' }).click();
+    const error = again.getByRole('alert');
+    await error.getByText(/must match/).waitFor();
+    expect(await again.getByLabel('who').getAttribute('aria-invalid')).toBe('true');
+    expect(await again.getByLabel('who').getAttribute('aria-describedby')).toBe(await error.getAttribute('id'));
+    await shot(page, '02c-parameter-error');
     await page.context().close();
   });
 

@@ -24,9 +24,10 @@ function Shell({ connection }: { connection: ConnectionState }) {
   useExpiry(credential);
   const tools = useQuery(trpc.catalog.list.queryOptions());
   const appName = health.data?.app_name ?? 'OSS Runner';
+  // The tab names the page: the run page names its run itself.
   useEffect(() => {
-    document.title = appName;
-  }, [appName]);
+    if (route.page !== 'run') document.title = route.page === 'home' ? `Runs · ${appName}` : appName;
+  }, [appName, route.page]);
 
   const authDisabled = me.data?.auth_disabled ?? false;
   const needsSignIn = refused !== null || (me.isSuccess && !authDisabled && (!credential || me.data.role === null));
@@ -48,11 +49,11 @@ function Shell({ connection }: { connection: ConnectionState }) {
       )}
       {route.page === 'home' && (
         <main>
-          <ToolList canRun={hasRole(role, 'operator')} />
           {hasRole(role, 'viewer') && <RunList search={route.search} tools={tools.data?.items.map((t) => t.name) ?? []} />}
+          <ToolList canRun={hasRole(role, 'operator')} />
         </main>
       )}
-      {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} />}
+      {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} />}
       {route.page === 'not-found' && (
         <main>
           <p>

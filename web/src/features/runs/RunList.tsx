@@ -79,7 +79,7 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
         </label>
       </div>
       {runs.error && <p role="alert" className="error">Could not load the runs: {runs.error.message}</p>}
-      {runs.data?.items.length === 0 && <p className="muted">{status || name ? 'No run matches these filters.' : 'No run yet: start a tool above.'}</p>}
+      {runs.data?.items.length === 0 && <p className="muted">{status || name ? 'No run matches these filters.' : 'No run yet: start one from the tools below.'}</p>}
       {runs.data && runs.data.items.length > 0 && (
         <div className="table-wrap">
           <table className="runs">

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
 import { argvText, bytes, duration, limitsText, when } from '../../components/format';
@@ -12,7 +12,7 @@ import { SummarySection } from './Summary';
 import { useRunLog } from './useRunLog';
 
 /** One run: its record, its log live, download and stop. */
-export function RunPage({ runId, canStop }: { runId: string; canStop: boolean }) {
+export function RunPage({ runId, canStop, appName }: { runId: string; canStop: boolean; appName: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const getOptions = trpc.runs.get.queryOptions({ run_id: runId });
@@ -37,6 +37,9 @@ export function RunPage({ runId, canStop }: { runId: string; canStop: boolean })
     }),
   );
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
+  useEffect(() => {
+    document.title = `${run ? `${run.name} (${run.status})` : 'Run'} · ${appName}`;
+  }, [run?.name, run?.status, appName]);
 
   /** Downloads one of the run's files (`log`, `artifacts/<name>`) through a short-lived token bound to this run. */
   const download = (file: string, filename: string) => {

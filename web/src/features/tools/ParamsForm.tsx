@@ -10,6 +10,7 @@ interface PropertySchema {
   minimum?: number;
   maximum?: number;
   maxLength?: number;
+  pattern?: string;
   format?: string;
   'x-roots'?: string[];
 }
@@ -20,12 +21,37 @@ export interface ParamsSchema {
 
 export const hasParams = (schema: unknown) => Object.keys((schema as ParamsSchema | undefined)?.properties ?? {}).length > 0;
 
+/** The server's pattern where the browser's `pattern` attribute (a regular expression with the v flag) takes it as it is; the server checks either way. */
+function browserPattern(pattern: string | undefined): string | undefined {
+  if (!pattern) return undefined;
+  try {
+    new RegExp(pattern, 'v');
+    return pattern;
+  } catch {
+    return undefined;
+  }
+}
+
 function initialValues(schema: ParamsSchema): Record<string, unknown> {
   return Object.fromEntries(Object.entries(schema.properties ?? {}).flatMap(([name, p]) => (p.default === undefined ? [] : [[name, p.default]])));
 }
 
-/** A form generated from a tool's parameter schema; values go to the server as they are typed. */
-export function ParamsForm({ tool, schema, pending, onSubmit, onCancel }: { tool: string; schema: ParamsSchema; pending: boolean; onSubmit: (params: Record<string, unknown>) => void; onCancel: () => void }) {
+/** A form generated from a tool's parameter schema; `errors` (the server's, by parameter) show beside their fields. */
+export function ParamsForm({
+  tool,
+  schema,
+  pending,
+  errors,
+  onSubmit,
+  onCancel,
+}: {
+  tool: string;
+  schema: ParamsSchema;
+  pending: boolean;
+  errors: Record<string, string>;
+  onSubmit: (params: Record<string, unknown>) => void;
+  onCancel: () => void;
+}) {
   const [values, setValues] = useState<Record<string, unknown>>(() => initialValues(schema));
   const set = (name: string, value: unknown) => setValues((v) => ({ ...v, [name]: value }));
   const required = new Set(schema.required ?? []);
@@ -45,6 +71,13 @@ export function ParamsForm({ tool, schema, pending, onSubmit, onCancel }: { tool
           </>
         );
         const help = p.description ?? (p['x-roots'] ? `a path under ${p['x-roots'].join(' or ')}` : undefined);
+        const error = errors[name];
+        const described = { 'aria-invalid': error ? true : undefined, 'aria-describedby': error ? `${id}-error` : undefined };
+        const problem = error && (
+          <small id={`${id}-error`} role="alert" className="error">
+            {error}
+          </small>
+        );
         if (p.type === 'array' && p.items?.enum) {
           const chosen = (values[name] as string[] | undefined) ?? [];
           return (
@@ -61,6 +94,7 @@ export function ParamsForm({ tool, schema, pending, onSubmit, onCancel }: { tool
                 </label>
               ))}
               {help && <small className="muted">{help}</small>}
+              {problem}
             </fieldset>
           );
         }
@@ -68,17 +102,18 @@ export function ParamsForm({ tool, schema, pending, onSubmit, onCancel }: { tool
           <div key={name} className="field">
             <label htmlFor={id}>{label}</label>
             {p.enum ? (
-              <select id={id} value={(values[name] as string | undefined) ?? ''} required={required.has(name)} onChange={(e) => set(name, e.target.value || undefined)}>
+              <select id={id} {...described} value={(values[name] as string | undefined) ?? ''} required={required.has(name)} onChange={(e) => set(name, e.target.value || undefined)}>
                 {!required.has(name) && p.default === undefined && <option value="">—</option>}
                 {p.enum.map((option) => (
                   <option key={option}>{option}</option>
                 ))}
               </select>
             ) : p.type === 'boolean' ? (
-              <input id={id} type="checkbox" checked={values[name] === true} onChange={(e) => set(name, e.target.checked)} />
+              <input id={id} {...described} type="checkbox" checked={values[name] === true} onChange={(e) => set(name, e.target.checked)} />
             ) : p.type === 'integer' ? (
               <input
                 id={id}
+                {...described}
                 type="number"
                 step={1}
                 min={p.minimum}
@@ -88,9 +123,10 @@ export function ParamsForm({ tool, schema, pending, onSubmit, onCancel }: { tool
                 onChange={(e) => set(name, e.target.value === '' ? undefined : Number(e.target.value))}
               />
             ) : (
-              <input id={id} type="text" spellCheck={false} maxLength={p.maxLength} required={required.has(name)} value={(values[name] as string | undefined) ?? ''} onChange={(e) => set(name, e.target.value)} />
+              <input id={id} {...described} type="text" spellCheck={false} maxLength={p.maxLength} pattern={browserPattern(p.pattern)} required={required.has(name)} value={(values[name] as string | undefined) ?? ''} onChange={(e) => set(name, e.target.value)} />
             )}
             {help && <small className="muted">{help}</small>}
+            {problem}
           </div>
         );
       })}

@@ -5,7 +5,15 @@ import { argvText } from '../../components/format';
 import { navigate, runPath } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
 
-/** The catalog: every tool, whether it can run here, and a Run button for those who may. */
+/** The server's refusal of parameters, by parameter name (its issues' paths are `params.<name>`). */
+function fieldErrors(error: unknown): Record<string, string> {
+  const issues = (error as { data?: { issues?: { path: string; message: string }[] } } | null)?.data?.issues ?? [];
+  const byName: Record<string, string> = {};
+  for (const { path, message } of issues) if (path.startsWith('params.')) byName[path.slice('params.'.length).split('.')[0] ?? ''] ??= message;
+  return byName;
+}
+
+/** The catalog, compact: each tool's name, what it does and a Run button; its command and details on demand. */
 export function ToolList({ canRun }: { canRun: boolean }) {
   const trpc = useTRPC();
   const catalog = useQuery(trpc.catalog.list.queryOptions());
@@ -18,7 +26,7 @@ export function ToolList({ canRun }: { canRun: boolean }) {
       <h2 id="tools-title">Tools</h2>
       {catalog.isPending && <p className="muted">Loading the catalog…</p>}
       {catalog.error && <p role="alert" className="error">Could not load the catalog: {catalog.error.message}</p>}
-      {start.error && (
+      {start.error && Object.keys(fieldErrors(start.error)).length === 0 && (
         <p role="alert" className="error">
           Could not start: {start.error.message}
         </p>
@@ -30,8 +38,12 @@ export function ToolList({ canRun }: { canRun: boolean }) {
             <div>
               <h3>{tool.name}</h3>
               <p>{tool.description}</p>
-              <code className="cmd">{argvText(tool.cmd)}</code>
-              {!tool.available && <p className="muted unavailable">Not available here: {tool.unavailable_reason}</p>}
+              {!tool.available && <p className="muted unavailable">Not available here</p>}
+              <details>
+                <summary>Details</summary>
+                <code className="cmd">{argvText(tool.cmd)}</code>
+                {!tool.available && <p className="muted unavailable">{tool.unavailable_reason}</p>}
+              </details>
             </div>
             {canRun && asking !== tool.name && (
               <button
@@ -49,8 +61,12 @@ export function ToolList({ canRun }: { canRun: boolean }) {
                 tool={tool.name}
                 schema={tool.params}
                 pending={start.isPending}
+                errors={fieldErrors(start.error)}
                 onSubmit={(params) => start.mutate({ name: tool.name, params })}
-                onCancel={() => setAsking(null)}
+                onCancel={() => {
+                  setAsking(null);
+                  start.reset();
+                }}
               />
             )}
           </li>
