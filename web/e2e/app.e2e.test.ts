@@ -169,7 +169,7 @@ describe('the web app', () => {
     await shot(page, '06-run-stopped');
 
     // The runs list got the change by subscription.
-    await page.getByRole('link', { name: '← All runs' }).click();
+    await page.getByRole('link', { name: '← Runs' }).click();
     await page.locator(`tr[data-run-id="${runId}"] [data-status="stopped"]`).waitFor();
     await shot(page, '07-runs-list');
     await page.context().close();
@@ -207,6 +207,62 @@ describe('the web app', () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="match-count"]')?.textContent === '1,000,000 lines', undefined, { timeout: 30_000 });
     await log(page).getByText('line 1000000 of the million').waitFor();
     expect(await count.textContent()).toBe('1,000,000 lines');
+    await page.context().close();
+  });
+
+  it('a run page: a one-line header, the log from the top of the screen, Run again with the same parameters', async () => {
+    const page = await open(server, '/', server.adminKey);
+    await page.getByRole('button', { name: 'Run greet' }).click();
+    const form = page.getByRole('form', { name: 'Parameters of greet' });
+    await form.getByLabel('who').fill('Grace');
+    await form.getByRole('button', { name: 'Run greet' }).click();
+    await page.waitForURL(/\/ui\/runs\//);
+    const first = runIdOf(page);
+    await log(page).getByText('Grace', { exact: true }).waitFor();
+    await page.locator('.run-head [data-status="succeeded"]').waitFor();
+    // The header is one line; the log's first line is in the upper third of the screen, and the log reaches the bottom.
+    const head = await page.locator('.run-head').boundingBox();
+    expect(head?.height).toBeLessThan(60);
+    const firstLine = await log(page).getByText('Grace', { exact: true }).boundingBox();
+    expect(firstLine?.y).toBeLessThan(300);
+    const box = await log(page).boundingBox();
+    expect((box?.y ?? 0) + (box?.height ?? 0)).toBeGreaterThan(700);
+    await shot(page, '03c-run-page');
+    await page.getByRole('button', { name: 'Run again' }).click();
+    await page.waitForURL((url) => !url.pathname.endsWith(first));
+    await log(page).getByText('Grace', { exact: true }).waitFor();
+    const again = (await api<RunEnvelope>(server.url, 'GET', `/runs/${runIdOf(page)}`)).body.run;
+    const before = (await api<RunEnvelope>(server.url, 'GET', `/runs/${first}`)).body.run;
+    expect(again.params).toEqual(before.params);
+    expect(again.cmd).toEqual(before.cmd);
+    await page.context().close();
+  });
+
+  it('keeps its facts fresh: a stopped run leaves the running filter, the log counts its lines while live, an unknown run says so at once', async () => {
+    const page = await open(server, '/ui/?status=running', server.adminKey);
+    await page.getByText('No run matches these filters.').waitFor();
+    await new Promise((r) => setTimeout(r, 500)); // the list's subscription settles in
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/ticker')).body;
+    const row = page.locator('table.runs tbody tr', { hasText: 'ticker' });
+    await row.first().waitFor();
+    await api(server.url, 'POST', `/runs/${run.run_id}/stop`);
+    await page.waitForFunction((id) => ![...document.querySelectorAll('table.runs a')].some((a) => a.getAttribute('href')?.endsWith(id)), run.run_id);
+
+    const { run: live } = (await api<RunEnvelope>(server.url, 'POST', '/set/ticker')).body;
+    await page.goto(`${server.url}/ui/runs/${live.run_id}`);
+    await log(page).getByText('tick 3', { exact: true }).waitFor();
+    await page.getByText('Details').click();
+    const counted = async () => Number((await page.locator('.facts dd', { hasText: 'lines so far' }).textContent())?.replace(/\D/g, ''));
+    const seen = await counted();
+    await log(page).getByText('tick 8', { exact: true }).waitFor();
+    expect(await counted()).toBeGreaterThan(seen);
+    await api(server.url, 'POST', `/runs/${live.run_id}/stop`);
+
+    const started = Date.now();
+    await page.goto(`${server.url}/ui/runs/no-such-run`);
+    await page.getByText('There is no run no-such-run.').waitFor();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await page.getByText(/live log was interrupted/).count()).toBe(0);
     await page.context().close();
   });
 

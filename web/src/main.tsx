@@ -53,7 +53,7 @@ function Shell({ connection }: { connection: ConnectionState }) {
           <ToolList canRun={hasRole(role, 'operator')} />
         </main>
       )}
-      {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} />}
+      {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} reconnecting={connection === 'reconnecting'} />}
       {route.page === 'not-found' && (
         <main>
           <p>

@@ -21,6 +21,9 @@ type ErrorData = { code?: string; retryAfterS?: number } | undefined;
 const codeOf = (e: unknown) => (e instanceof TRPCClientError ? (e.data as ErrorData)?.code : undefined);
 const isUnauthorized = (e: unknown) => codeOf(e) === 'UNAUTHORIZED';
 
+/** Answers that asking again at once would not change: no retry. */
+const FINAL = new Set(['UNAUTHORIZED', 'FORBIDDEN', 'TOO_MANY_REQUESTS', 'NOT_FOUND', 'BAD_REQUEST']);
+
 /** When the server gives no wait with its 429, that of its default window for failed sign-ins: a minute. */
 const DEFAULT_WAIT_S = 60;
 
@@ -41,7 +44,7 @@ export function createQueryClient() {
   return new QueryClient({
     queryCache: new QueryCache({ onError }),
     mutationCache: new MutationCache({ onError }),
-    defaultOptions: { queries: { retry: (count, e) => !session.blocked && codeOf(e) !== 'UNAUTHORIZED' && codeOf(e) !== 'TOO_MANY_REQUESTS' && count < 2, refetchOnWindowFocus: false } },
+    defaultOptions: { queries: { retry: (count, e) => !session.blocked && !FINAL.has(codeOf(e) ?? '') && count < 2, refetchOnWindowFocus: false } },
   });
 }
 

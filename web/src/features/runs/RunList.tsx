@@ -31,6 +31,7 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
           if (!page) return page;
           const i = page.items.findIndex((r) => r.run_id === run.run_id);
           const matches = (!status || run.status === status) && (!name || run.name === name);
+          if (i >= 0 && !matches) return { ...page, items: page.items.filter((r) => r.run_id !== run.run_id) };
           if (i >= 0) return { ...page, items: page.items.map((r) => (r.run_id === run.run_id ? run : r)) };
           if (!cursor && matches) return { ...page, items: [run, ...page.items].slice(0, PAGE) };
           return page;

@@ -5,14 +5,17 @@ import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
 import { argvText, bytes, duration, limitsText, when } from '../../components/format';
 import { useNow } from '../../components/useNow';
-import { homePath, linkProps } from '../../lib/router';
+import { homePath, linkProps, navigate, runPath } from '../../lib/router';
 import { isUnauthorized, useTRPC } from '../../lib/trpc';
 import { LogView } from './LogView';
 import { SummarySection } from './Summary';
 import { useRunLog } from './useRunLog';
 
-/** One run: its record, its log live, download and stop. */
-export function RunPage({ runId, canStop, appName }: { runId: string; canStop: boolean; appName: string }) {
+/**
+ * One run: a one-line header (status, duration, exit code, and Run again, Download and Stop), the
+ * facts folded under Details, and the log filling the rest of the screen.
+ */
+export function RunPage({ runId, canStop, appName, reconnecting }: { runId: string; canStop: boolean; appName: string; reconnecting: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const getOptions = trpc.runs.get.queryOptions({ run_id: runId });
@@ -37,6 +40,7 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
     }),
   );
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
+  const again = useMutation(trpc.runs.start.mutationOptions({ onSuccess: ({ run: next }) => navigate(runPath(next.run_id)) }));
   useEffect(() => {
     document.title = `${run ? `${run.name} (${run.status})` : 'Run'} · ${appName}`;
   }, [run?.name, run?.status, appName]);
@@ -58,14 +62,15 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
     );
   };
 
-  if (record.error) {
+  const notFound = record.error?.data?.code === 'NOT_FOUND' || log.error?.data?.code === 'NOT_FOUND';
+  if (record.error || notFound) {
     return (
       <main>
         <p>
-          <a {...linkProps(homePath())}>← All runs</a>
+          <a {...linkProps(homePath())}>← Runs</a>
         </p>
         <p role="alert" className="error">
-          {record.error.data?.code === 'NOT_FOUND' ? `There is no run ${runId}.` : `Could not load the run: ${record.error.message}`}
+          {notFound ? `There is no run ${runId}.` : `Could not load the run: ${record.error?.message}`}
         </p>
       </main>
     );
@@ -73,16 +78,33 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
 
   return (
     <main className="run-page">
-      <p>
-        <a {...linkProps(homePath())}>← All runs</a>
-      </p>
       <header className="run-head">
+        <a {...linkProps(homePath())} className="back">
+          ← Runs
+        </a>
         <h2>
           {run?.name ?? '…'} {run && <StatusBadge status={run.status} />}
         </h2>
+        {run && (
+          <span className="muted run-brief">
+            {duration(run, now) ?? 'not started'}
+            {run.exit_code !== null && (
+              <>
+                {', exit '}
+                <span data-testid="exit-code">{run.exit_code}</span>
+              </>
+            )}
+            {run.signal && `, ${run.signal}`}
+          </span>
+        )}
         <div className="actions">
+          {canStop && run && (
+            <button type="button" onClick={() => again.mutate({ name: run.name, params: run.params })} disabled={again.isPending} title="Start this tool again with the same parameters">
+              Run again
+            </button>
+          )}
           <button type="button" onClick={() => download('log', `${run?.name ?? 'run'}-${runId}.log`)} disabled={logToken.isPending}>
-            Download the raw log
+            Download log
           </button>
           {canStop && run && !isFinal(run.status) && (
             <button type="button" className="danger" onClick={() => setConfirming(true)} disabled={stop.isPending}>
@@ -90,12 +112,22 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
             </button>
           )}
         </div>
-        {logToken.error && !isUnauthorized(logToken.error) && (
-          <p role="alert" className="error">
-            Could not download: {logToken.error.message}
-          </p>
-        )}
       </header>
+      {logToken.error && !isUnauthorized(logToken.error) && (
+        <p role="alert" className="error">
+          Could not download: {logToken.error.message}
+        </p>
+      )}
+      {again.error && !isUnauthorized(again.error) && (
+        <p role="alert" className="error">
+          Could not start it again: {again.error.message}
+        </p>
+      )}
+      {run?.error && (
+        <p role="alert" className="error">
+          {run.error}
+        </p>
+      )}
       {confirming && (
         <div className="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text">
           <h3 id="confirm-title">Stop this run?</h3>
@@ -111,97 +143,89 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
         </div>
       )}
       {stop.error && <p role="alert" className="error">Could not stop: {stop.error.message}</p>}
-      {run && (
-        <dl className="facts">
-          <dt>Command</dt>
-          <dd>
-            <code>{argvText(run.cmd)}</code>
-          </dd>
-          <dt>Started by</dt>
-          <dd>{run.requested_by ?? '—'}</dd>
-          <dt>Created</dt>
-          <dd>{when(run.created_at)}</dd>
-          <dt>Started</dt>
-          <dd>{when(run.started_at)}</dd>
-          <dt>Finished</dt>
-          <dd>{when(run.finished_at)}</dd>
-          <dt>Duration</dt>
-          <dd>{duration(run, now) ?? '—'}</dd>
-          <dt>Exit code</dt>
-          <dd data-testid="exit-code">{run.exit_code ?? '—'}</dd>
-          {run.signal && (
-            <>
-              <dt>Signal</dt>
-              <dd>{run.signal}</dd>
-            </>
-          )}
-          {run.end_reason && (
-            <>
-              <dt>Ended by</dt>
-              <dd>
-                {run.end_reason}
-                {run.stopped_by ? ` (${run.stopped_by})` : ''}
-              </dd>
-            </>
-          )}
-          <dt>Log</dt>
-          <dd>
-            {bytes(run.log_bytes)}
-            {run.log_truncated && ' (truncated: head and tail kept)'}
-          </dd>
-          {(run.peak_memory_bytes !== null || run.cpu_time_ms !== null) && (
-            <>
-              <dt>Used</dt>
-              <dd>
-                {run.peak_memory_bytes !== null && `${bytes(run.peak_memory_bytes)} peak memory`}
-                {run.peak_memory_bytes !== null && run.cpu_time_ms !== null && ', '}
-                {run.cpu_time_ms !== null && `${(run.cpu_time_ms / 1000).toFixed(2)} s CPU`}
-              </dd>
-            </>
-          )}
-          {run.limits && (
-            <>
-              <dt>Limits</dt>
-              <dd data-testid="limits">{limitsText(run.limits)}</dd>
-            </>
-          )}
-          {run.artifacts.length > 0 && (
-            <>
-              <dt>Artifacts</dt>
-              <dd>
-                <ul className="artifacts">
-                  {run.artifacts.map((a) => (
-                    <li key={a.name}>
-                      <button type="button" className="link" onClick={() => download(`artifacts/${encodeURIComponent(a.name)}`, a.name)} title={`sha256 ${a.sha256}`}>
-                        {a.name}
-                      </button>{' '}
-                      <span className="muted">
-                        {bytes(a.size)}, {a.type}
-                      </span>
-                      {a.url && (
-                        <>
-                          {' '}
-                          <a href={a.url} rel="noreferrer">
-                            (S3)
-                          </a>
-                        </>
-                      )}
-                    </li>
-                  ))}
-                </ul>
-              </dd>
-            </>
-          )}
-          {run.error && (
-            <>
-              <dt>Error</dt>
-              <dd className="error">{run.error}</dd>
-            </>
-          )}
-        </dl>
+      {run && run.artifacts.length > 0 && (
+        <ul className="artifacts" aria-label="Artifacts">
+          {run.artifacts.map((a) => (
+            <li key={a.name}>
+              <button type="button" className="link" onClick={() => download(`artifacts/${encodeURIComponent(a.name)}`, a.name)} title={`sha256 ${a.sha256}`}>
+                {a.name}
+              </button>{' '}
+              <span className="muted">
+                {bytes(a.size)}, {a.type}
+              </span>
+              {a.url && (
+                <>
+                  {' '}
+                  <a href={a.url} rel="noreferrer">
+                    (S3)
+                  </a>
+                </>
+              )}
+            </li>
+          ))}
+        </ul>
       )}
       {run?.summary && <SummarySection summary={run.summary} />}
-      {log.error && (
+      {run && (
+        <details className="run-details">
+          <summary>Details</summary>
+          <dl className="facts">
+            <dt>Command</dt>
+            <dd>
+              <code>{argvText(run.cmd)}</code>
+            </dd>
+            <dt>Started by</dt>
+            <dd>{run.requested_by ?? '—'}</dd>
+            <dt>Created</dt>
+            <dd>{when(run.created_at)}</dd>
+            <dt>Started</dt>
+            <dd>{when(run.started_at)}</dd>
+            <dt>Finished</dt>
+            <dd>{when(run.finished_at)}</dd>
+            <dt>Duration</dt>
+            <dd>{duration(run, now) ?? '—'}</dd>
+            <dt>Exit code</dt>
+            <dd>{run.exit_code ?? '—'}</dd>
+            {run.signal && (
+              <>
+                <dt>Signal</dt>
+                <dd>{run.signal}</dd>
+              </>
+            )}
+            {run.end_reason && (
+              <>
+                <dt>Ended by</dt>
+                <dd>
+                  {run.end_reason}
+                  {run.stopped_by ? ` (${run.stopped_by})` : ''}
+                </dd>
+              </>
+            )}
+            <dt>Log</dt>
+            <dd>
+              {live ? `${log.lines.length.toLocaleString('en')} lines so far` : bytes(run.log_bytes)}
+              {run.log_truncated && ' (truncated: head and tail kept)'}
+            </dd>
+            {(run.peak_memory_bytes !== null || run.cpu_time_ms !== null) && (
+              <>
+                <dt>Used</dt>
+                <dd>
+                  {run.peak_memory_bytes !== null && `${bytes(run.peak_memory_bytes)} peak memory`}
+                  {run.peak_memory_bytes !== null && run.cpu_time_ms !== null && ', '}
+                  {run.cpu_time_ms !== null && `${(run.cpu_time_ms / 1000).toFixed(2)} s CPU`}
+                </dd>
+              </>
+            )}
+            {run.limits && (
+              <>
+                <dt>Limits</dt>
+                <dd data-testid="limits">{limitsText(run.limits)}</dd>
+              </>
+            )}
+          </dl>
+        </details>
+      )}
+      {log.error && !reconnecting && (
         <p role="alert" className="error">
           The live log was interrupted: {log.error.message}
         </p>
