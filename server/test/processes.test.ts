@@ -236,6 +236,7 @@ describe('catalog', () => {
       ['tools:\n  - name: x\n    cmd: []\n', /tool #1 "x", field cmd/],
       ['tools: [\n', /invalid YAML/],
       ['tools:\n  - name: x\n    cmd: [env]\n    env: [ADMIN_API_KEY]\n', /tool #1 "x", field env\.0: the server's own secret is never given to a tool/],
+      ['tools:\n  - name: x\n    cmd: [env]\n    set_env: { PATH: /tmp }\n', /tool #1 "x", field set_env\.PATH: set by the server/],
       // A parameter as the code an interpreter runs: a shell for whoever may start the tool.
       ['tools:\n  - name: x\n    cmd: ["bash", "-c", "{{x}}"]\n    params:\n      x: { type: string }\n', /tool #1 "x", field cmd\.2: \{\{x\}\} would be code that bash runs/],
       ['tools:\n  - name: x\n    cmd: ["/usr/bin/env", "LC_ALL=C", "python3.11", "-c", "{{x}}"]\n    params:\n      x: { type: string }\n', /tool #1 "x", field cmd\.4: \{\{x\}\} would be code/],

@@ -91,8 +91,12 @@ describe('the seed API', () => {
 
   it('gives a variable a catalog entry names (its env) to that tool alone', async () => {
     const logOf = async (run: Run) => (await fetchAuthed(`${server.url}/runs/${run.run_id}/log`)).text();
-    expect(await logOf(await runToEnd('env-with-token'))).toMatch(/^SECRET_TOKEN=do-not-leak-4c1e$/m);
-    expect(await logOf(await runToEnd('env'))).not.toContain('SECRET_TOKEN');
+    const own = await logOf(await runToEnd('env-with-token'));
+    expect(own).toMatch(/^SECRET_TOKEN=do-not-leak-4c1e$/m);
+    expect(own).toMatch(/^TOOL_SETTING=quiet=1$/m); // its set_env
+    const other = await logOf(await runToEnd('env'));
+    expect(other).not.toContain('SECRET_TOKEN');
+    expect(other).not.toContain('TOOL_SETTING');
   });
 
   it('runs each tool in a fresh working directory under LOG_DIR', async () => {

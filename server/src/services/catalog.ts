@@ -79,12 +79,21 @@ const ToolEntry = z.strictObject({
   /** Fixed environment variables for this tool alone: its settings (say, no update check), never secrets. */
   set_env: z
     .record(
-      z
-        .string()
-        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
-        .refine((name) => !SERVER_SECRETS.has(name) && !['PATH', 'HOME', 'XDG_CACHE_HOME'].includes(name), 'set by the server'),
+      z.string(),
       z.string().max(4096).refine((v) => !v.includes('\0'), 'a value must not contain a NUL byte'),
     )
+    .superRefine((vars, ctx) => {
+      for (const name of Object.keys(vars)) {
+        const problem = !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+          ? 'not an environment variable name'
+          : SERVER_SECRETS.has(name)
+            ? "the server's own secret is never given to a tool"
+            : ['PATH', 'HOME', 'XDG_CACHE_HOME'].includes(name)
+              ? 'set by the server'
+              : null;
+        if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+      }
+    })
     .default({}),
   /**
    * A cache kept between runs (a scanner's vulnerability database), shared by the entries that name the
