@@ -206,7 +206,7 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
           The live log was interrupted: {log.error.message}
         </p>
       )}
-      <LogView lines={log.lines} version={log.version} live={!log.ended} />
+      <LogView log={log} live={!log.ended} />
     </main>
   );
 }
