@@ -2,14 +2,15 @@
  * `npm run bench`: the streaming benchmark suite at full size, printed as a table. Every case runs
  * beside its baseline in the same invocation; compare ratios, not absolute times (the machine is
  * shared and noisy). See bench/README.md. `BENCH_SIZE=smoke` runs the small sizes; `BENCH_CASES=one,ten`
- * runs some of the cases (one, ten, many, latency, big, short, fleet, paging).
+ * runs some of the cases (one, ten, many, latency, big, short, fleet, paging, view).
  */
 import os from 'node:os';
+import { logViewer } from './browser';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
 import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type OneReader, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
-const CASES = ['one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging'] as const;
+const CASES = ['one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging', 'view'] as const;
 const chosen = new Set((process.env.BENCH_CASES ?? CASES.join(',')).split(',').map((c) => c.trim()));
 const unknown = [...chosen].filter((c) => !(CASES as readonly string[]).includes(c));
 if (unknown.length) {
@@ -49,6 +50,10 @@ try {
   if (wants('short')) {
     step('short runs');
     rows.push(await shortRuns(server, sizes));
+  }
+  if (wants('view')) {
+    step('the log viewer in Chromium');
+    rows.push(...(await logViewer(server, sizes)));
   }
   if (one && wants('fleet')) {
     step('fleet');

@@ -142,7 +142,7 @@ describe('the web app', () => {
     const page = await open(server, `/ui/runs/${run.run_id}`, server.adminKey);
     const red = log(page).getByText('red', { exact: true });
     await red.waitFor();
-    expect(await red.evaluate((e) => getComputedStyle(e).color)).toBe('rgb(187, 0, 0)');
+    expect(await red.evaluate((e) => getComputedStyle(e).color)).toBe('rgb(255, 123, 114)'); // the log's palette (logview.e2e.test.ts checks its contrast)
     await log(page).getByText('<img src=x onerror=alert(1)><script>alert(2)</script>').waitFor();
     expect(await page.locator('.log-lines img, .log-lines script').count()).toBe(0);
     await page.context().close();

@@ -1,34 +1,42 @@
-import { useVirtualizer } from '@tanstack/react-virtual';
-import Anser from 'anser';
-import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactNode } from 'react';
+import { styledParts } from './ansi';
+import { LogSearch } from './logSearch';
+import type { RunLog } from './useRunLog';
 
 const ROW = 18;
-const MAX_MATCHES = 100_000;
-
 /**
- * One log line with its ANSI colours, and the search term marked. Everything goes through React
- * text nodes: nothing in a log can become markup or script.
+ * The tallest the scrolled content gets: under every browser's maximum element height (about 17.9M
+ * px in Firefox, 33.5M in Chromium, where 18 px lines stopped at line 1,864,135). A longer log scrolls
+ * in proportion (a pixel of scrollbar is then more than a line), and every line stays reachable.
  */
-function LogLine({ text, term }: { text: string; term: string }) {
-  const parts = text.includes('\u001b') ? Anser.ansiToJson(text, { json: true, remove_empty: true }) : [{ content: text, fg: null, bg: null, decorations: [] as string[] }];
-  return (
-    <>
-      {parts.map((p, i) => {
-        const style = {
-          color: p.fg ? `rgb(${p.fg})` : undefined,
-          backgroundColor: p.bg ? `rgb(${p.bg})` : undefined,
-          fontWeight: p.decorations.includes('bold') ? 700 : undefined,
-          fontStyle: p.decorations.includes('italic') ? 'italic' : undefined,
-          textDecoration: p.decorations.includes('underline') ? 'underline' : undefined,
-        };
-        return (
-          <span key={i} style={style}>
-            {mark(p.content, term)}
-          </span>
-        );
-      })}
-    </>
-  );
+const MAX_HEIGHT = 8_000_000;
+/** Rows rendered past the window's edges, so a scroll shows rows before the next render. */
+const OVERSCAN = 8;
+/** Search scans for this long at a time, then lets the page breathe. */
+const SEARCH_SLICE_MS = 12;
+const WRAP_KEY = 'oss-runner.log.wrap';
+
+/** Where the content's pixels and the log's lines meet. `top` is the first line shown (fractional). */
+function geometry(count: number, height: number) {
+  const total = Math.min(count * ROW, MAX_HEIGHT);
+  const maxScroll = Math.max(0, total - height);
+  const maxTop = Math.max(0, count - height / ROW);
+  return {
+    total,
+    maxScroll,
+    maxTop,
+    toLine: (px: number) => (maxScroll > 0 ? (px / maxScroll) * maxTop : 0),
+    toPx: (line: number) => (maxTop > 0 ? (line / maxTop) * maxScroll : 0),
+  };
+}
+
+/** A line link from the address: `#L12` or `#L10-L20` (1-based, inclusive). */
+export function parseLineHash(hash: string): { from: number; to: number } | null {
+  const m = /^#L(\d{1,9})(?:-L?(\d{1,9}))?$/.exec(hash);
+  if (!m) return null;
+  const a = Number(m[1]);
+  const b = m[2] === undefined ? a : Number(m[2]);
+  return { from: Math.min(a, b), to: Math.max(a, b) };
 }
 
 function mark(text: string, term: string): ReactNode {
@@ -44,48 +52,166 @@ function mark(text: string, term: string): ReactNode {
   return out;
 }
 
-/** The log, virtualized (a million lines scroll smoothly), following the tail unless you scroll up. */
-export function LogView({ lines, version, live }: { lines: string[]; version: number; live: boolean }) {
+/**
+ * One log line with its ANSI colours, and the search term marked. Everything goes through React
+ * text nodes: nothing in a log can become markup or script.
+ */
+function LogLine({ text, term }: { text: string; term: string }) {
+  return (
+    <span className="text">
+      {styledParts(text).map((p, i) => (
+        <span key={i} style={p.style}>
+          {mark(p.content, term)}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+function storedWrap(): boolean {
+  try {
+    return localStorage.getItem(WRAP_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The log, virtualized by lines (only the rows in view are in the page, and the content's height is
+ * capped, so the millionth line of a log is as reachable as the first), following the end unless you
+ * scroll up; incremental search, line links (#L12, #L10-L20), and line wrapping kept per browser.
+ */
+export function LogView({ log, live }: { log: RunLog; live: boolean }) {
+  const { lines, version, progress } = log;
+  const count = lines.count;
   const scroller = useRef<HTMLDivElement>(null);
+  const [height, setHeight] = useState(600);
   const [follow, setFollow] = useState(true);
+  const [top, setTop] = useState(0);
+  /** The scrollTop the view itself set last: its scroll event is not a person's. */
+  const expected = useRef<number | null>(null);
+  const [wrap, setWrap] = useState(storedWrap);
+
+  const g = geometry(count, height);
+  const fits = g.maxScroll === 0;
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => setHeight(el.clientHeight));
+    observer.observe(el);
+    setHeight(el.clientHeight);
+    return () => observer.disconnect();
+  }, []);
+
+  // The scrollbar follows the view's position (not the other way round): lines arriving above a
+  // fixed position, or a jump to a line, move it.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    if (fits && !follow) {
+      expected.current = el.scrollTop;
+      return;
+    }
+    const want = follow ? el.scrollHeight : Math.round(g.toPx(top));
+    if (Math.abs(el.scrollTop - want) >= 1) el.scrollTop = want;
+    expected.current = el.scrollTop;
+  });
+
+  // Scrolling up (wheel, keys, scrollbar) stops following; coming back to the end resumes it.
+  const onScroll = () => {
+    const el = scroller.current;
+    if (!el || (expected.current !== null && Math.abs(el.scrollTop - expected.current) < 1)) return;
+    expected.current = el.scrollTop;
+    if (el.scrollTop >= el.scrollHeight - el.clientHeight - 1) setFollow(true);
+    else {
+      setFollow(false);
+      if (!fits) setTop(g.toLine(el.scrollTop));
+    }
+  };
+
+  // When a finished log's end gives way to the whole of it, a position held in the end stays on its lines.
+  const previous = useRef(lines);
+  useEffect(() => {
+    const before = previous.current;
+    previous.current = lines;
+    if (before !== lines && !before.numbered) setTop((t) => t + lines.count - before.count);
+  }, [lines]);
+
+  /** Shows line `index` (0-based) mid-window, and stops following. */
+  const showLine = useCallback(
+    (index: number) => {
+      const gg = geometry(count, height);
+      setFollow(false);
+      setTop(Math.max(0, Math.min(gg.maxTop, index - (height / ROW - 1) / 2)));
+    },
+    [count, height],
+  );
+
+  // Line links: from the address, kept across reloads; a click on a line number sets one (Shift: a range).
+  const [linked, setLinked] = useState(() => parseLineHash(location.hash));
+  const [linkNote, setLinkNote] = useState<string | null>(null);
+  const applied = useRef<string | null>(null);
+  useEffect(() => {
+    const onHash = () => {
+      applied.current = null;
+      setLinked(parseLineHash(location.hash));
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  useEffect(() => {
+    if (!linked || !lines.numbered) return;
+    const key = `${linked.from}-${linked.to}`;
+    if (applied.current === key) return;
+    if (linked.from > count) {
+      if (live || progress) return; // not here yet
+      applied.current = key;
+      setLinkNote(`Line ${linked.from.toLocaleString()} is past the end of the log (${count.toLocaleString()} lines).`);
+      return;
+    }
+    applied.current = key;
+    setLinkNote(null);
+    showLine(linked.from - 1);
+  }, [linked, lines, count, live, progress, showLine]);
+  const onLineLink = (e: MouseEvent<HTMLAnchorElement>, n: number) => {
+    e.preventDefault();
+    const next = e.shiftKey && linked ? { from: Math.min(linked.from, n), to: Math.max(linked.from, n) } : { from: n, to: n };
+    history.replaceState(history.state, '', next.from === next.to ? `#L${next.from}` : `#L${next.from}-L${next.to}`);
+    applied.current = `${next.from}-${next.to}`; // already in view: no jump
+    setLinkNote(null);
+    setLinked(next);
+  };
+
+  // Search: scanned a slice at a time, and only the lines that arrived since, never the whole log again.
   const [query, setQuery] = useState('');
   const [term, setTerm] = useState('');
   const [current, setCurrent] = useState(0);
-  const count = lines.length;
-  const virtualizer = useVirtualizer({ count, getScrollElement: () => scroller.current, estimateSize: () => ROW, overscan: 30 });
-
+  const [search, setSearch] = useState<LogSearch | null>(null);
+  const [, setScanned] = useState(0);
   useEffect(() => {
-    if (follow && count > 0) virtualizer.scrollToIndex(count - 1, { align: 'end' });
-  }, [version, count, follow, virtualizer]);
-
-  // Scrolling up (wheel, keys, scrollbar) stops following; coming back to the end resumes it. The
-  // direction tells a person's scroll from the view's own, which only ever moves down.
-  const lastTop = useRef(0);
-  const onScroll = useCallback(() => {
-    const el = scroller.current;
-    if (!el) return;
-    if (el.scrollTop < lastTop.current - 1) setFollow(false);
-    else if (el.scrollHeight - el.scrollTop - el.clientHeight < ROW * 2) setFollow(true);
-    lastTop.current = el.scrollTop;
-  }, []);
-
-  const matches = useMemo(() => {
-    if (!term) return [];
-    const found: number[] = [];
-    for (let i = 0; i < lines.length && found.length < MAX_MATCHES; i++) if (lines[i]?.toLowerCase().includes(term)) found.push(i);
-    return found;
-    // `version` changes whenever lines arrive: the matches follow them.
-  }, [term, version, lines]);
+    setSearch(term ? new LogSearch(term, lines) : null);
+    setCurrent(-1);
+  }, [term, lines]);
+  useEffect(() => {
+    if (!search) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const scan = () => {
+      if (search.step(SEARCH_SLICE_MS)) setScanned(search.scanned);
+      if (!search.done) timer = setTimeout(scan, 0);
+    };
+    scan();
+    return () => clearTimeout(timer);
+  }, [search, version]);
+  const matches = search?.matches ?? [];
 
   const go = (index: number) => {
     if (!matches.length) return;
     const next = (index + matches.length) % matches.length;
     setCurrent(next);
-    setFollow(false);
-    virtualizer.scrollToIndex(matches[next] ?? 0, { align: 'center' });
+    showLine(matches[next] ?? 0);
   };
-
-  const search = () => {
+  const find = () => {
     const t = query.trim().toLowerCase();
     if (t !== term) {
       setTerm(t);
@@ -94,16 +220,70 @@ export function LogView({ lines, version, live }: { lines: string[]; version: nu
   };
   useEffect(() => {
     if (term && current === -1 && matches.length) go(0);
-  }, [term, matches]);
-
+  });
   const onKey = (e: KeyboardEvent<HTMLInputElement>) => {
     if (e.key === 'Enter') {
       e.preventDefault();
       if (e.shiftKey) go(current - 1);
-      else search();
+      else find();
     }
   };
   const activeLine = term && current >= 0 ? matches[current] : undefined;
+
+  const onWrap = (on: boolean) => {
+    setWrap(on);
+    try {
+      localStorage.setItem(WRAP_KEY, on ? '1' : '0');
+    } catch {
+      // Storage refused (private mode, say): the choice lasts for this page.
+    }
+  };
+
+  // The rows in the window: from the first line shown, or the last ones, against the bottom, when following.
+  const inView = Math.ceil(height / ROW);
+  const atEnd = !fits && follow;
+  let first: number;
+  let last: number;
+  let blockStyle: { top?: number; bottom?: number; position?: 'relative' };
+  if (fits) {
+    [first, last, blockStyle] = [0, count, { position: 'relative' }];
+  } else if (atEnd) {
+    [first, last, blockStyle] = [Math.max(0, count - inView - OVERSCAN), count, { bottom: 0 }];
+  } else {
+    const start = Math.floor(top);
+    // Rows above the first are as tall as a row only when lines do not wrap.
+    const above = wrap ? 0 : Math.min(start, OVERSCAN);
+    first = start - above;
+    last = Math.min(count, start + inView + OVERSCAN);
+    blockStyle = { top: g.toPx(top) - (top - start) * ROW - above * ROW };
+  }
+  const rows: ReactNode[] = [];
+  for (let i = first; i < last; i++) {
+    const n = i + 1;
+    const inLink = linked && lines.numbered && n >= linked.from && n <= linked.to;
+    rows.push(
+      <div key={i} className={`line${i === activeLine ? ' current' : ''}${inLink ? ' linked' : ''}`} data-line={lines.numbered ? n : undefined}>
+        {lines.numbered ? (
+          <a className="ln" href={`#L${n}`} tabIndex={-1} onClick={(e) => onLineLink(e, n)}>
+            {n}
+          </a>
+        ) : (
+          <span className="ln" />
+        )}
+        <LogLine text={lines.text(i)} term={term} />
+      </div>,
+    );
+  }
+
+  const countText = progress
+    ? `Loading the log… ${Math.floor((progress.loaded / Math.max(1, progress.total)) * 100)}%`
+    : term
+      ? matches.length
+        ? `${(current + 1).toLocaleString()} of ${matches.length.toLocaleString()}${search?.done ? '' : '+'}`
+        : search?.done
+          ? 'no match'
+          : 'searching…'
+      : `${count.toLocaleString()} ${count === 1 ? 'line' : 'lines'}`;
 
   return (
     <div className="log">
@@ -112,7 +292,7 @@ export function LogView({ lines, version, live }: { lines: string[]; version: nu
           Search the log
         </label>
         <input id="log-search" type="search" placeholder="Search the log" value={query} onChange={(e) => setQuery(e.target.value)} onKeyDown={onKey} />
-        <button type="button" onClick={search}>
+        <button type="button" onClick={find}>
           Find
         </button>
         <button type="button" onClick={() => go(current - 1)} disabled={!matches.length} aria-label="Previous match">
@@ -122,30 +302,28 @@ export function LogView({ lines, version, live }: { lines: string[]; version: nu
           ↓
         </button>
         <span className="muted" aria-live="polite" data-testid="match-count">
-          {term ? (matches.length ? `${current + 1} of ${matches.length}${matches.length === MAX_MATCHES ? '+' : ''}` : 'no match') : `${count.toLocaleString()} ${count === 1 ? 'line' : 'lines'}`}
+          {countText}
         </span>
+        <label className="log-option">
+          <input type="checkbox" checked={wrap} onChange={(e) => onWrap(e.target.checked)} /> Wrap lines
+        </label>
         {!follow && (
           <button type="button" onClick={() => setFollow(true)}>
             {live ? 'Follow the end' : 'Go to the end'}
           </button>
         )}
       </div>
-      <div ref={scroller} className="log-lines" onScroll={onScroll} tabIndex={0} role="log" aria-label="Log output" aria-live="off">
-        {count === 0 && <p className="muted empty">{live ? 'Waiting for output…' : 'This run printed nothing.'}</p>}
-        <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
-          {virtualizer.getVirtualItems().map((row) => (
-            <div
-              key={row.key}
-              className={`line${row.index === activeLine ? ' current' : ''}`}
-              data-line={row.index + 1}
-              style={{ transform: `translateY(${row.start}px)`, height: ROW }}
-            >
-              <span className="ln" aria-hidden="true">
-                {row.index + 1}
-              </span>
-              <LogLine text={lines[row.index] ?? ''} term={term} />
-            </div>
-          ))}
+      {linkNote && (
+        <p className="log-note" role="status">
+          {linkNote}
+        </p>
+      )}
+      <div ref={scroller} className={`log-lines${wrap ? ' wrap' : ''}`} onScroll={onScroll} tabIndex={0} role="log" aria-label="Log output" aria-live="off">
+        {count === 0 && !progress && <p className="muted empty">{live ? 'Waiting for output…' : 'This run printed nothing.'}</p>}
+        <div className="log-content" style={fits ? undefined : { height: g.total }}>
+          <div className="log-rows" style={blockStyle}>
+            {rows}
+          </div>
         </div>
       </div>
     </div>

@@ -62,7 +62,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
     );
   };
 
-  const notFound = record.error?.data?.code === 'NOT_FOUND' || log.error?.data?.code === 'NOT_FOUND';
+  const notFound = record.error?.data?.code === 'NOT_FOUND';
   if (record.error || notFound) {
     return (
       <main>
@@ -203,7 +203,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
             )}
             <dt>Log</dt>
             <dd>
-              {live ? `${log.lines.length.toLocaleString('en')} lines so far` : bytes(run.log_bytes)}
+              {live ? `${log.lines.count.toLocaleString('en')} lines so far` : bytes(run.log_bytes)}
               {run.log_truncated && ' (truncated: head and tail kept)'}
             </dd>
             {(run.peak_memory_bytes !== null || run.cpu_time_ms !== null) && (
@@ -230,7 +230,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
           The live log was interrupted: {log.error.message}
         </p>
       )}
-      <LogView lines={log.lines} version={log.version} live={!log.ended} />
+      <LogView log={log} live={!log.ended} />
     </main>
   );
 }

@@ -1,28 +1,56 @@
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useRef, useState } from 'react';
-import type { Run } from '../../../../shared/src/schemas/run';
+import { useEffect, useRef, useState } from 'react';
+import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { useTRPC } from '../../lib/trpc';
+import { StringLines, type LogLines } from './logLines';
+import { readLog, type LogProgress } from './logRanges';
+
+/** How the log is read, chosen once from the run's first known state. */
+type Source = 'live' | 'ranges';
+
+export interface RunLog {
+  lines: LogLines;
+  /** Changes whenever lines arrive (at most once a frame). */
+  version: number;
+  /** The final run, once the log is complete. */
+  ended: Run | null;
+  /** A finished log's bytes read so far, while it loads. */
+  progress: LogProgress | null;
+  /** Why the log could not be read (a finished run's), or why the live log was interrupted. */
+  error: { message: string } | null;
+}
 
 /**
- * A run's log, live, over the tRPC WebSocket. Lines accumulate in one array (re-rendering at most
- * once a frame); after a network drop or a server restart the client resubscribes from the last
- * event id it saw, so nothing is missed and nothing comes twice.
+ * A run's log. A finished run's is read by byte ranges (its end at once, then the rest); a running
+ * run's comes live over the tRPC WebSocket, lines accumulating in one store (re-rendering at most once
+ * a frame); after a network drop or a server restart the client resubscribes from the last event id
+ * it saw, so nothing is missed and nothing comes twice.
  */
-export function useRunLog(runId: string) {
+export function useRunLog(runId: string): RunLog {
   const trpc = useTRPC();
-  const lines = useRef<string[]>([]);
+  const record = useQuery(trpc.runs.get.queryOptions({ run_id: runId }));
+  const [source, setSource] = useState<Source | null>(null);
+  const known = record.data?.run;
+  useEffect(() => {
+    if (known && source === null) setSource(isFinal(known.status) ? 'ranges' : 'live');
+  }, [known, source]);
+
+  const live = useRef(new StringLines());
+  const [shown, setShown] = useState<{ lines: LogLines; progress: LogProgress | null }>({ lines: live.current, progress: null });
   const [version, setVersion] = useState(0);
   const [ended, setEnded] = useState<Run | null>(null);
+  const [failure, setFailure] = useState<Error | null>(null);
   const frame = useRef<number | null>(null);
 
   const subscription = useSubscription(
     trpc.runs.logs.subscriptionOptions(
       { run_id: runId },
       {
+        enabled: source === 'live',
         onData: ({ data }) => {
           if (data.type === 'lines') {
-            const target = lines.current;
-            for (const line of data.lines) target.push(line);
+            live.current.push(data.lines);
             frame.current ??= requestAnimationFrame(() => {
               frame.current = null;
               setVersion((v) => v + 1);
@@ -32,5 +60,38 @@ export function useRunLog(runId: string) {
       },
     ),
   );
-  return { lines: lines.current, version, ended, status: subscription.status, error: subscription.error };
+
+  const logToken = useMutation(trpc.runs.logToken.mutationOptions());
+  const { mutateAsync } = logToken;
+  useEffect(() => {
+    if (source !== 'ranges' || !known) return;
+    const abort = new AbortController();
+    readLog({
+      path: `/runs/${encodeURIComponent(runId)}/log`,
+      token: async () => (await mutateAsync({ run_id: runId })).token,
+      signal: abort.signal,
+      show: (lines, progress) => {
+        setShown({ lines, progress });
+        setVersion((v) => v + 1);
+      },
+    }).then(
+      () => setEnded(known),
+      (e: unknown) => {
+        if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+    return () => abort.abort();
+    // Read once per run: the record's later updates do not change a finished log.
+  }, [source, runId, mutateAsync]);
+
+  useEffect(() => () => void (frame.current !== null && cancelAnimationFrame(frame.current)), []);
+
+  return {
+    lines: shown.lines,
+    version,
+    ended: source === 'ranges' ? (ended ?? known ?? null) : ended,
+    // Until a finished log is read through (or before it is known how to read it), line links wait.
+    progress: source === 'live' ? null : source === 'ranges' && (ended || failure) ? null : (shown.progress ?? { loaded: 0, total: 0 }),
+    error: failure ?? subscription.error,
+  };
 }

@@ -1,0 +1,138 @@
+/**
+ * A log's lines as the view reads them, whichever way they came: strings from the live stream, or
+ * the raw bytes of a finished log read by byte ranges with an index of where each line starts (a
+ * million lines cost the bytes plus 4 bytes a line, and a line becomes a string only when it is
+ * shown or searched).
+ *
+ * Both split lines as the server's stream does: every \n, \r\n or lone \r ends a line, and a line
+ * break at the very end opens no empty last line.
+ */
+
+export interface LogLines {
+  /** Lines known so far. */
+  readonly count: number;
+  /** Whether line numbers are known: false while only the end of a finished log has arrived. */
+  readonly numbered: boolean;
+  /** The text of line `i` (0-based). */
+  text(i: number): string;
+  /** The texts of lines [from, to), in one go (search reads a log block by block). */
+  slice(from: number, to: number): string[];
+}
+
+/** Lines held as strings: the live stream's, or a finished log's last bytes while the rest loads. */
+export class StringLines implements LogLines {
+  private readonly lines: string[] = [];
+  constructor(readonly numbered = true) {}
+
+  get count(): number {
+    return this.lines.length;
+  }
+
+  push(lines: readonly string[]): void {
+    for (const line of lines) this.lines.push(line);
+  }
+
+  text(i: number): string {
+    return this.lines[i] ?? '';
+  }
+
+  slice(from: number, to: number): string[] {
+    return this.lines.slice(from, to);
+  }
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const BREAKS = /\r\n|\r|\n/;
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** A log's bytes, whole or arriving front to back, and where each of its lines starts. */
+export class ByteLines implements LogLines {
+  readonly numbered = true;
+  /** Bytes indexed so far (from 0). */
+  private indexed = 0;
+  /** Line starts; `starts[count]` is where the next line would start. */
+  private starts = new Uint32Array(1024);
+  private lineCount = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  get count(): number {
+    return this.lineCount;
+  }
+
+  /** Indexes bytes [indexed, upTo): call as they arrive; `upTo` at the log's end counts its last line even without a break. */
+  index(upTo: number): void {
+    const b = this.bytes;
+    const end = Math.min(upTo, b.length);
+    let at = this.indexed;
+    // A CR as the last byte so far may be the first half of a CRLF: decided once the next byte is here.
+    const stop = end === b.length ? end : end - 1;
+    while (at < stop) {
+      const byte = b[at++];
+      if (byte === LF || byte === CR) {
+        if (byte === CR && b[at] === LF) at++;
+        this.addStart(at);
+      }
+    }
+    if (end === b.length && at === b.length) {
+      // The last line, when the log does not end with a break.
+      const last = this.starts[this.lineCount] ?? 0;
+      if (last < b.length) this.addStart(b.length);
+    }
+    this.indexed = at;
+  }
+
+  private addStart(next: number): void {
+    if (this.lineCount + 2 > this.starts.length) {
+      const grown = new Uint32Array(this.starts.length * 2);
+      grown.set(this.starts);
+      this.starts = grown;
+    }
+    this.starts[++this.lineCount] = next;
+  }
+
+  /** Bytes of line `i` without its break. */
+  private range(i: number): [number, number] {
+    const start = this.starts[i] ?? 0;
+    let end = this.starts[i + 1] ?? start;
+    if (end > start && this.bytes[end - 1] === LF) end--;
+    if (end > start && this.bytes[end - 1] === CR) end--;
+    return [start, end];
+  }
+
+  text(i: number): string {
+    if (i < 0 || i >= this.lineCount) return '';
+    const [start, end] = this.range(i);
+    return decoder.decode(this.bytes.subarray(start, end));
+  }
+
+  slice(from: number, to: number): string[] {
+    const a = Math.max(0, from);
+    const b = Math.min(to, this.lineCount);
+    if (b <= a) return [];
+    // One decoding for the block, split at its breaks: the block ends with line b-1's break, if it has one.
+    const [, lastEnd] = this.range(b - 1);
+    const text = decoder.decode(this.bytes.subarray(this.starts[a] ?? 0, lastEnd));
+    return text.split(BREAKS);
+  }
+}
+
+/**
+ * The lines of a log's last bytes (`bytes`, from offset `from`), without the first one when it may
+ * have begun before them: what a finished log shows while the rest of it arrives.
+ */
+export function tailLines(bytes: Uint8Array, from: number): StringLines {
+  let start = 0;
+  if (from > 0) {
+    let at = 0;
+    while (at < bytes.length && bytes[at] !== LF && bytes[at] !== CR) at++;
+    start = Math.min(bytes.length, at + 1);
+    if (bytes[at] === CR && bytes[start] === LF) start++;
+  }
+  const lines = new StringLines(false);
+  const index = new ByteLines(bytes.subarray(start));
+  index.index(bytes.length);
+  lines.push(index.slice(0, index.count));
+  return lines;
+}

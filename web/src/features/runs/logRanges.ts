@@ -1,0 +1,91 @@
+/**
+ * A finished run's log read by byte ranges from the raw log (GET /runs/{run_id}/log, with a
+ * short-lived run-bound token as ?access_token=): its last bytes first, shown at once, then the
+ * whole of it in pieces, indexed as they arrive, for line numbers, links and search. Nothing is
+ * replayed through the live stream, and the bytes are kept as bytes.
+ */
+import { ByteLines, tailLines, type LogLines } from './logLines';
+
+/** The end of the log fetched first: a few screens, whatever the log's size. */
+export const TAIL_BYTES = 256 * 1024;
+/** The rest comes in pieces of this size, two at a time. */
+const PIECE_BYTES = 8 * 1024 * 1024;
+
+export interface LogProgress {
+  /** Bytes of the log read so far, and its size. */
+  loaded: number;
+  total: number;
+}
+
+export interface ReadLogOptions {
+  /** The raw log's path, without the token. */
+  path: string;
+  /** A fresh token for the run (asked again when one has expired). */
+  token: () => Promise<string>;
+  signal: AbortSignal;
+  /** The lines to show: the log's end (not numbered) while the rest loads, then all of it. */
+  show: (lines: LogLines, progress: LogProgress | null) => void;
+}
+
+/** The server's reason for a refusal, from its JSON error body. */
+async function reasonOf(res: Response): Promise<string> {
+  try {
+    const body = (await res.json()) as { message?: unknown };
+    if (typeof body.message === 'string') return `${res.status}: ${body.message}`;
+  } catch {
+    // Not JSON: the status says it.
+  }
+  return `${res.status} ${res.statusText}`;
+}
+
+export async function readLog({ path, token, signal, show }: ReadLogOptions): Promise<void> {
+  let current = await token();
+  /** One range; a token that expired between pieces is replaced once. */
+  const get = async (range: string): Promise<Response> => {
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(`${path}?access_token=${encodeURIComponent(current)}`, { headers: { Range: range }, signal, cache: 'no-store' });
+      if (res.status === 401 && attempt === 0) {
+        current = await token();
+        continue;
+      }
+      if (res.status !== 200 && res.status !== 206) throw new Error(`could not read the log (${await reasonOf(res)})`);
+      return res;
+    }
+  };
+
+  const first = await get(`bytes=-${TAIL_BYTES}`);
+  const end = new Uint8Array(await first.arrayBuffer());
+  const range = /^bytes (\d+)-(-?\d+)\/(\d+)$/.exec(first.headers.get('content-range') ?? '');
+  // A 200 is the whole log (an empty one, or a server that ignored the range).
+  const from = first.status === 206 && range ? Number(range[1]) : 0;
+  const total = first.status === 206 && range ? Number(range[3]) : end.length;
+  if (from === 0) {
+    const whole = new ByteLines(end);
+    whole.index(end.length);
+    return show(whole, null);
+  }
+  // Until the whole log is here its end stays in view: line numbers need every line before it.
+  const tail = tailLines(end, from);
+  show(tail, { loaded: end.length, total });
+
+  const bytes = new Uint8Array(total);
+  bytes.set(end, from);
+  const lines = new ByteLines(bytes);
+  const piece = (at: number) => {
+    const p = get(`bytes=${at}-${Math.min(from, at + PIECE_BYTES) - 1}`).then(async (res) => new Uint8Array(await res.arrayBuffer()));
+    p.catch(() => undefined); // awaited below; an abort meanwhile must not surface as unhandled
+    return p;
+  };
+  let next = piece(0);
+  for (let at = 0; at < from; at += PIECE_BYTES) {
+    const got = await next;
+    if (at + PIECE_BYTES < from) next = piece(at + PIECE_BYTES);
+    const want = Math.min(from, at + PIECE_BYTES) - at;
+    if (got.length !== want) throw new Error(`could not read the log: ${got.length} bytes came for a range of ${want}`);
+    bytes.set(got, at);
+    lines.index(at + want);
+    show(tail, { loaded: at + want + end.length, total });
+  }
+  lines.index(total);
+  show(lines, null);
+}
