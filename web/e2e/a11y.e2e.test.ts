@@ -324,7 +324,7 @@ describe('focus', () => {
     await context.close();
   });
 
-  it('the Stop confirmation holds focus, closes on Escape and gives focus back to Stop', async () => {
+  it('the Stop confirmation holds focus, closes on Escape and gives focus back to Stop; once stopped, the heading has it', async () => {
     const run = await startTicker();
     const { page, context, errors } = await open(server, `/ui/runs/${run.run_id}`, { credential: server.adminKey });
     try {
@@ -349,6 +349,12 @@ describe('focus', () => {
       await dialog.getByRole('button', { name: 'Cancel' }).click();
       await dialog.waitFor({ state: 'detached' });
       expect(await focused(page)).toBe('button Stop');
+      // Stopped, the Stop button goes: focus goes to the heading rather than nowhere.
+      await page.keyboard.press('Enter');
+      await dialog.getByRole('button', { name: 'Stop the run' }).press('Enter');
+      await page.locator('.run-head [data-status="stopped"]').waitFor();
+      await page.waitForFunction(() => document.activeElement?.matches('.run-head h2'), undefined, { timeout: 10_000 });
+      expect(await focused(page)).toMatch(/^h2 ticker/);
       expect(errors).toEqual([]);
     } finally {
       await context.close();
@@ -374,7 +380,7 @@ describe('focus', () => {
     const { page, context } = await open(server, '/', { credential: server.adminKey });
     await page.getByRole('button', { name: 'Run hello' }).click();
     await page.waitForURL(/\/ui\/runs\//);
-    await page.waitForFunction(() => document.activeElement?.matches('.run-head h2'));
+    await page.waitForFunction(() => document.activeElement?.matches('.run-head h2'), undefined, { timeout: 10_000 });
     expect(await focused(page)).toMatch(/^h2 hello/);
     await context.close();
   });

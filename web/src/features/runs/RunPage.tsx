@@ -72,6 +72,10 @@ export function RunPage({ runId, canStop, appName }: { runId: string; canStop: b
     heading.current?.focus();
     history.replaceState(null, '');
   }, [loaded]);
+  // Stopped: the Stop button is gone, and the focus it had (or the confirmation's) goes to the heading, not nowhere.
+  useEffect(() => {
+    if (!live && !stop.isIdle && document.activeElement === document.body) heading.current?.focus();
+  }, [live, confirming, stop.isIdle]);
   useEffect(() => {
     document.title = `${run ? `${run.name} (${run.status})` : 'Run'} · ${appName}`;
   }, [run?.name, run?.status, appName]);
