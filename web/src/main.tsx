@@ -1,6 +1,6 @@
 // The web app's entry: providers, sign-in, and the two pages (home, a run).
 import { QueryClientProvider, useQuery, type QueryClient } from '@tanstack/react-query';
-import { StrictMode, useEffect, useState } from 'react';
+import { StrictMode, useEffect, useState, type MouseEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { hasRole } from '../../shared/src/schemas/auth';
 import { SessionBar } from './features/auth/SessionBar';
@@ -35,6 +35,9 @@ function Shell({ connection }: { connection: ConnectionState }) {
 
   return (
     <>
+      <a className="skip-link" href="#main" onClick={skipToContent}>
+        Skip to content
+      </a>
       <header className="top">
         <h1>
           <a {...linkProps(homePath())}>{appName}</a>
@@ -48,14 +51,14 @@ function Shell({ connection }: { connection: ConnectionState }) {
         </p>
       )}
       {route.page === 'home' && (
-        <main>
+        <main id="main" tabIndex={-1}>
           {hasRole(role, 'viewer') && <RunList search={route.search} tools={tools.data?.items.map((t) => t.name) ?? []} />}
           <ToolList canRun={hasRole(role, 'operator')} />
         </main>
       )}
       {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} reconnecting={connection === 'reconnecting'} />}
       {route.page === 'not-found' && (
-        <main>
+        <main id="main" tabIndex={-1}>
           <p>
             There is nothing here. <a {...linkProps(homePath())}>Go to the runs</a>.
           </p>
@@ -67,6 +70,15 @@ function Shell({ connection }: { connection: ConnectionState }) {
       </footer>
     </>
   );
+}
+
+/** The skip link moves focus to the page's main content (without a #main in the address: the router keeps the path). */
+function skipToContent(e: MouseEvent) {
+  const main = document.getElementById('main');
+  if (!main) return;
+  e.preventDefault();
+  main.focus();
+  main.scrollIntoView();
 }
 
 /** At a JWT's expiry the sign-in comes back (the server would refuse it from then on anyway). */

@@ -11,7 +11,7 @@ import { SummaryLine } from './Summary';
 
 const PAGE = 20;
 
-/** Runs, newest first, with filters and paging; status changes arrive by subscription. */
+/** Runs, newest first, with filters and paging; status changes arrive by subscription. A phone leaves out the duration and who started it (the run's page has them). */
 export function RunList({ search, tools }: { search: URLSearchParams; tools: string[] }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -89,8 +89,12 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
                 <th scope="col">Tool</th>
                 <th scope="col">Status</th>
                 <th scope="col">Started</th>
-                <th scope="col">Duration</th>
-                <th scope="col">By</th>
+                <th scope="col" className="wide-only">
+                  Duration
+                </th>
+                <th scope="col" className="wide-only">
+                  By
+                </th>
                 <th scope="col">Found</th>
               </tr>
             </thead>
@@ -104,8 +108,8 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
                     <StatusBadge status={run.status} />
                   </td>
                   <td>{when(run.started_at ?? run.created_at)}</td>
-                  <td>{duration(run, now) ?? '—'}</td>
-                  <td className="muted">{run.requested_by ?? '—'}</td>
+                  <td className="wide-only">{duration(run, now) ?? '—'}</td>
+                  <td className="wide-only muted">{run.requested_by ?? '—'}</td>
                   <td>{run.summary ? <SummaryLine summary={run.summary} /> : <span className="muted">—</span>}</td>
                 </tr>
               ))}

@@ -1,15 +1,43 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
 import { argvText, bytes, duration, limitsText, when } from '../../components/format';
+import { useModal } from '../../components/useModal';
 import { useNow } from '../../components/useNow';
 import { homePath, linkProps, navigate, runPath } from '../../lib/router';
 import { isUnauthorized, useTRPC } from '../../lib/trpc';
 import { LogView } from './LogView';
 import { SummarySection } from './Summary';
 import { useRunLog } from './useRunLog';
+
+/** Opens a run just started here; its page then takes the focus (the Run button that had it is gone). */
+export function openNewRun(runId: string) {
+  navigate(runPath(runId));
+  history.replaceState({ focusHeading: true }, '');
+}
+
+/** The Stop confirmation: a modal dialog that Escape closes; focus goes back to Stop after it. */
+function StopConfirmation({ pending, onStop, onCancel }: { pending: boolean; onStop: () => void; onCancel: () => void }) {
+  const dialog = useModal<HTMLDivElement>(onCancel);
+  return (
+    <div className="overlay">
+      <div ref={dialog} className="dialog card confirm" role="alertdialog" aria-modal="true" aria-labelledby="confirm-title" aria-describedby="confirm-text" tabIndex={-1}>
+        <h3 id="confirm-title">Stop this run?</h3>
+        <p id="confirm-text">Every process of the run gets SIGTERM, then SIGKILL if it is still there after the grace period.</p>
+        <div className="actions">
+          <button type="button" className="danger" autoFocus onClick={onStop} disabled={pending}>
+            Stop the run
+          </button>
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}
 
 /**
  * One run: a one-line header (status, duration, exit code, and Run again, Download and Stop), the
@@ -22,6 +50,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
   const record = useQuery(getOptions);
   const log = useRunLog(runId);
   const [confirming, setConfirming] = useState(false);
+  const heading = useRef<HTMLHeadingElement>(null);
 
   useSubscription(
     trpc.runs.onChange.subscriptionOptions(undefined, {
@@ -40,7 +69,17 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
     }),
   );
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
-  const again = useMutation(trpc.runs.start.mutationOptions({ onSuccess: ({ run: next }) => navigate(runPath(next.run_id)) }));
+  const again = useMutation(trpc.runs.start.mutationOptions({ onSuccess: ({ run: next }) => openNewRun(next.run_id) }));
+  const loaded = run !== undefined;
+  useEffect(() => {
+    if (!loaded || !(history.state as { focusHeading?: boolean } | null)?.focusHeading) return;
+    heading.current?.focus();
+    history.replaceState(null, '');
+  }, [loaded]);
+  // Stopped: the Stop button is gone, and the focus it had (or the confirmation's) goes to the heading, not nowhere.
+  useEffect(() => {
+    if (!live && !stop.isIdle && document.activeElement === document.body) heading.current?.focus();
+  }, [live, confirming, stop.isIdle]);
   useEffect(() => {
     document.title = `${run ? `${run.name} (${run.status})` : 'Run'} · ${appName}`;
   }, [run?.name, run?.status, appName]);
@@ -65,7 +104,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
   const notFound = record.error?.data?.code === 'NOT_FOUND';
   if (record.error || notFound) {
     return (
-      <main>
+      <main id="main" tabIndex={-1}>
         <p>
           <a {...linkProps(homePath())}>← Runs</a>
         </p>
@@ -77,12 +116,12 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
   }
 
   return (
-    <main className="run-page">
+    <main id="main" tabIndex={-1} className="run-page">
       <header className="run-head">
         <a {...linkProps(homePath())} className="back">
           ← Runs
         </a>
-        <h2>
+        <h2 ref={heading} tabIndex={-1}>
           {run?.name ?? '…'} {run && <StatusBadge status={run.status} />}
         </h2>
         {run && (
@@ -128,20 +167,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
           {run.error}
         </p>
       )}
-      {confirming && (
-        <div className="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text">
-          <h3 id="confirm-title">Stop this run?</h3>
-          <p id="confirm-text">Every process of the run gets SIGTERM, then SIGKILL if it is still there after the grace period.</p>
-          <div className="actions">
-            <button type="button" className="danger" autoFocus onClick={() => stop.mutate({ run_id: runId })} disabled={stop.isPending}>
-              Stop the run
-            </button>
-            <button type="button" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </div>
-        </div>
-      )}
+      {confirming && <StopConfirmation pending={stop.isPending} onStop={() => stop.mutate({ run_id: runId })} onCancel={() => setConfirming(false)} />}
       {stop.error && <p role="alert" className="error">Could not stop: {stop.error.message}</p>}
       {run && run.artifacts.length > 0 && (
         <ul className="artifacts" aria-label="Artifacts">

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 
 /** The JSON Schema the server publishes for a tool's parameters (what this form understands of it). */
 interface PropertySchema {
@@ -36,7 +36,10 @@ function initialValues(schema: ParamsSchema): Record<string, unknown> {
   return Object.fromEntries(Object.entries(schema.properties ?? {}).flatMap(([name, p]) => (p.default === undefined ? [] : [[name, p.default]])));
 }
 
-/** A form generated from a tool's parameter schema; `errors` (the server's, by parameter) show beside their fields. */
+/**
+ * A form generated from a tool's parameter schema; `errors` (the server's, by parameter) show beside
+ * their fields. It opens with focus on its first field; Escape cancels it.
+ */
 export function ParamsForm({
   tool,
   schema,
@@ -55,13 +58,20 @@ export function ParamsForm({
   const [values, setValues] = useState<Record<string, unknown>>(() => initialValues(schema));
   const set = (name: string, value: unknown) => setValues((v) => ({ ...v, [name]: value }));
   const required = new Set(schema.required ?? []);
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => form.current?.querySelector<HTMLElement>('input, select, textarea')?.focus(), []);
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key !== 'Escape') return;
+    e.preventDefault();
+    onCancel();
+  };
   const submit = (e: FormEvent) => {
     e.preventDefault();
     // Empty optional fields are left out, so the server applies its defaults.
     onSubmit(Object.fromEntries(Object.entries(values).filter(([, v]) => v !== '' && v !== undefined)));
   };
   return (
-    <form className="params" onSubmit={submit} aria-label={`Parameters of ${tool}`}>
+    <form ref={form} className="params" onSubmit={submit} onKeyDown={onKeyDown} aria-label={`Parameters of ${tool}`}>
       {Object.entries(schema.properties ?? {}).map(([name, p]) => {
         const id = `param-${tool}-${name}`;
         const label = (

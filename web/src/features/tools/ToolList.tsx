@@ -1,9 +1,9 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { hasParams, ParamsForm } from './ParamsForm';
 import { argvText } from '../../components/format';
-import { navigate, runPath } from '../../lib/router';
 import { useTRPC } from '../../lib/trpc';
+import { openNewRun } from '../runs/RunPage';
 
 /** The server's refusal of parameters, by parameter name (its issues' paths are `params.<name>`). */
 function fieldErrors(error: unknown): Record<string, string> {
@@ -17,9 +17,17 @@ function fieldErrors(error: unknown): Record<string, string> {
 export function ToolList({ canRun }: { canRun: boolean }) {
   const trpc = useTRPC();
   const catalog = useQuery(trpc.catalog.list.queryOptions());
-  const start = useMutation(trpc.runs.start.mutationOptions({ onSuccess: ({ run }) => navigate(runPath(run.run_id)) }));
+  const start = useMutation(trpc.runs.start.mutationOptions({ onSuccess: ({ run }) => openNewRun(run.run_id) }));
   // The tool whose parameter form is open.
   const [asking, setAsking] = useState<string | null>(null);
+  // A closed form gives focus back to its tool's Run button, which comes back in its place.
+  const runButtons = useRef(new Map<string, HTMLButtonElement>());
+  const closed = useRef<string | null>(null);
+  useEffect(() => {
+    if (asking !== null || closed.current === null) return;
+    runButtons.current.get(closed.current)?.focus();
+    closed.current = null;
+  }, [asking]);
 
   return (
     <section aria-labelledby="tools-title">
@@ -51,6 +59,10 @@ export function ToolList({ canRun }: { canRun: boolean }) {
                 className="primary"
                 disabled={!tool.available || start.isPending}
                 aria-label={`Run ${tool.name}`}
+                ref={(button) => {
+                  if (button) runButtons.current.set(tool.name, button);
+                  else runButtons.current.delete(tool.name);
+                }}
                 onClick={() => (hasParams(tool.params) ? setAsking(tool.name) : start.mutate({ name: tool.name }))}
               >
                 Run
@@ -64,6 +76,7 @@ export function ToolList({ canRun }: { canRun: boolean }) {
                 errors={fieldErrors(start.error)}
                 onSubmit={(params) => start.mutate({ name: tool.name, params })}
                 onCancel={() => {
+                  closed.current = tool.name;
                   setAsking(null);
                   start.reset();
                 }}
