@@ -188,7 +188,8 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
   const [term, setTerm] = useState('');
   const [current, setCurrent] = useState(0);
   const [search, setSearch] = useState<LogSearch | null>(null);
-  const [, setScanned] = useState(0);
+  // Redrawn after each slice: a count that always moves (the lines scanned could equal the last search's).
+  const [, setSlices] = useState(0);
   useEffect(() => {
     setSearch(term ? new LogSearch(term, lines) : null);
     setCurrent(-1);
@@ -197,7 +198,7 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
     if (!search) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const scan = () => {
-      if (search.step(SEARCH_SLICE_MS)) setScanned(search.scanned);
+      if (search.step(SEARCH_SLICE_MS)) setSlices((n) => n + 1);
       if (!search.done) timer = setTimeout(scan, 0);
     };
     scan();

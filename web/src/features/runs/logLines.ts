@@ -136,3 +136,27 @@ export function tailLines(bytes: Uint8Array, from: number): StringLines {
   lines.push(index.slice(0, index.count));
   return lines;
 }
+
+/** A running log: the lines already written (read as bytes, up to a line's end), then those arriving live. */
+export class JoinedLines implements LogLines {
+  readonly numbered = true;
+  constructor(
+    private readonly head: LogLines,
+    private readonly rest: StringLines,
+  ) {}
+
+  get count(): number {
+    return this.head.count + this.rest.count;
+  }
+
+  text(i: number): string {
+    return i < this.head.count ? this.head.text(i) : this.rest.text(i - this.head.count);
+  }
+
+  slice(from: number, to: number): string[] {
+    const split = this.head.count;
+    if (to <= split) return this.head.slice(from, to);
+    if (from >= split) return this.rest.slice(from - split, to - split);
+    return [...this.head.slice(from, split), ...this.rest.slice(0, to - split)];
+  }
+}

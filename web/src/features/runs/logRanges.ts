@@ -38,12 +38,13 @@ async function reasonOf(res: Response): Promise<string> {
   return `${res.status} ${res.statusText}`;
 }
 
-export async function readLog({ path, token, signal, show }: ReadLogOptions): Promise<void> {
-  let current = await token();
-  /** One range; a token that expired between pieces is replaced once. */
-  const get = async (range: string): Promise<Response> => {
+/** Reads ranges of the raw log (null: all of it); a token that expired between them is replaced once. */
+function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>) {
+  let current: string | null = null;
+  return async (range: string | null): Promise<Response> => {
+    current ??= await token();
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${path}?access_token=${encodeURIComponent(current)}`, { headers: { Range: range }, signal, cache: 'no-store' });
+      const res = await fetch(`${path}?access_token=${encodeURIComponent(current)}`, { headers: range ? { Range: range } : {}, signal, cache: 'no-store' });
       if (res.status === 401 && attempt === 0) {
         current = await token();
         continue;
@@ -52,6 +53,23 @@ export async function readLog({ path, token, signal, show }: ReadLogOptions): Pr
       return res;
     }
   };
+}
+
+/**
+ * A running log's lines written so far, up to the end of its last whole line, in one read: the
+ * live stream then resumes from `next` (a byte offset, as its event ids are) instead of replaying them.
+ */
+export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): Promise<{ lines: ByteLines; next: number }> {
+  const res = await rangeReader(options)(null);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const next = bytes.lastIndexOf(0x0a) + 1;
+  const lines = new ByteLines(bytes.subarray(0, next));
+  lines.index(next);
+  return { lines, next };
+}
+
+export async function readLog({ path, token, signal, show }: ReadLogOptions): Promise<void> {
+  const get = rangeReader({ path, token, signal });
 
   const first = await get(`bytes=-${TAIL_BYTES}`);
   const end = new Uint8Array(await first.arrayBuffer());

@@ -1,10 +1,10 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import { useTRPC } from '../../lib/trpc';
-import { StringLines, type LogLines } from './logLines';
-import { readLog, type LogProgress } from './logRanges';
+import { JoinedLines, StringLines, type LogLines } from './logLines';
+import { readLog, readWritten, type LogProgress } from './logRanges';
 
 /** How the log is read, chosen once from the run's first known state. */
 type Source = 'live' | 'ranges';
@@ -42,12 +42,14 @@ export function useRunLog(runId: string): RunLog {
   const [ended, setEnded] = useState<Run | null>(null);
   const [failure, setFailure] = useState<Error | null>(null);
   const frame = useRef<number | null>(null);
+  /** Where the live stream starts: after what a running log had written when the page opened (read by bytes). */
+  const [liveFrom, setLiveFrom] = useState<number | null>(null);
 
   const subscription = useSubscription(
     trpc.runs.logs.subscriptionOptions(
-      { run_id: runId },
+      { run_id: runId, lastEventId: liveFrom ? String(liveFrom) : undefined },
       {
-        enabled: source === 'live',
+        enabled: source === 'live' && liveFrom !== null,
         onData: ({ data }) => {
           if (data.type === 'lines') {
             live.current.push(data.lines);
@@ -63,12 +65,31 @@ export function useRunLog(runId: string): RunLog {
 
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
   const { mutateAsync } = logToken;
+  const path = `/runs/${encodeURIComponent(runId)}/log`;
+  const token = useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]);
+
+  // A running log: what it has written so far in one read of its bytes, then the rest live from there.
+  useEffect(() => {
+    if (source !== 'live') return;
+    const abort = new AbortController();
+    readWritten({ path, token, signal: abort.signal }).then(
+      ({ lines, next }) => {
+        setShown({ lines: new JoinedLines(lines, live.current), progress: null });
+        setVersion((v) => v + 1);
+        setLiveFrom(next);
+      },
+      (e: unknown) => {
+        if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+    return () => abort.abort();
+  }, [source, path, token]);
   useEffect(() => {
     if (source !== 'ranges' || !known) return;
     const abort = new AbortController();
     readLog({
-      path: `/runs/${encodeURIComponent(runId)}/log`,
-      token: async () => (await mutateAsync({ run_id: runId })).token,
+      path,
+      token,
       signal: abort.signal,
       show: (lines, progress) => {
         setShown({ lines, progress });
@@ -82,7 +103,7 @@ export function useRunLog(runId: string): RunLog {
     );
     return () => abort.abort();
     // Read once per run: the record's later updates do not change a finished log.
-  }, [source, runId, mutateAsync]);
+  }, [source, path, token]);
 
   useEffect(() => () => void (frame.current !== null && cancelAnimationFrame(frame.current)), []);
 
