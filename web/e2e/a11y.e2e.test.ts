@@ -4,23 +4,22 @@
  * focus after starting a run or cancelling a form, and no sideways scrolling on a phone.
  * Screenshots land in test-results/screenshots/a11y-*.png.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type axe from 'axe-core';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { api, ROOT, startServer, waitFor, type TestServer } from '../../server/test/harness';
+import { CATALOG as TEST_CATALOG, launchChromium, SHOTS } from './browser';
 
 // The browser tests' catalog, and one tool that fails, for the failed run's page.
-const CATALOG = `${readFileSync(path.join(ROOT, 'web/e2e/catalog.yaml'), 'utf8')}
+const CATALOG = `${readFileSync(TEST_CATALOG, 'utf8')}
   - name: fails
     description: prints an error and exits 3
     cmd: ["bash", "-c", "echo 'error: no such file' >&2; exit 3"]
 `;
-const SHOTS = path.join(ROOT, 'test-results/screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const AXE = readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 
 const SCHEMES = ['light', 'dark'] as const;
@@ -35,11 +34,7 @@ let viewerKey: string;
 const runs: Record<'scan' | 'failed' | 'colours', Run> = {} as never;
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   server = await startServer({ catalog: CATALOG });
   viewerKey = (await api<CreatedApiKey>(server.url, 'POST', '/api-keys', { name: 'a11y viewer', role: 'viewer' })).body.key;
   // Two scans (the second has something new since the first), a failure, colours: all finished.

@@ -2,28 +2,22 @@
  * The web app in a real browser: Debian's Chromium driven by playwright-core, against the real
  * server started by the test. Screenshots of the main screens land in test-results/screenshots/.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, ROOT, startServer, waitFor, type TestServer } from '../../server/test/harness';
+import { api, fetchAuthed, startServer, waitFor, type TestServer } from '../../server/test/harness';
+import { CATALOG, launchChromium, SHOTS } from './browser';
 
-const CATALOG = path.join(ROOT, 'web/e2e/catalog.yaml');
-const SHOTS = path.join(ROOT, 'test-results/screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let browser: Browser;
 let server: TestServer;
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   server = await startServer({ catalogFile: CATALOG });
 });
 

@@ -3,14 +3,12 @@
  * finished logs read by byte ranges, every line of a 2.5M-line log reachable, search without a cap
  * that never blocks the page, line links, wrapping kept per browser, readable ANSI colours.
  */
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, ROOT, startServer, waitFor, type TestServer } from '../../server/test/harness';
+import { api, fetchAuthed, startServer, waitFor, type TestServer } from '../../server/test/harness';
+import { CATALOG, launchChromium } from './browser';
 
-const CATALOG = path.join(ROOT, 'web/e2e/catalog.yaml');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const BIG = 2_500_000;
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -19,10 +17,7 @@ let server: TestServer;
 const finished = new Map<string, string>();
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchChromium();
   server = await startServer({ catalogFile: CATALOG });
 });
 
