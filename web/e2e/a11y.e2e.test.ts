@@ -354,6 +354,17 @@ describe('focus', () => {
     }
   });
 
+  it('a link within the app moves focus to the new page’s content, as a page load would', async () => {
+    const { page, context } = await open(server, '/', { credential: server.adminKey });
+    await page.locator('table.runs a', { hasText: 'scan' }).first().click();
+    await page.waitForURL(/\/ui\/runs\//);
+    await page.waitForFunction(() => document.activeElement?.id === 'main');
+    await page.getByRole('link', { name: '← Runs' }).click();
+    await page.waitForURL(/\/ui\/$/);
+    await page.waitForFunction(() => document.activeElement?.id === 'main');
+    await context.close();
+  });
+
   it('starting a run moves focus to the new run’s heading', async () => {
     const { page, context } = await open(server, '/', { credential: server.adminKey });
     await page.getByRole('button', { name: 'Run hello' }).click();

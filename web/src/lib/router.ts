@@ -32,7 +32,10 @@ export function navigate(to: string, opts: { replace?: boolean } = {}) {
   if (opts.replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
   refresh();
-  if (!opts.replace) window.scrollTo(0, 0);
+  if (opts.replace) return;
+  window.scrollTo(0, 0);
+  // A new page: focus starts at its content, as after a page load (the link that had it may be gone).
+  requestAnimationFrame(() => document.getElementById('main')?.focus({ preventScroll: true }));
 }
 
 export const runPath = (runId: string) => `${BASE}/runs/${encodeURIComponent(runId)}`;
