@@ -68,41 +68,27 @@ export function useRunLog(runId: string): RunLog {
   const path = `/runs/${encodeURIComponent(runId)}/log`;
   const token = useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]);
 
-  // A running log: what it has written so far in one read of its bytes, then the rest live from there.
+  // A finished log by byte ranges (its end first); a running one's written part in one read of its
+  // bytes, the rest then live from there. Read once per run: the record's later updates change neither.
   useEffect(() => {
-    if (source !== 'live') return;
+    if (!source || !known) return;
     const abort = new AbortController();
-    readWritten({ path, token, signal: abort.signal }).then(
-      ({ lines, next }) => {
-        setShown({ lines: new JoinedLines(lines, live.current), progress: null });
-        setVersion((v) => v + 1);
-        setLiveFrom(next);
-      },
-      (e: unknown) => {
-        if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
+    const show = (lines: LogLines, progress: LogProgress | null) => {
+      setShown({ lines, progress });
+      setVersion((v) => v + 1);
+    };
+    const options = { path, token, signal: abort.signal };
+    const reading =
+      source === 'live'
+        ? readWritten(options).then(({ lines, next }) => {
+            show(new JoinedLines(lines, live.current), null);
+            setLiveFrom(next);
+          })
+        : readLog({ ...options, show }).then(() => setEnded(known));
+    reading.catch((e: unknown) => {
+      if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
+    });
     return () => abort.abort();
-  }, [source, path, token]);
-  useEffect(() => {
-    if (source !== 'ranges' || !known) return;
-    const abort = new AbortController();
-    readLog({
-      path,
-      token,
-      signal: abort.signal,
-      show: (lines, progress) => {
-        setShown({ lines, progress });
-        setVersion((v) => v + 1);
-      },
-    }).then(
-      () => setEnded(known),
-      (e: unknown) => {
-        if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-    return () => abort.abort();
-    // Read once per run: the record's later updates do not change a finished log.
   }, [source, path, token]);
 
   useEffect(() => () => void (frame.current !== null && cancelAnimationFrame(frame.current)), []);
@@ -112,7 +98,7 @@ export function useRunLog(runId: string): RunLog {
     version,
     ended: source === 'ranges' ? (ended ?? known ?? null) : ended,
     // Until a finished log is read through (or before it is known how to read it), line links wait.
-    progress: source === 'live' ? null : source === 'ranges' && (ended || failure) ? null : (shown.progress ?? { loaded: 0, total: 0 }),
+    progress: source === 'live' || ended || failure ? null : (shown.progress ?? { loaded: 0, total: 0 }),
     error: failure ?? subscription.error,
   };
 }
