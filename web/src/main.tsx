@@ -86,8 +86,14 @@ function useExpiry(credential: string | null) {
   useEffect(() => {
     const expiresAt = credential ? tokenInfo(credential).expiresAt : null;
     if (expiresAt === null) return;
-    // setTimeout holds at most 2^31-1 ms (24.8 days): a later expiry is looked at again then.
-    const timer = setTimeout(() => (Date.now() >= expiresAt ? session.markRefused() : undefined), Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // setTimeout holds at most 2^31-1 ms (24.8 days): a later expiry is waited for in steps.
+    const wait = () => {
+      const left = expiresAt - Date.now();
+      if (left <= 0) session.markRefused();
+      else timer = setTimeout(wait, Math.min(left, 2 ** 31 - 1));
+    };
+    wait();
     return () => clearTimeout(timer);
   }, [credential]);
 }
