@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, rawLog, runToEnd, smallDisk, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, rawLog, runToEnd, startServerOnSmallDisk, waitFor, type TestServer } from './harness';
 
 const CATALOG = `
 tools:
@@ -48,19 +48,12 @@ tools:
 const FINAL = ['succeeded', 'failed', 'stopped', 'timed_out', 'lost'];
 
 describe('a full disk', () => {
-  let disk: ReturnType<typeof smallDisk>;
   let mount: string;
   let server: TestServer;
+  let stop: () => Promise<void>;
 
-  beforeAll(async () => {
-    disk = smallDisk(48);
-    mount = disk.dir;
-    server = await startServer({ catalogFile: writeCatalog(tempDir(), CATALOG), logDir: path.join(mount, 'data'), env: { READY_MIN_FREE_BYTES: '4MiB' } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    disk.remove();
-  });
+  beforeAll(async () => ({ server, mount, stop } = await startServerOnSmallDisk(48, CATALOG, { READY_MIN_FREE_BYTES: '4MiB' })));
+  afterAll(() => stop?.());
 
   it('a run that fills it ends failed, saying so; its log is marked truncated with a note; starts answer 503 until space is freed', async () => {
     const started = await api<RunEnvelope>(server.url, 'POST', '/set/filler');

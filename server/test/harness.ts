@@ -97,11 +97,21 @@ export function tempDir(prefix = 'oss-runner-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
-/** A file system of `mib` MiB of its own at a new directory (a tmpfs: this needs root, as CI has), for a full or nearly full disk. */
-export function smallDisk(mib: number): { dir: string; remove(): void } {
-  const dir = mkdtempSync(path.join('/tmp', 'oss-runner-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir]);
-  return { dir, remove: () => execFileSync('umount', ['-l', dir]) };
+/**
+ * A server whose LOG_DIR is on a file system of `mib` MiB of its own (a tmpfs at `mount`: this needs
+ * root, as CI has), for a full or nearly full disk; `stop` stops it and unmounts the file system.
+ */
+export async function startServerOnSmallDisk(mib: number, catalog: string, env: Record<string, string>): Promise<{ server: TestServer; mount: string; stop: () => Promise<void> }> {
+  const mount = mkdtempSync(path.join('/tmp', 'oss-runner-disk-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', mount]);
+  const unmount = () => void execFileSync('umount', ['-l', mount]);
+  try {
+    const server = await startServer({ catalogFile: writeCatalog(tempDir(), catalog), logDir: path.join(mount, 'data'), env });
+    return { server, mount, stop: async () => (await server.stop(), unmount()) };
+  } catch (e) {
+    unmount();
+    throw e;
+  }
 }
 
 export function writeCatalog(dir: string, yaml: string): string {

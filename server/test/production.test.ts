@@ -9,24 +9,17 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, smallDisk, startServer, tempDir, trpcSseClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, fetchAuthed, startServer, startServerOnSmallDisk, trpcSseClient, waitFor, type TestServer } from './harness';
 
 const HELLO = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
 
 describe('/ready', () => {
-  let disk: ReturnType<typeof smallDisk>;
   let mount: string;
   let server: TestServer;
+  let stop: () => Promise<void>;
 
-  beforeAll(async () => {
-    disk = smallDisk(32);
-    mount = disk.dir;
-    server = await startServer({ catalogFile: writeCatalog(tempDir(), HELLO), logDir: path.join(mount, 'data'), env: { READY_MIN_FREE_BYTES: '8MiB' } });
-  });
-  afterAll(async () => {
-    await server.stop();
-    disk.remove();
-  });
+  beforeAll(async () => ({ server, mount, stop } = await startServerOnSmallDisk(32, HELLO, { READY_MIN_FREE_BYTES: '8MiB' })));
+  afterAll(() => stop?.());
 
   it('is ready, and /health reports the free space', async () => {
     const ready = await api<Readiness>(server.url, 'GET', '/ready', undefined, { authorization: '' });
