@@ -18,7 +18,8 @@ import { session } from './session';
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
 type ErrorData = { code?: string; retryAfterS?: number } | undefined;
-const codeOf = (e: unknown) => (e instanceof TRPCClientError ? (e.data as ErrorData)?.code : undefined);
+const dataOf = (e: unknown) => (e instanceof TRPCClientError ? (e.data as ErrorData) : undefined);
+const codeOf = (e: unknown) => dataOf(e)?.code;
 const isUnauthorized = (e: unknown) => codeOf(e) === 'UNAUTHORIZED';
 
 /** Answers that asking again at once would not change: no retry. */
@@ -30,7 +31,7 @@ const DEFAULT_WAIT_S = 60;
 /** Any 401 brings the sign-in back over the current page; a 429 holds every request for as long as the server says. */
 const onError = (e: unknown) => {
   if (isUnauthorized(e)) session.markRefused();
-  else if (codeOf(e) === 'TOO_MANY_REQUESTS') session.markThrottled((e as TRPCClientError<AppRouter>).data?.retryAfterS ?? DEFAULT_WAIT_S);
+  else if (codeOf(e) === 'TOO_MANY_REQUESTS') session.markThrottled(dataOf(e)?.retryAfterS ?? DEFAULT_WAIT_S);
 };
 
 /** Sends nothing while the session is blocked (refused, or waiting out a 429): the request fails here instead. */
