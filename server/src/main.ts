@@ -1,28 +1,22 @@
 /**
  * Composition root: config -> stores -> services -> HTTP/tRPC/WebSocket -> shutdown.
  */
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { FleetApi } from './fleet/api';
-import { LogMirror } from './fleet/logBus';
-import { FleetMember, nodeInfo } from './fleet/member';
-import { RunQueue } from './fleet/runQueue';
 import { clientIpResolver } from './http/clientIp';
 import { createHttpApp } from './http/server';
 import { Metrics } from './metrics';
-import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
+import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics, type Runtime } from './runtime';
+import { singleServer, type ServerMode } from './serverMode';
 import type { Services } from './services';
 import { AuditLog } from './services/audit';
 import { ApiKeyService } from './services/auth/apiKeys';
 import { Authenticator } from './services/auth/authenticator';
 import { JwtVerifier } from './services/auth/jwt';
 import { LogTokenService } from './services/auth/logTokens';
-import { LocalLogFeed } from './services/logFeed';
 import { LogStreamer } from './services/logStream';
-import { LocalRunFeed } from './services/runFeed';
 import { checkReadiness } from './services/readiness';
 import { Retention } from './services/retention';
-import { RunService } from './services/runService';
+import type { RunServiceOptions } from './services/runs';
 
 const log = createLog();
 
@@ -43,40 +37,26 @@ async function bootstrapAdminKey(url: string, auth: Authenticator, apiKeys: ApiK
   );
 }
 
+/**
+ * A single server, or with REDIS_URL a fleet's API node: chosen here, once. The fleet's wiring (BullMQ,
+ * ioredis) is imported only then, so a single server never loads it.
+ */
+async function serverMode(rt: Runtime, options: RunServiceOptions, metrics: Metrics): Promise<ServerMode> {
+  const redisUrl = rt.config.REDIS_URL;
+  if (!redisUrl) return singleServer(rt, options);
+  const { fleetApiNode } = await import('./fleet/apiNode');
+  return fleetApiNode(rt, redisUrl, options, metrics);
+}
+
 async function main(): Promise<void> {
   const rt = await openRuntime(log, 'server');
-  const { config, version, executor, catalog, stores, archive, logDir, fleet } = rt;
+  const { config, version, executor, stores, archive } = rt;
   const metrics = new Metrics({ running: () => runs.runningCount, queued: () => runs.queuedCount });
-  const runOptions = runServiceOptions(rt, metrics);
-
-  // On a fleet this node runs no tool: runs go to the workers' queue, logs come back over the log bus.
-  let fleetApi: FleetApi | null = null;
-  let member: FleetMember | null = null;
-  let mirror: LogMirror | null = null;
-  let queue: RunQueue | null = null;
-  if (fleet) {
-    const node = nodeInfo('api', [], 0);
-    queue = new RunQueue(config.REDIS_URL ?? '', config.REDIS_PREFIX, catalog.tags(), log.error);
-    // Copies of logs in a directory of their own: a worker sharing this LOG_DIR keeps its runs/ to itself.
-    mirror = new LogMirror(fleet.redis, config.REDIS_PREFIX, path.join(logDir, 'mirror'), (id) => stores.runs.get(id), {
-      blockMs: 1000,
-      idleEndMs: 10_000,
-      onError: log.error,
-      ...(archive ? { archivedLog: (id: string, from: number) => archive.readLog(id, from) } : {}),
-    });
-    fleetApi = new FleetApi(node.id, { queue, fleet: fleet.store, bus: fleet.bus, mirror, runs: stores.runs, catalog }, { leaseS: config.FLEET_LEASE_S, stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 });
-    member = new FleetMember(fleet.store, node, { leaseS: config.FLEET_LEASE_S, held: () => [], onLost: (run) => fleet.bus.publish(run), requeue: fleetApi.enqueue, onError: log.error });
-    metrics.watchFleet(() => fleetApi?.describe() ?? Promise.reject(new Error('no fleet')));
-  }
-  const feed = mirror?.feed ?? new LocalLogFeed();
   const readiness = () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() });
   // While /ready fails, starts are answered 503 with Retry-After: the run could not be kept (a full disk) or recorded.
-  const runs = new RunService(stores.runs, catalog, executor, feed, fleet?.bus ?? new LocalRunFeed(), { ...runOptions, readiness, ...(fleetApi ? { remote: fleetApi } : {}) });
-  if (member) await member.join();
-  else {
-    const recovered = await runs.recover();
-    if (recovered.lost) log.warn(`${recovered.lost} run(s) were going when the server last stopped: marked lost`);
-  }
+  const mode = await serverMode(rt, { ...runServiceOptions(rt, metrics), readiness }, metrics);
+  const { runs } = mode;
+  await mode.start();
   const retention = new Retention(stores.runs, runs, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 }, log.error);
   retention.start();
 
@@ -119,14 +99,14 @@ async function main(): Promise<void> {
     metrics,
     stopping: stopStreams.signal,
     readiness,
-    catalog,
+    catalog: rt.catalog,
     runs,
-    logs: new LogStreamer(feed, (id) => runs.logState(id), (id) => runs.logPath(id), {}, metrics),
+    logs: new LogStreamer(mode.feed, (id) => mode.logs.logState(id), (id) => mode.logs.logPath(id), {}, metrics),
     auth,
     apiKeys,
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),
     audit,
-    fleet: fleetApi,
+    fleet: mode.fleet,
   };
   const app = createHttpApp(config, services, rt.logger);
   const metricsServer = await serveMetrics(rt, metrics);
@@ -141,7 +121,7 @@ async function main(): Promise<void> {
   const host = shown.includes(':') ? `[${shown}]` : shown;
   const url = `http://${host}:${port}`;
   await bootstrapAdminKey(url, auth, apiKeys);
-  log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, ${member ? `fleet API node ${member.node.id}: runs go to workers` : `isolation: ${executor.isolation}`})`);
+  log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, ${mode.describe})`);
 
   onStopSignals(log, `starting no new runs, ending live streams, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
     runs.stopAccepting();
@@ -153,10 +133,7 @@ async function main(): Promise<void> {
     archive?.close();
     await app.close();
     metricsServer?.close();
-    await mirror?.close();
-    await queue?.close();
-    await member?.leave();
-    fleet?.close();
+    await mode.close();
     await audit.close();
     await stores.close();
   });

@@ -1,7 +1,7 @@
 /**
  * What a server and a worker both start from: the configuration, the log, the executor with its limits,
- * the catalog, the stores, S3, and how a RunService is set up from them. On a fleet (REDIS_URL) also
- * the Redis connections and the fleet's bus. main.ts and worker.ts compose the rest.
+ * the catalog, the stores, S3, and how a RunService is set up from them. main.ts and worker.ts compose
+ * the rest (a fleet's nodes link to it with fleet/link.ts, which a single server never loads).
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -12,9 +12,6 @@ import path from 'node:path';
 import type { Capabilities, Capability } from '../../shared/src/schemas/health';
 import type { Run } from '../../shared/src/schemas/run';
 import { ConfigError, loadConfig, type Config } from './config';
-import { FleetStore } from './fleet/fleetStore';
-import { connectRedis, ready, type Redis } from './fleet/redis';
-import { RunBus } from './fleet/runBus';
 import { createMetricsServer } from './http/server';
 import { createLogger, type Logger } from './log';
 import type { Metrics } from './metrics';
@@ -23,7 +20,7 @@ import { createExecutor, type ProcessExecutor, type ToolUser } from './process/e
 import type { S3Archive } from './services/archive';
 import { Catalog, CatalogError, loadCatalogFile } from './services/catalog';
 import { unreachableAbove } from './services/runDirs';
-import type { RunServiceOptions } from './services/runService';
+import type { RunServiceOptions } from './services/runs';
 import { openStores, type Stores } from './store';
 
 /** The process's log: pino once the configuration is read, the console before. */
@@ -44,15 +41,6 @@ export function createLog(): Log {
   return log;
 }
 
-/** The fleet's shared machinery, when REDIS_URL is set. */
-export interface FleetLink {
-  redis: Redis;
-  subscriber: Redis;
-  bus: RunBus;
-  store: FleetStore;
-  close(): void;
-}
-
 export interface Runtime {
   config: Config;
   log: Log;
@@ -64,7 +52,6 @@ export interface Runtime {
   archive: S3Archive | null;
   /** LOG_DIR's real path (it may be reached through a symbolic link): the sandbox mounts onto it. */
   logDir: string;
-  fleet: FleetLink | null;
 }
 
 /** Says which of the default limits this machine cannot enforce (tools that require one are refused). */
@@ -109,13 +96,14 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   const { executor, fallbackReason } = createExecutor({ preference: config.PROCESS_ISOLATION, probeCgroups: () => probeCgroups(cgroupScope), runAs: config.RUN_AS_USER });
   const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
   // What this machine cannot enforce matters where tools run: not on a fleet's API nodes.
-  if (role === 'worker' || !config.REDIS_URL) {
+  const runsTools = role === 'worker' || !config.REDIS_URL;
+  if (runsTools) {
     if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
     warnUnenforced(config, executor.capabilities, log);
     for (const tool of catalog.list()) if (tool.unavailable_reason?.startsWith('it requires')) log.warn(`tool "${tool.name}" is refused here: ${tool.unavailable_reason}`);
   }
   const stores = await openStores(config.LOG_DIR, config.DATABASE_URL, config.REDIS_URL ? 'fleet' : 'single');
-  if (role === 'worker' || !config.REDIS_URL) warnUnreachable(realpathSync(config.LOG_DIR), executor.runAs, log);
+  if (runsTools) warnUnreachable(realpathSync(config.LOG_DIR), executor.runAs, log);
   const logDirMode = statSync(config.LOG_DIR).mode & 0o777;
   if (logDirMode & 0o007) log.warn(`LOG_DIR ${config.LOG_DIR} is open to other users of this machine (mode ${logDirMode.toString(8)}): chmod 700 it (what the server creates in it is its own alone either way)`);
 
@@ -132,32 +120,7 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
         presignTtlS: config.S3_PRESIGN_TTL_S,
       })
     : null;
-  return { config, log, logger, version, executor, catalog, stores, archive, logDir: realpathSync(config.LOG_DIR), fleet: config.REDIS_URL ? await linkFleet(config.REDIS_URL, config.REDIS_PREFIX, stores, log, role) : null };
-}
-
-async function linkFleet(url: string, prefix: string, stores: Stores, log: Log, role: 'server' | 'worker'): Promise<FleetLink> {
-  if (!stores.pool) throw new ConfigError('a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too');
-  const onError = (e: Error) => log.error('Redis is unavailable (reconnecting)', e);
-  const redis = connectRedis(url, onError);
-  // Subscriptions are renewed on reconnect, so this connection may queue its SUBSCRIBE while Redis is away.
-  const subscriber = connectRedis(url, onError, { enableOfflineQueue: true, maxRetriesPerRequest: null });
-  await ready(redis).catch((e: unknown) => {
-    redis.disconnect();
-    subscriber.disconnect();
-    throw new ConfigError(`REDIS_URL: ${(e as Error).message}`);
-  });
-  const bus = new RunBus(redis, subscriber, prefix, log.error);
-  await bus.start({ stops: role === 'worker' });
-  return {
-    redis,
-    subscriber,
-    bus,
-    store: new FleetStore(stores.pool),
-    close: () => {
-      subscriber.disconnect();
-      redis.disconnect();
-    },
-  };
+  return { config, log, logger, version, executor, catalog, stores, archive, logDir: realpathSync(config.LOG_DIR) };
 }
 
 /** How a RunService is set up from the configuration, the same on a server and on a worker. */

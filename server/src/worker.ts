@@ -6,13 +6,16 @@
  * /metrics on METRICS_PORT, when set.
  */
 import { ConfigError } from './config';
-import { LogPublisher } from './fleet/logBus';
+import { linkFleet } from './fleet/link';
+import { LogPublisher } from './fleet/logPublisher';
 import { FleetMember, nodeInfo } from './fleet/member';
 import { QueueConsumer } from './fleet/runQueue';
 import { Metrics } from './metrics';
 import { killLeftover } from './process/executor';
 import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
-import { RunService } from './services/runService';
+import { createLocalRuns } from './services/runs';
+import { claimingIntake } from './services/runs/intake';
+import { runPaths } from './services/runs/paths';
 
 const log = createLog();
 
@@ -21,25 +24,27 @@ const LOG_FLUSH_MS = 5000;
 
 async function main(): Promise<void> {
   const rt = await openRuntime(log, 'worker');
-  const { config, catalog, stores, executor, fleet } = rt;
-  if (!fleet || !config.REDIS_URL) throw new ConfigError('a worker needs REDIS_URL (and DATABASE_URL): it takes its runs from the fleet\'s queue');
+  const { config, catalog, stores, executor } = rt;
+  if (!config.REDIS_URL) throw new ConfigError('a worker needs REDIS_URL (and DATABASE_URL): it takes its runs from the fleet\'s queue');
+  const fleet = await linkFleet(config.REDIS_URL, config.REDIS_PREFIX, stores, log, 'worker');
   const node = nodeInfo('worker', config.WORKER_TAGS, config.MAX_CONCURRENT_RUNS);
-  const metrics = new Metrics({ running: () => runs.runningCount, queued: () => runs.queuedCount });
-  const publisher: LogPublisher = new LogPublisher(fleet.redis, config.REDIS_PREFIX, (id) => runs.logState(id), (id) => runs.logPath(id), {
+  const metrics = new Metrics({ running: () => dispatcher.runningCount, queued: () => dispatcher.queuedCount });
+  const publisher: LogPublisher = new LogPublisher(fleet.redis, config.REDIS_PREFIX, (id) => logs.logState(id), (id) => logs.logPath(id), {
     ttlS: config.LOG_STREAM_TTL_S,
     // While a run goes its stream lives at least as long as the run may, then LOG_STREAM_TTL_S after its end.
     liveTtlS: config.RUN_TIMEOUT_S + config.LOG_STREAM_TTL_S,
     onError: log.error,
   });
-  const runs: RunService = new RunService(stores.runs, catalog, executor, publisher, fleet.bus, { ...runServiceOptions(rt, metrics), claim: (id) => fleet.store.claim(id, node.id) });
+  const intake = claimingIntake((id) => fleet.store.claim(id, node.id), catalog, rt.logDir, runPaths(rt.logDir).artifacts);
+  const { runs, dispatcher, logs }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store: stores.runs, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
   const member = new FleetMember(fleet.store, node, {
     leaseS: config.FLEET_LEASE_S,
-    held: () => runs.held,
+    held: () => dispatcher.held,
     onLost: (run) => fleet.bus.publish(run),
     // A dead worker of this host may have left processes (where no PID namespace ended them with it).
     endLeftover: killLeftover,
     onHeldLost: (runIds) => {
-      const ended = runs.abandon(runIds);
+      const ended = dispatcher.abandon(runIds);
       if (ended.length) log.warn(`the fleet counted ${ended.length} run(s) of this worker lost while it was cut off from the database: ending them (${ended.join(', ')})`);
     },
     onError: log.error,
@@ -48,17 +53,17 @@ async function main(): Promise<void> {
 
   // A stop asked on any API node reaches every worker; the one holding the run stops it.
   fleet.bus.onStop(({ run_id, by }) => {
-    if (!runs.held.includes(run_id)) return;
+    if (!dispatcher.held.includes(run_id)) return;
     runs.stop(run_id, by).catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e));
   });
-  const full = () => runs.held.length >= config.MAX_CONCURRENT_RUNS;
+  const full = () => dispatcher.held.length >= config.MAX_CONCURRENT_RUNS;
   const consumer: QueueConsumer = new QueueConsumer(
     config.REDIS_URL,
     config.REDIS_PREFIX,
     config.WORKER_TAGS,
     config.MAX_CONCURRENT_RUNS,
     async ({ run_id, name }) => {
-      const over = runs.execute(run_id, name);
+      const over = dispatcher.execute(run_id, name);
       consumer.throttle(full());
       try {
         await over;

@@ -8,7 +8,7 @@ import type { Authenticator } from './auth/authenticator';
 import type { LogTokenService } from './auth/logTokens';
 import type { Catalog } from './catalog';
 import type { LogStreamer } from './logStream';
-import type { RunService } from './runService';
+import type { RunService } from './runs';
 
 /** Everything a transport needs from the domain, built once in main.ts. */
 export interface Services {

@@ -5,7 +5,7 @@
  * never touched (the store's query and its delete both leave them out).
  */
 import type { RunStore } from '../store/runStore';
-import type { RunService } from './runService';
+import type { RunService } from './runs';
 
 export interface RetentionOptions {
   maxAgeDays: number;

@@ -1,147 +1,16 @@
 /**
- * Live logs between the nodes of a fleet, over Redis Streams. A worker appends its log file to the
- * run's stream as it grows; every API node with readers copies the stream into a log file of its own,
- * and serves those readers from it exactly as a single server serves its own logs: same event ids
- * (byte offsets), same resume rule, one copy per node however many readers it has.
- *
- * Stream entry ids are byte offsets: an entry `END-0` carries the log bytes [o, END), and `LENGTH-1`
- * says the log is complete. A reader at offset N asks for the entries after `N-0`, so resuming
- * anywhere, on any node, needs no other bookkeeping. A stream holds at most the run's log cap (the log
- * itself is capped) and expires LOG_STREAM_TTL_S after the run ends.
+ * An API node's side of the log bus (logStreams.ts): the streams of runs copied into log files of its
+ * own, served to its readers exactly as a single server serves its own logs.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
-import { LocalLogFeed, type LogFeed } from '../services/logFeed';
+import { LocalLogFeed } from '../services/logFeed';
 import type { LogState } from '../services/logStream';
+import type { RunLogs } from '../services/runs/logs';
+import { BATCH_ENTRIES, parseId, streamKey } from './logStreams';
 import { ready, type Redis } from './redis';
-
-/** Bytes per stream entry (the size a log reader reads at once). */
-const ENTRY_BYTES = 256 * 1024;
-/** Entries sent or read per round trip: at most 4 MiB in memory at once. */
-const BATCH_ENTRIES = 16;
-
-export const streamKey = (prefix: string, runId: string) => `${prefix}:log:${runId}`;
-
-/** What an entry id says: the offset the entry's bytes end at, and whether it is the end marker. */
-function parseId(id: string): { end: number; final: boolean } {
-  const dash = id.indexOf('-');
-  return { end: Number(id.slice(0, dash)), final: id.slice(dash + 1) === '1' };
-}
-
-interface Outgoing {
-  /** Bytes of the log already in the stream. */
-  sent: number;
-  flushing: boolean;
-  again: boolean;
-  /** After a failure or a reconnection, what the stream holds is read back before sending more (Redis may have restarted empty). */
-  resync: boolean;
-  /** The one retry pending while Redis does not answer (output meanwhile waits in the log file). */
-  retry?: NodeJS.Timeout | undefined;
-}
-
-/**
- * The worker's side: a LogFeed that, besides telling local readers, copies each run's new log bytes
- * to its stream. Output that comes while a copy is under way goes in the next one (bigger entries,
- * fewer round trips); while Redis is unreachable the log file keeps it, and it is sent on return.
- */
-export class LogPublisher implements LogFeed {
-  private readonly local = new LocalLogFeed();
-  private readonly outgoing = new Map<string, Outgoing>();
-  private readonly buffer = Buffer.allocUnsafe(ENTRY_BYTES);
-
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly state: (runId: string) => Promise<LogState>,
-    private readonly logPath: (runId: string) => string,
-    private readonly options: { ttlS: number; liveTtlS: number; onError: (message: string, e: unknown) => void },
-  ) {
-    // A Redis that comes back may have come back empty, or without the last writes: check before sending on.
-    redis.on('ready', () => {
-      for (const out of this.outgoing.values()) out.resync = true;
-    });
-  }
-
-  subscribe(runId: string, listener: () => void): () => void {
-    return this.local.subscribe(runId, listener);
-  }
-
-  publish(runId: string): void {
-    this.local.publish(runId);
-    let out = this.outgoing.get(runId);
-    if (!out) this.outgoing.set(runId, (out = { sent: 0, flushing: false, again: false, resync: false }));
-    if (out.flushing) out.again = true;
-    else if (!out.retry) void this.flush(runId, out);
-  }
-
-  /** Logs still being copied (shutdown waits for them briefly). */
-  get pending(): number {
-    return this.outgoing.size;
-  }
-
-  private async flush(runId: string, out: Outgoing): Promise<void> {
-    out.flushing = true;
-    try {
-      do {
-        out.again = false;
-        await this.send(runId, out);
-      } while (out.again);
-    } catch (e) {
-      if (!out.resync) this.options.onError(`copying the log of run ${runId} to Redis failed; trying again every second`, e);
-      out.resync = true;
-      out.retry = setTimeout(() => {
-        out.retry = undefined;
-        this.publish(runId);
-      }, 1000);
-      out.retry.unref();
-    } finally {
-      out.flushing = false;
-    }
-  }
-
-  private async send(runId: string, out: Outgoing): Promise<void> {
-    const key = streamKey(this.prefix, runId);
-    const { length, ended } = await this.state(runId);
-    if (out.resync) {
-      const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
-      out.resync = false;
-      const top = last ? parseId(last[0]) : { end: 0, final: false };
-      // The end marker landed already (its reply was lost): nothing more to send.
-      if (top.final) {
-        this.outgoing.delete(runId);
-        return;
-      }
-      out.sent = top.end;
-    }
-    if (out.sent < length) {
-      const fd = openSync(this.logPath(runId), 'r');
-      try {
-        while (out.sent < length) {
-          const batch = this.redis.pipeline();
-          let at = out.sent;
-          for (let i = 0; i < BATCH_ENTRIES && at < length; i++) {
-            const n = readSync(fd, this.buffer, 0, Math.min(ENTRY_BYTES, length - at), at);
-            if (n === 0) break;
-            // A copy: the pipeline keeps the bytes until it is sent.
-            batch.xadd(key, `${at + n}-0`, 'o', String(at), 'd', Buffer.from(this.buffer.subarray(0, n)));
-            at += n;
-          }
-          batch.expire(key, this.options.liveTtlS);
-          for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
-          out.sent = at;
-        }
-      } finally {
-        closeSync(fd);
-      }
-    }
-    if (ended && out.sent >= length) {
-      for (const [error] of (await this.redis.multi().xadd(key, `${length}-1`, 'e', '1').expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
-      this.outgoing.delete(runId);
-    }
-  }
-}
 
 interface Incoming {
   length: number;
@@ -155,7 +24,7 @@ interface Incoming {
  * answers the log streamer's questions (how far, ended?) from that copy. One blocking reader (its
  * own Redis connection) per run being copied; a complete copy is kept and served from disk.
  */
-export class LogMirror {
+export class LogMirror implements RunLogs {
   readonly feed = new LocalLogFeed();
   private readonly incoming = new Map<string, Incoming>();
   /**
@@ -203,6 +72,11 @@ export class LogMirror {
     if (!copying || ended) return;
     const run = await this.getRun(runId);
     if (run && isFinal(run.status)) await Promise.race([copying.done, sleep(timeoutMs)]);
+  }
+
+  /** The record says how long the log is: this node copies it, nothing writes it here. */
+  withLiveLength(run: Run): Run {
+    return run;
   }
 
   private sizeOf(runId: string): number {

@@ -1,0 +1,49 @@
+/**
+ * A fleet's API node (`npm start` with REDIS_URL): it runs no tool. Runs go to the workers' queue, logs
+ * come back over the log bus, and it keeps a lease like every node. Imported by main.ts only when
+ * REDIS_URL is set, so a single server never loads BullMQ or ioredis.
+ */
+import path from 'node:path';
+import type { Metrics } from '../metrics';
+import type { Runtime } from '../runtime';
+import type { ServerMode } from '../serverMode';
+import { createRecords, createRunService, type RunServiceOptions } from '../services/runs';
+import { FleetApi } from './api';
+import { FleetDispatcher } from './fleetDispatcher';
+import { linkFleet } from './link';
+import { LogMirror } from './logMirror';
+import { FleetMember, nodeInfo } from './member';
+import { RunQueue } from './runQueue';
+
+export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunServiceOptions, metrics: Metrics): Promise<ServerMode> {
+  const { config, catalog, stores, archive, logDir, log } = rt;
+  const fleet = await linkFleet(redisUrl, config.REDIS_PREFIX, stores, log, 'server');
+  const node = nodeInfo('api', [], 0);
+  const queue = new RunQueue(redisUrl, config.REDIS_PREFIX, catalog.tags(), log.error);
+  // Copies of logs in a directory of their own: a worker sharing this LOG_DIR keeps its runs/ to itself.
+  const mirror = new LogMirror(fleet.redis, config.REDIS_PREFIX, path.join(logDir, 'mirror'), (id) => stores.runs.get(id), {
+    blockMs: 1000,
+    idleEndMs: 10_000,
+    onError: log.error,
+    ...(archive ? { archivedLog: (id: string, from: number) => archive.readLog(id, from) } : {}),
+  });
+  const records = createRecords(stores.runs, fleet.bus, options);
+  const dispatcher = new FleetDispatcher({ queue, catalog, fleet: fleet.store, bus: fleet.bus, records, onError: log.error }, { stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 });
+  const fleetApi = new FleetApi(node.id, { queue, fleet: fleet.store, catalog }, { leaseS: config.FLEET_LEASE_S });
+  const member = new FleetMember(fleet.store, node, { leaseS: config.FLEET_LEASE_S, held: () => [], onLost: (run) => fleet.bus.publish(run), requeue: dispatcher.enqueue, onError: log.error });
+  metrics.watchFleet(() => fleetApi.describe());
+  return {
+    runs: createRunService({ records, catalog, dispatcher, logs: mirror }, options),
+    feed: mirror.feed,
+    logs: mirror,
+    fleet: fleetApi,
+    describe: `fleet API node ${node.id}: runs go to workers`,
+    start: () => member.join(),
+    close: async () => {
+      await mirror.close();
+      await queue.close();
+      await member.leave();
+      fleet.close();
+    },
+  };
+}

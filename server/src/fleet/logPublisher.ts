@@ -1,0 +1,121 @@
+/**
+ * The worker's side of the log bus (logStreams.ts): each run's log file appended to its stream as it grows.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { LocalLogFeed, type LogFeed } from '../services/logFeed';
+import type { LogState } from '../services/logStream';
+import { BATCH_ENTRIES, ENTRY_BYTES, parseId, streamKey } from './logStreams';
+import type { Redis } from './redis';
+
+interface Outgoing {
+  /** Bytes of the log already in the stream. */
+  sent: number;
+  flushing: boolean;
+  again: boolean;
+  /** After a failure or a reconnection, what the stream holds is read back before sending more (Redis may have restarted empty). */
+  resync: boolean;
+  /** The one retry pending while Redis does not answer (output meanwhile waits in the log file). */
+  retry?: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The worker's side: a LogFeed that, besides telling local readers, copies each run's new log bytes
+ * to its stream. Output that comes while a copy is under way goes in the next one (bigger entries,
+ * fewer round trips); while Redis is unreachable the log file keeps it, and it is sent on return.
+ */
+export class LogPublisher implements LogFeed {
+  private readonly local = new LocalLogFeed();
+  private readonly outgoing = new Map<string, Outgoing>();
+  private readonly buffer = Buffer.allocUnsafe(ENTRY_BYTES);
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly state: (runId: string) => Promise<LogState>,
+    private readonly logPath: (runId: string) => string,
+    private readonly options: { ttlS: number; liveTtlS: number; onError: (message: string, e: unknown) => void },
+  ) {
+    // A Redis that comes back may have come back empty, or without the last writes: check before sending on.
+    redis.on('ready', () => {
+      for (const out of this.outgoing.values()) out.resync = true;
+    });
+  }
+
+  subscribe(runId: string, listener: () => void): () => void {
+    return this.local.subscribe(runId, listener);
+  }
+
+  publish(runId: string): void {
+    this.local.publish(runId);
+    let out = this.outgoing.get(runId);
+    if (!out) this.outgoing.set(runId, (out = { sent: 0, flushing: false, again: false, resync: false }));
+    if (out.flushing) out.again = true;
+    else if (!out.retry) void this.flush(runId, out);
+  }
+
+  /** Logs still being copied (shutdown waits for them briefly). */
+  get pending(): number {
+    return this.outgoing.size;
+  }
+
+  private async flush(runId: string, out: Outgoing): Promise<void> {
+    out.flushing = true;
+    try {
+      do {
+        out.again = false;
+        await this.send(runId, out);
+      } while (out.again);
+    } catch (e) {
+      if (!out.resync) this.options.onError(`copying the log of run ${runId} to Redis failed; trying again every second`, e);
+      out.resync = true;
+      out.retry = setTimeout(() => {
+        out.retry = undefined;
+        this.publish(runId);
+      }, 1000);
+      out.retry.unref();
+    } finally {
+      out.flushing = false;
+    }
+  }
+
+  private async send(runId: string, out: Outgoing): Promise<void> {
+    const key = streamKey(this.prefix, runId);
+    const { length, ended } = await this.state(runId);
+    if (out.resync) {
+      const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
+      out.resync = false;
+      const top = last ? parseId(last[0]) : { end: 0, final: false };
+      // The end marker landed already (its reply was lost): nothing more to send.
+      if (top.final) {
+        this.outgoing.delete(runId);
+        return;
+      }
+      out.sent = top.end;
+    }
+    if (out.sent < length) {
+      const fd = openSync(this.logPath(runId), 'r');
+      try {
+        while (out.sent < length) {
+          const batch = this.redis.pipeline();
+          let at = out.sent;
+          for (let i = 0; i < BATCH_ENTRIES && at < length; i++) {
+            const n = readSync(fd, this.buffer, 0, Math.min(ENTRY_BYTES, length - at), at);
+            if (n === 0) break;
+            // A copy: the pipeline keeps the bytes until it is sent.
+            batch.xadd(key, `${at + n}-0`, 'o', String(at), 'd', Buffer.from(this.buffer.subarray(0, n)));
+            at += n;
+          }
+          batch.expire(key, this.options.liveTtlS);
+          for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
+          out.sent = at;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (ended && out.sent >= length) {
+      for (const [error] of (await this.redis.multi().xadd(key, `${length}-1`, 'e', '1').expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
+      this.outgoing.delete(runId);
+    }
+  }
+}
