@@ -1,0 +1,55 @@
+/**
+ * Issue 18: a single server or a fleet's API node is chosen once, in main.ts, which imports the fleet's
+ * wiring (BullMQ, ioredis, server/src/fleet/) only when REDIS_URL is set. A single server, running a
+ * tool, never loads it; an API node does (so the check sees what it should).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runToEnd, startServer, tempDir } from './harness';
+
+const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CATALOG = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
+
+/** Starts a server that logs every module it loads; answers the log's file. */
+async function serverLoading(env: Record<string, string>, work: (url: string) => Promise<void>): Promise<string[]> {
+  const moduleLog = path.join(tempDir(), 'modules.log');
+  const server = await startServer({ catalog: CATALOG, env: { ...env, NODE_OPTIONS: `--import ${path.join(ROOT, 'server/test/fixtures/moduleLog.ts')}`, MODULE_LOG: moduleLog } });
+  try {
+    await work(server.url);
+  } finally {
+    await server.stop();
+  }
+  return readFileSync(moduleLog, 'utf8').split('\n');
+}
+
+const fleetWiring = (urls: string[]) => [...new Set(urls.flatMap((u) => /\/node_modules\/(bullmq|ioredis)\/|\/server\/src\/(fleet\/\w+)\.ts/.exec(u)?.slice(1).filter(Boolean) ?? []))].sort();
+
+describe('the fleet wiring', () => {
+  it('is never loaded by a single server, not even to run a tool', async () => {
+    const loaded = await serverLoading({}, async (url) => {
+      const { run, lines } = await runToEnd(url, 'hello');
+      expect([run.status, lines]).toEqual(['succeeded', ['hello']]);
+    });
+    expect(loaded.some((u) => u.endsWith('/server/src/services/runs/localDispatcher.ts'))).toBe(true);
+    expect(fleetWiring(loaded)).toEqual([]);
+  });
+
+  it("is loaded by a fleet's API node", async () => {
+    const admin = new pg.Client({ connectionString: PG });
+    await admin.connect();
+    const schema = `osr_issue18_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    try {
+      const loaded = await serverLoading({ DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`, REDIS_URL: REDIS, REDIS_PREFIX: `t${randomBytes(4).toString('hex')}` }, () => Promise.resolve());
+      expect(fleetWiring(loaded)).toEqual(expect.arrayContaining(['bullmq', 'ioredis', 'fleet/apiNode', 'fleet/fleetDispatcher', 'fleet/logMirror']));
+      expect(fleetWiring(loaded)).not.toContain('fleet/logPublisher');
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
+  });
+});
