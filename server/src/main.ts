@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     startsPerMinute: config.START_RATE_PER_MINUTE,
     recheckMs: config.AUTH_RECHECK_S * 1000,
     onFailure: () => metrics.authFailed(),
+    limits: mode.limits,
   });
   if (config.AUTH_DISABLED) log.warn('AUTH_DISABLED=true: anyone who can reach this server can run and stop tools and read every log. Use it for local experiments only.');
 

@@ -4,6 +4,7 @@
  */
 import type { FleetView } from './fleet/api';
 import type { Runtime } from './runtime';
+import { memoryLimits, type RateLimits } from './services/auth/authenticator';
 import { LocalLogFeed, type LogFeed } from './services/logFeed';
 import { LocalRunFeed } from './services/runFeed';
 import { createLocalRuns, type RunLogs, type RunService, type RunServiceOptions } from './services/runs';
@@ -16,6 +17,8 @@ export interface ServerMode {
   logs: RunLogs;
   /** Who is alive and what is queued, on a fleet; null on a single server. */
   fleet: FleetView | null;
+  /** Where rate limits are counted: this process's memory, or Redis for all of a fleet's API nodes. */
+  limits: RateLimits;
   /** What the start-up line says of it. */
   describe: string;
   /** Before serving: recovers what the server's last life left, or joins the fleet. */
@@ -34,6 +37,7 @@ export function singleServer(rt: Runtime, options: RunServiceOptions): ServerMod
     feed,
     logs,
     fleet: null,
+    limits: memoryLimits,
     describe: `isolation: ${executor.isolation}`,
     start: async () => {
       const recovered = await runs.recover();

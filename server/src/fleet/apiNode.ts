@@ -13,6 +13,7 @@ import { FleetDispatcher } from './fleetDispatcher';
 import { linkFleet } from './link';
 import { LogMirror } from './logMirror';
 import { FleetMember, nodeInfo } from './member';
+import { redisLimits } from './rateLimits';
 import { RunQueue } from './runQueue';
 
 export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunServiceOptions, metrics: Metrics): Promise<ServerMode> {
@@ -37,6 +38,7 @@ export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunSe
     feed: mirror.feed,
     logs: mirror,
     fleet: fleetApi,
+    limits: redisLimits(fleet.redis, config.REDIS_PREFIX),
     describe: `fleet API node ${node.id}: runs go to workers`,
     start: () => member.join(),
     close: async () => {

@@ -4,7 +4,7 @@
  * A principal that outlives the request that verified it (a WebSocket, a stream, a log token) is
  * checked again: before each operation, and every half AUTH_RECHECK_S while a stream is open.
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { hasRole, type Role } from '../../../../shared/src/schemas/auth';
 import { DomainError, forbidden, tooMany, unauthorized } from '../../errors';
 import type { AuditLog } from '../audit';
@@ -25,15 +25,25 @@ export interface AuthOptions {
   recheckMs: number;
   /** Told of every credential that does not verify (metrics). */
   onFailure?: () => void;
+  /** Where the limits are counted (default: in this process's memory). */
+  limits?: RateLimits;
 }
+
+/**
+ * Makes a named limit of `points` per `durationS`, keyed by address or credential: counted in memory on
+ * a single server; on a fleet in Redis (fleet/rateLimits.ts), once for all its API nodes.
+ */
+export type RateLimits = (name: string, points: number, durationS: number) => RateLimiterAbstract;
+
+export const memoryLimits: RateLimits = (_name, points, duration) => new RateLimiterMemory({ points, duration });
 
 const ANONYMOUS: Principal = { id: 'anonymous', role: 'admin', expiresAt: null };
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 export class Authenticator {
-  private readonly failures: RateLimiterMemory;
-  private readonly starts: RateLimiterMemory;
+  private readonly failures: RateLimiterAbstract;
+  private readonly starts: RateLimiterAbstract;
 
   constructor(
     private readonly apiKeys: ApiKeyService,
@@ -41,8 +51,9 @@ export class Authenticator {
     private readonly audit: AuditLog,
     private readonly options: AuthOptions,
   ) {
-    this.failures = new RateLimiterMemory({ points: options.authFailuresPerMinute, duration: options.authFailuresWindowS });
-    this.starts = new RateLimiterMemory({ points: options.startsPerMinute, duration: 60 });
+    const limits = options.limits ?? memoryLimits;
+    this.failures = limits('auth-failures', options.authFailuresPerMinute, options.authFailuresWindowS);
+    this.starts = limits('starts', options.startsPerMinute, 60);
   }
 
   get disabled(): boolean {
