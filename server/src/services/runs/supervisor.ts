@@ -10,13 +10,14 @@ import type { Run } from '../../../../shared/src/schemas/run';
 import type { ProcessExecutor, RunningProcess, ToolUser } from '../../process/executor';
 import { collectArtifacts } from '../artifacts';
 import type { Catalog, ToolEntry } from '../catalog';
-import { DiskWatch } from '../diskUsage';
 import type { LogFeed } from '../logFeed';
 import { LogWriter } from '../logWriter';
 import { makeRunDirs } from '../runDirs';
 import type { ActiveRun, StopReason } from './activeRun';
+import { checkDiskAtEnd, watchDisk } from './diskLimit';
 import type { RunIntake } from './intake';
 import { limitsFor, sandboxFor, type LimitDefaults, type SandboxBase } from './limits';
+import type { RunLauncher } from './localDispatcher';
 import { finalPatch } from './outcome';
 import type { RunPaths } from './paths';
 import type { RunRecords } from './records';
@@ -55,7 +56,7 @@ const now = () => new Date().toISOString();
 /** A tool no longer in the catalog still ends with a record: it stands in for its entry. */
 const standIn = (run: Run): ToolEntry => ({ name: run.name, description: '', cmd: run.cmd, params: {}, artifacts: [], env: [], set_env: {}, run_as_root: false, allow_code_injection: false });
 
-export class RunSupervisor {
+export class RunSupervisor implements RunLauncher {
   private readonly active = new Map<string, ActiveRun>();
 
   constructor(
@@ -201,7 +202,13 @@ export class RunSupervisor {
   private armLimits(active: ActiveRun): void {
     const timeoutS = active.entry.timeout_s ?? this.options.defaultTimeoutS;
     active.timer = setTimeout(() => void this.requestStop(active, 'timeout', null), timeoutS * 1000);
-    active.watch = this.watchDisk(active, active.limits.disk_bytes ?? null);
+    const runId = active.run.run_id;
+    active.watch = watchDisk(active, {
+      dirs: [this.deps.paths.work(runId), this.deps.paths.artifacts(runId)],
+      intervalMs: this.options.diskPollMs ?? 2000,
+      stop: () => void this.requestStop(active, 'disk_limit', null).catch(() => undefined),
+      onError: (e) => this.options.onError(`measuring the disk use of run ${runId} failed`, e),
+    });
   }
 
   private disarm(active: ActiveRun): void {
@@ -223,10 +230,7 @@ export class RunSupervisor {
     active.exit = await proc.exited;
     active.exited = true;
     this.disarm(active);
-    const { watch } = active;
-    const limit = active.limits.disk_bytes;
-    // Measured at its end too: files written faster than the measurements came do not slip through.
-    if (watch && limit && !active.stop && (await watch.over())) this.overDisk(active, watch.used, limit, 'when it ended');
+    await checkDiskAtEnd(active);
   }
 
   /** Output ends once no process holds it; only one that escaped its process group can delay that. */
@@ -274,28 +278,6 @@ export class RunSupervisor {
     }
     if (final) records.ended(final);
     return final ?? ended;
-  }
-
-  /** Measures the run's work and artifact directories every few seconds; over its limit it is stopped. */
-  private watchDisk(active: ActiveRun, limitBytes: number | null): DiskWatch | null {
-    if (!limitBytes) return null;
-    const runId = active.run.run_id;
-    return new DiskWatch({
-      dirs: [this.deps.paths.work(runId), this.deps.paths.artifacts(runId)],
-      limitBytes,
-      intervalMs: this.options.diskPollMs ?? 2000,
-      onOver: (bytes) => {
-        this.overDisk(active, bytes, limitBytes, 'while it ran');
-        void this.requestStop(active, 'disk_limit', null).catch(() => undefined);
-      },
-      onError: (e) => this.options.onError(`measuring the disk use of run ${runId} failed`, e),
-    }).start();
-  }
-
-  private overDisk(active: ActiveRun, bytes: number, limitBytes: number, when: string): void {
-    active.overDisk = `its work and artifact directories took ${bytes} bytes ${when}, over its disk limit of ${limitBytes} bytes (limits.disk_bytes or RUN_DISK_BYTES)${when === 'while it ran' ? ', so it was stopped' : ''}`;
-    active.stop ??= { reason: 'disk_limit', by: null };
-    active.writer?.write(Buffer.from(`oss-runner: ${active.overDisk}\n`));
   }
 
   private requestStop(active: ActiveRun, reason: StopReason, by: string | null): Promise<Run> {
