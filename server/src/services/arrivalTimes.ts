@@ -89,8 +89,12 @@ export class ArrivalTimes {
     const at: number[] = [];
     const add = (offset: number, time: number) => {
       if (offset >= logEnd) return;
-      if (offsets.length > 0 && offsets[offsets.length - 1] === offset) at[at.length - 1] = time;
-      else (offsets.push(offset), at.push(time));
+      if (offsets.length > 0 && offsets[offsets.length - 1] === offset) {
+        at[at.length - 1] = time;
+      } else {
+        offsets.push(offset);
+        at.push(time);
+      }
     };
     let inForce: number | null = null;
     for (let i = 0; i < this.offsets.length; i++) {
