@@ -44,15 +44,19 @@ export function useRunLog(runId: string): RunLog {
   const frame = useRef<number | null>(null);
   /** Where the live stream starts: after what a running log had written when the page opened (read by bytes). */
   const [liveFrom, setLiveFrom] = useState<number | null>(null);
+  /** Where the next live event's bytes begin in the log. */
+  const liveAt = useRef<number | null>(null);
 
   const subscription = useSubscription(
     trpc.runs.logs.subscriptionOptions(
       { run_id: runId, lastEventId: liveFrom ? String(liveFrom) : undefined },
       {
         enabled: source === 'live' && liveFrom !== null,
-        onData: ({ data }) => {
+        onData: ({ id, data }) => {
           if (data.type === 'lines') {
-            live.current.push(data.lines);
+            // An event's id is where its bytes end: the previous one's, where they begin.
+            live.current.push(data.lines, liveAt.current ?? undefined);
+            liveAt.current = Number(id);
             frame.current ??= requestAnimationFrame(() => {
               frame.current = null;
               setVersion((v) => v + 1);
@@ -82,6 +86,7 @@ export function useRunLog(runId: string): RunLog {
       source === 'live'
         ? readWritten(options).then(({ lines, next }) => {
             show(new JoinedLines(lines, live.current), null);
+            liveAt.current = next;
             setLiveFrom(next);
           })
         : readLog({ ...options, show }).then(() => setEnded(known));
