@@ -8,14 +8,16 @@ import { loadConfig } from '../config';
 import { ENV_EXAMPLE_FILE, REFERENCE_FILE, renderEnvExample, renderReference, settings } from './configDocs';
 
 const FIX = 'run `npm run docs:config` and commit the result';
+/** Compared line by line, so a failure shows the lines that differ. */
+const linesOf = (text: string) => text.split('\n');
 
 describe('configuration docs', () => {
   it('docs/configuration.md is what `npm run docs:config` writes', () => {
-    expect(readFileSync(REFERENCE_FILE, 'utf8'), FIX).toBe(renderReference());
+    expect(linesOf(readFileSync(REFERENCE_FILE, 'utf8')), FIX).toEqual(linesOf(renderReference()));
   });
 
   it('.env.example is what `npm run docs:config` writes', () => {
-    expect(readFileSync(ENV_EXAMPLE_FILE, 'utf8'), FIX).toBe(renderEnvExample());
+    expect(linesOf(readFileSync(ENV_EXAMPLE_FILE, 'utf8')), FIX).toEqual(linesOf(renderEnvExample()));
   });
 
   it('every default shown is the one the server takes', () => {
