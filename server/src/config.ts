@@ -115,6 +115,12 @@ export const Env = z.object({
   MAX_LOG_BYTES: byteSize(1024)
     .default(64 * 1024 * 1024)
     .describe("A run's log cap (a tool may set its own, `limits: {log_bytes: N}`): past it the log keeps its first three quarters as written and the last quarter of the output after a marker line; the tool keeps running and the run says `log_truncated: true`."),
+  LOG_TIMES_RESOLUTION_MS: positiveInt
+    .default(100)
+    .describe("Arrival times of a run's output (`GET /runs/{run_id}/log-times`, the web app's Times) are recorded at most once per this many milliseconds: a burst of output shares one entry."),
+  LOG_TIMES_MAX_ENTRIES: positiveInt
+    .default(100_000)
+    .describe("A run's arrival-time index stops at this many entries (16 bytes or so each on disk, and in memory while the run goes); output past it has no time of its own, and the index says `complete: false`."),
   RUN_MEMORY_BYTES: byteSize()
     .default(2 * 1024 ** 3)
     .describe("Memory of all a run's processes together (cgroup), for tools whose entry sets no `limits.memory_bytes`; `0`: none."),

@@ -109,6 +109,8 @@ const SECTIONS: readonly Section[] = [
       SHUTDOWN_GRACE_S: {},
       MAX_CONCURRENT_RUNS: {},
       READY_MIN_FREE_BYTES: {},
+      LOG_TIMES_RESOLUTION_MS: {},
+      LOG_TIMES_MAX_ENTRIES: {},
       RUN_ENV_ALLOWLIST: {},
       PROCESS_ISOLATION: {},
       RUN_AS_USER: {},
