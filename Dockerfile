@@ -7,8 +7,10 @@
 # Bubblewrap needs extra container options to create its PID namespace (see the README); without
 # them the server falls back to process groups and /health says so.
 #
-# The server runs as TypeScript through tsx (a production dependency): there is no compile step
-# for the server, only `vite build` for the web app.
+# The image runs the server compiled to JavaScript by `npm run build` (dist/server, beside the web app
+# in dist/web): `node dist/server/main.js`, a fleet's worker `node dist/server/worker.js`, the CLIs
+# `node dist/server/apikey.js` and `node dist/server/tools.js`. tsx and esbuild are development
+# dependencies: they are used while the image is built, and are not in it.
 
 # Node.js 24 LTS, the exact release of .nvmrc (a test keeps the two the same).
 ARG NODE_VERSION=24.22.3
@@ -27,13 +29,18 @@ FROM toolchain AS deps
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-# --- the web app: `vite build` writes dist/web.
-FROM toolchain AS build
+# --- every dependency, for the build and the scanners' installer.
+FROM toolchain AS devdeps
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
+
+# --- `npm run build`: the web app (vite) into dist/web, the server (esbuild, server/build.ts) into dist/server.
+FROM devdeps AS build
 COPY tsconfig.json vite.config.ts ./
 COPY shared ./shared
 COPY web ./web
+COPY server/build.ts ./server/build.ts
+COPY server/src ./server/src
 RUN npm run build
 
 # --- scanners: Trivy, Syft, Grype and Prowler at the pins of server/src/cli/pins.ts, installed by the
@@ -42,8 +49,10 @@ RUN npm run build
 # line fails the build); SCANNERS_FROM=context takes the binaries from ./tools-prebuilt in the build
 # context (`bash .ci/image` puts there those that `npm run tools -- install` built from source), each
 # checked to report its pinned version. Prowler comes from PyPI either way, into its own virtual
-# environment (which must stay at this path: the runtime copies it to the same place).
-FROM deps AS scanners
+# environment (which must stay at this path: the runtime copies it to the same place). The installer runs
+# from its TypeScript through tsx (here only, at build time): built, it would be rebuilt, and every
+# scanner downloaded again, whenever any server file changed.
+FROM devdeps AS scanners
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
@@ -84,11 +93,11 @@ ENV PATH=/opt/oss-runner/tools/bin:$PATH \
     LOG_DIR=/app/logs \
     NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
-# tsconfig.json: tsx compiles the server with the same settings as in development.
-COPY package.json package-lock.json tsconfig.json ./
-COPY server ./server
-COPY shared ./shared
-COPY --from=build /app/dist/web ./dist/web
+# package.json: the version /health reports. server/catalog: the shipped catalog (CATALOG_FILE's
+# default). dist/server finds both, and dist/web, two levels above itself.
+COPY package.json package-lock.json ./
+COPY server/catalog ./server/catalog
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/logs && chown node:node /app/logs
 USER node
 VOLUME /app/logs
@@ -96,4 +105,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "server/src/main.ts"]
+CMD ["node", "dist/server/main.js"]

@@ -37,8 +37,8 @@ export async function startBenchFleet(sizes: Sizes): Promise<BenchFleet> {
     MAX_CONCURRENT_RUNS: '8',
     MAX_LOG_BYTES: String(BENCH_LOG_CAP),
   };
-  const first = await startServer({ catalog, env });
-  const [second, worker] = await Promise.all([startServer({ catalog, env }), startServer({ catalog, env, worker: true })]);
+  const first = await startServer({ catalog, env, built: true });
+  const [second, worker] = await Promise.all([startServer({ catalog, env, built: true }), startServer({ catalog, env, worker: true, built: true })]);
   return {
     api: [first, second],
     worker,

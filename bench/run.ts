@@ -2,15 +2,16 @@
  * `npm run bench`: the streaming benchmark suite at full size, printed as a table. Every case runs
  * beside its baseline in the same invocation; compare ratios, not absolute times (the machine is
  * shared and noisy). See bench/README.md. `BENCH_SIZE=smoke` runs the small sizes; `BENCH_CASES=one,ten`
- * runs some of the cases (one, ten, many, latency, big, short, fleet, paging, view).
+ * runs some of the cases (startup, one, ten, many, latency, big, short, fleet, paging, view).
  */
 import os from 'node:os';
 import { logViewer } from './browser';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
+import { startup } from './startup';
 import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type OneReader, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
-const CASES = ['one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging', 'view'] as const;
+const CASES = ['startup', 'one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging', 'view'] as const;
 const chosen = new Set((process.env.BENCH_CASES ?? CASES.join(',')).split(',').map((c) => c.trim()));
 const unknown = [...chosen].filter((c) => !(CASES as readonly string[]).includes(c));
 if (unknown.length) {
@@ -21,6 +22,11 @@ const wants = (c: (typeof CASES)[number]) => chosen.has(c);
 const rows: Row[] = [];
 const step = (name: string) => process.stderr.write(`… ${name}\n`);
 
+// Before the bench server starts, so that the servers it starts have the machine to themselves.
+if (wants('startup')) {
+  step(`start-up, ${sizes.startups} starts of each`);
+  rows.push(...(await startup(sizes, process.env.BENCH_SIZE === 'smoke' ? 200 : 3000)));
+}
 const server = await startBenchServer(sizes);
 try {
   // The 10-reader and fleet cases compare with the one-reader case: it runs whenever they do.

@@ -13,137 +13,173 @@ import { byteSize } from './lib/byteSize';
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const bool = z.stringbool().default(false);
+/** The tools' PATH when RUN_ENV_ALLOWLIST passes none on (TOOLS_DIR/bin is put before it either way). */
+const DEFAULT_TOOL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const positiveInt = z.coerce.number().int().positive();
 
 /** The server's own credentials: never handed to a tool, by RUN_ENV_ALLOWLIST or a catalog entry's `env`. */
 export const SERVER_SECRETS: ReadonlySet<string> = new Set(['ADMIN_API_KEY', 'AUTH_JWT_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL', 'REDIS_URL']);
 
-const Env = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  LOG_DIR: z.string().min(1).default('./logs'),
-  CATALOG_FILE: z.string().min(1).default(path.join(PROJECT_ROOT, 'server/catalog/default.yaml')),
-  /**
-   * Where `npm run tools -- install` puts the scanners; its bin/ comes first on the tools' PATH. Outside
-   * the checkout, beside the Node of .ci/node.sh: /var/cache/oss-runner/tools as root (readable by
-   * RUN_AS_USER), ~/.cache/oss-runner/tools otherwise; OSS_RUNNER_CACHE moves both.
-   */
-  TOOLS_DIR: z.string().min(1).optional(),
-  OSS_RUNNER_CACHE: z.string().min(1).optional(),
-  /** With a PostgreSQL URL, runs, API keys, the audit log and settings live there instead of SQLite. */
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
-  /**
-   * With a Redis URL (and DATABASE_URL) this process is a node of a fleet: `npm start` an API node,
-   * `npm run worker` a worker. Runs are queued in Redis (BullMQ) and logs travel as Redis Streams.
-   */
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
-  /** Prefix of every Redis key and channel: fleets sharing one Redis keep apart by it. */
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, ".", "_" or "-"').default('oss-runner'),
-  /** Seconds a fleet node's lease lasts without a heartbeat; a worker silent for that long has its runs marked lost. */
-  FLEET_LEASE_S: z.coerce.number().min(1).max(3600).default(30),
-  /** The tags of the tools a worker runs (catalog `tag`; untagged tools are "default"), comma-separated. */
+/**
+ * Every variable the server reads, with what it means: the `.describe()` texts are the configuration
+ * reference (docs/configuration.md) and .env.example, which `npm run docs:config` writes from them.
+ */
+export const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000).describe('Listen port (`0`: any free port; the server prints the URL it listens on).'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('Listen address (the Docker image sets `0.0.0.0`).'),
+  LOG_DIR: z
+    .string()
+    .min(1)
+    .default('./logs')
+    .describe("Everything persistent: the SQLite database, one log file per run, each run's working and artifact directories, the tools' caches (a relative path is taken from the current directory)."),
+  CATALOG_FILE: z.string().min(1).default(path.join(PROJECT_ROOT, 'server/catalog/default.yaml')).describe('The YAML catalog of the tools that may run.'),
+  TOOLS_DIR: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Where `npm run tools -- install` puts the scanners; its `bin/` comes first on the tools' `PATH`."),
+  OSS_RUNNER_CACHE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The cache outside the checkout that holds `TOOLS_DIR` (and the Node and Schemathesis of `.ci/`); as root it is one `RUN_AS_USER` can reach.'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional()
+    .describe('A `postgres://` URL: runs, API keys, the audit log and settings live in PostgreSQL instead (migrated at start); logs and run files stay in `LOG_DIR`.'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional()
+    .describe('`redis://` or `rediss://`: this process is a node of a fleet (it needs `DATABASE_URL` too): `npm start` an API node, `npm run worker` a worker. Runs are queued in Redis (BullMQ) and logs travel as Redis Streams.'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, ".", "_" or "-"')
+    .default('oss-runner')
+    .describe('Prefix of every Redis key and channel: fleets sharing one Redis keep apart by it.'),
+  FLEET_LEASE_S: z.coerce
+    .number()
+    .min(1)
+    .max(3600)
+    .default(30)
+    .describe("Seconds a fleet node's lease lasts without a heartbeat (renewed every sixth of it): a node silent for this long is dead, and the runs it held end as `lost`."),
   WORKER_TAGS: z
     .string()
     .default('default')
     .transform((s) => [...new Set(s.split(',').map((t) => t.trim()).filter(Boolean))])
-    .refine((tags) => tags.length > 0 && tags.every((t) => /^[a-z0-9][a-z0-9_-]{0,31}$/.test(t)), 'comma-separated tags of a-z, 0-9, "_" or "-"'),
-  /** Seconds a run's log stays in Redis after the run ends (API nodes keep their own copies of what they served). */
-  LOG_STREAM_TTL_S: positiveInt.default(3600),
-  APP_NAME: z.string().min(1).default('OSS Runner'),
-  ADMIN_API_KEY: z.string().min(16).optional(),
-  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
-  AUTH_JWKS_URL: z.url().optional(),
-  AUTH_JWT_ISSUER: z.string().optional(),
-  AUTH_JWT_AUDIENCE: z.string().optional(),
-  /** Seconds of clock skew allowed on a JWT's exp, nbf and iat (at most 30). */
-  AUTH_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(30).default(5),
-  /** Seconds before the JWKS may be fetched again when a token names an unknown `kid`. */
-  AUTH_JWKS_COOLDOWN_S: z.coerce.number().min(0).default(30),
-  AUTH_DISABLED: bool,
-  /** Runs one credential may start per minute (429 with Retry-After past it). */
-  START_RATE_PER_MINUTE: positiveInt.default(60),
-  /** Failed authentications one address may make per minute before it is refused for a while. */
-  AUTH_FAILURES_PER_MINUTE: positiveInt.default(20),
-  /** The window AUTH_FAILURES_PER_MINUTE counts over: 60 s unless changed. */
-  AUTH_FAILURES_WINDOW_S: positiveInt.max(3600).default(60),
-  /**
-   * Seconds within which a credential that stops verifying (an API key revoked, its role changed) loses
-   * its power on connections already open: API key records are re-read at most this often.
-   */
-  AUTH_RECHECK_S: positiveInt.max(60).default(5),
-  /** Lifetime of the run-bound tokens that let a browser's EventSource read a log. */
-  LOG_TOKEN_TTL_S: positiveInt.max(3600).default(300),
-  /** Addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated IPs). */
+    .refine((tags) => tags.length > 0 && tags.every((t) => /^[a-z0-9][a-z0-9_-]{0,31}$/.test(t)), 'comma-separated tags of a-z, 0-9, "_" or "-"')
+    .describe('The tags of the tools a worker runs (catalog `tag`; untagged tools are `default`), comma-separated.'),
+  LOG_STREAM_TTL_S: positiveInt
+    .default(3600)
+    .describe("Seconds a run's log stays in Redis after the run ends (API nodes keep the copies they made). Redis then holds every log of that period: size its `maxmemory` for it, with `noeviction`."),
+  APP_NAME: z.string().min(1).default('OSS Runner').describe('Shown in `/health`, in the web app and as the title of the OpenAPI document.'),
+  ADMIN_API_KEY: z.string().min(16).optional().describe('A key of your choice (16 characters or more) accepted with the admin role, for bootstrapping and automation.'),
+  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional().describe('HS256 secret for JWTs (at least 32 bytes).'),
+  AUTH_JWKS_URL: z.url().optional().describe('JWKS URL for RS256/ES256/EdDSA JWTs from an identity provider.'),
+  AUTH_JWT_ISSUER: z.string().optional().describe('The `iss` a JWT must carry, when set.'),
+  AUTH_JWT_AUDIENCE: z.string().optional().describe('The `aud` a JWT must carry, when set.'),
+  AUTH_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(30).default(5).describe("Seconds of clock skew allowed on a JWT's `exp`, `nbf` and `iat` (0 to 30)."),
+  AUTH_JWKS_COOLDOWN_S: z.coerce.number().min(0).default(30).describe('Seconds before the JWKS may be fetched again when a token names an unknown `kid`.'),
+  AUTH_DISABLED: bool.describe('`true` opens everything to anyone who can reach the server: local experiments only (the server warns loudly).'),
+  START_RATE_PER_MINUTE: positiveInt.default(60).describe('Runs one credential may start per minute (429 with `Retry-After` past it).'),
+  AUTH_FAILURES_PER_MINUTE: positiveInt.default(20).describe('Failed authentications one address may make per minute before it is refused for a while (429 with `Retry-After`).'),
+  AUTH_FAILURES_WINDOW_S: positiveInt
+    .max(3600)
+    .default(60)
+    .describe('The window `AUTH_FAILURES_PER_MINUTE` counts over (the "minute"); an address over the limit is refused for the rest of it.'),
+  AUTH_RECHECK_S: positiveInt
+    .max(60)
+    .default(5)
+    .describe('Seconds (1 to 60) within which a credential that stops verifying (an API key revoked, its role changed) loses its power on connections already open: its next operation is refused, its streams end, its log tokens stop working. API key records are cached for half that.'),
+  LOG_TOKEN_TTL_S: positiveInt.max(3600).default(300).describe("Lifetime in seconds (at most 3600) of the run-bound tokens that let a browser's `EventSource` read one run's log and artifacts."),
   TRUSTED_PROXIES: z
     .string()
     .optional()
     .transform((s) => (s ? s.split(',').map((p) => p.trim()).filter(Boolean) : []))
-    .refine((list) => list.every((ip) => isIP(ip) !== 0), 'must be comma-separated IP addresses (no names, no CIDR ranges)'),
+    .refine((list) => list.every((ip) => isIP(ip) !== 0), 'must be comma-separated IP addresses (no names, no CIDR ranges)')
+    .describe("Comma-separated IP addresses (no names, no CIDR ranges) of reverse proxies whose `X-Forwarded-For` is believed: the caller's address for the failed-authentication limit, the audit log and the request log."),
   ALLOWED_ORIGINS: z
     .string()
     .optional()
-    .transform((s) => (s ? s.split(',').map((o) => o.trim()).filter(Boolean) : [])),
-  /** Seconds a run may take when its catalog entry sets no `timeout_s`. */
-  RUN_TIMEOUT_S: positiveInt.default(3600),
-  /** Seconds between SIGTERM and SIGKILL when a run is stopped or times out. */
-  STOP_GRACE_S: z.coerce.number().min(0).default(10),
-  /** Seconds running tools may go on finishing after SIGTERM before they are stopped (each then gets STOP_GRACE_S). */
-  SHUTDOWN_GRACE_S: z.coerce.number().min(0).default(0),
-  MAX_CONCURRENT_RUNS: positiveInt.default(8),
-  MAX_LOG_BYTES: byteSize(1024).default(64 * 1024 * 1024),
-  /** Defaults for tools whose catalog entry sets no limit of its own; 0 is no limit. Enforced where the machine can (GET /health). */
-  RUN_MEMORY_BYTES: byteSize().default(2 * 1024 ** 3),
-  RUN_PIDS: z.coerce.number().int().min(0).default(1024),
-  RUN_CPU_S: z.coerce.number().int().min(0).default(0),
-  RUN_FILE_BYTES: byteSize().default(1024 ** 3),
-  /** Disk space a run's work and artifact directories may take together (measured every few seconds; over it the run is stopped). */
-  RUN_DISK_BYTES: byteSize().default(10 * 1024 ** 3),
-  /** Whether tools that do not say (`network:` in the catalog) may reach the network. */
-  RUN_NETWORK: bool,
-  /** Finished runs older than this many days are deleted with their logs and artifacts (0, the default: every run is kept). */
-  RETENTION_DAYS: z.coerce.number().min(0).default(0),
-  /** Only the newest this many finished runs of each tool are kept (0: no such limit). */
-  RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0),
-  RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600),
-  /** Audit records older than this many days are deleted (0: kept forever). */
-  AUDIT_RETENTION_DAYS: z.coerce.number().min(0).default(90),
-  /** At most this many audit records are kept, the newest (0: no bound). */
-  AUDIT_MAX_ROWS: z.coerce.number().int().min(0).default(1_000_000),
-  /** The same refusal repeated by the same caller within this window is one audit record, with a count. */
-  AUDIT_COALESCE_S: z.coerce.number().positive().max(3600).default(60),
-  /** With a bucket, each finished run's log, artifacts and metadata are uploaded to S3. */
-  S3_BUCKET: z.string().min(3).optional(),
-  S3_ENDPOINT: z.url().optional(),
-  S3_REGION: z.string().min(1).default('us-east-1'),
-  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
-  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  /** Path-style addressing (bucket in the path), which most S3-compatible servers need; default: on with S3_ENDPOINT. */
-  S3_FORCE_PATH_STYLE: z.stringbool().optional(),
-  S3_PREFIX: z.string().default('oss-runner/'),
-  S3_PRESIGN_TTL_S: positiveInt.max(7 * 24 * 3600).default(3600),
-  /** Largest JSON body accepted by the REST and tRPC APIs. */
-  MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
-  /** Most messages one WebSocket connection may send a minute; past it, it is closed (1008). */
-  WS_MESSAGES_PER_MINUTE: positiveInt.default(1200),
-  /** Most procedures one tRPC HTTP request may batch; 400 past it. */
-  TRPC_MAX_BATCH: positiveInt.max(1000).default(50),
-  /** A client has this long to send a request's headers; then 408 and the connection is closed (slowloris). */
-  HTTP_HEADERS_TIMEOUT_S: positiveInt.max(600).default(20),
-  /** Environment variables a tool inherits from the server; everything else is withheld. */
+    .transform((s) => (s ? s.split(',').map((o) => o.trim()).filter(Boolean) : []))
+    .describe("Comma-separated browser origins allowed to open the tRPC WebSocket, besides the server's own; clients that send no `Origin` (curl, Node) are not refused for it."),
+  RUN_TIMEOUT_S: positiveInt.default(3600).describe('Seconds a run may take when its catalog entry sets no `timeout_s`.'),
+  STOP_GRACE_S: z.coerce.number().min(0).default(10).describe('Seconds between SIGTERM and SIGKILL when a run is stopped, times out or the server shuts down.'),
+  SHUTDOWN_GRACE_S: z.coerce
+    .number()
+    .min(0)
+    .default(0)
+    .describe("Seconds running tools may go on finishing after the server gets SIGTERM, before they are stopped (each then gets `STOP_GRACE_S`). Keep `SHUTDOWN_GRACE_S + STOP_GRACE_S` under your orchestrator's kill timeout (`docker stop -t`, Kubernetes' `terminationGracePeriodSeconds`)."),
+  MAX_CONCURRENT_RUNS: positiveInt.default(8).describe('Runs going at once (on a worker: of all its tags); more are `queued`, first in first out.'),
+  MAX_LOG_BYTES: byteSize(1024)
+    .default(64 * 1024 * 1024)
+    .describe("A run's log cap (a tool may set its own, `limits: {log_bytes: N}`): past it the log keeps its first three quarters as written and the last quarter of the output after a marker line; the tool keeps running and the run says `log_truncated: true`."),
+  LOG_TIMES_RESOLUTION_MS: positiveInt
+    .default(100)
+    .describe("Arrival times of a run's output (`GET /runs/{run_id}/log-times`, the web app's Times) are recorded at most once per this many milliseconds: a burst of output shares one entry."),
+  LOG_TIMES_MAX_ENTRIES: positiveInt
+    .default(100_000)
+    .describe("A run's arrival-time index stops at this many entries (16 bytes or so each on disk, and in memory while the run goes); output past it has no time of its own, and the index says `complete: false`."),
+  RUN_MEMORY_BYTES: byteSize()
+    .default(2 * 1024 ** 3)
+    .describe("Memory of all a run's processes together (cgroup), for tools whose entry sets no `limits.memory_bytes`; `0`: none."),
+  RUN_PIDS: z.coerce.number().int().min(0).default(1024).describe('Processes and threads a run may have at once (cgroup), for tools whose entry sets no `limits.pids`; `0`: none.'),
+  RUN_CPU_S: z.coerce.number().int().min(0).default(0).describe('CPU seconds per process (RLIMIT_CPU), for tools whose entry sets no `limits.cpu_s`; `0`: none (`RUN_TIMEOUT_S` bounds the wall clock anyway).'),
+  RUN_FILE_BYTES: byteSize()
+    .default(1024 ** 3)
+    .describe('Largest file a run may write (RLIMIT_FSIZE), which bounds each artifact too, for tools whose entry sets no `limits.file_bytes`; `0`: none.'),
+  RUN_DISK_BYTES: byteSize()
+    .default(10 * 1024 ** 3)
+    .describe("Disk space a run's work and artifact directories may take together (a tool may set its own, `limits: {disk_bytes: N}`), measured every 2 s; over it the run is stopped, `end_reason: \"disk_limit\"`; `0`: none."),
+  RUN_NETWORK: bool.describe('Whether tools whose catalog entry does not say (`network:`) may reach the network.'),
+  RETENTION_DAYS: z.coerce
+    .number()
+    .min(0)
+    .default(0)
+    .describe('Finished runs older than this many days (by their end; fractions allowed) are deleted with their logs, directories, artifacts and S3 copies; `0`: every run is kept.'),
+  RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0).describe('Only the newest this many finished runs of each tool are kept (`0`: no such limit).'),
+  RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600).describe('Seconds between retention sweeps (one also runs at start-up), for runs and the audit log.'),
+  AUDIT_RETENTION_DAYS: z.coerce.number().min(0).default(90).describe('Audit records older than this many days are deleted (`0`: kept forever).'),
+  AUDIT_MAX_ROWS: z.coerce.number().int().min(0).default(1_000_000).describe('At most this many audit records are kept, the newest (`0`: no bound).'),
+  AUDIT_COALESCE_S: z.coerce
+    .number()
+    .positive()
+    .max(3600)
+    .default(60)
+    .describe('The same refusal repeated by the same caller within this many seconds is written once more, as one record with a `count`.'),
+  S3_BUCKET: z.string().min(3).optional().describe("With a bucket, each finished run's log, artifacts and `run.json` are uploaded to S3, under `<S3_PREFIX>runs/<run_id>/`."),
+  S3_ENDPOINT: z.url().optional().describe("An S3-compatible server's URL (MinIO, Ceph, s3rver...)."),
+  S3_REGION: z.string().min(1).default('us-east-1').describe("The bucket's region."),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional().describe('Access key id, with `S3_SECRET_ACCESS_KEY`.'),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional().describe('Secret access key, with `S3_ACCESS_KEY_ID`.'),
+  S3_FORCE_PATH_STYLE: z.stringbool().optional().describe('Path-style addressing (the bucket in the path rather than the host name), which most S3-compatible servers need.'),
+  S3_PREFIX: z.string().default('oss-runner/').describe('Key prefix: objects are `<prefix>runs/<run_id>/{log,run.json,artifacts/<name>}`.'),
+  S3_PRESIGN_TTL_S: positiveInt
+    .max(7 * 24 * 3600)
+    .default(3600)
+    .describe('Lifetime in seconds of the presigned links a run lists (at most 7 days).'),
+  MAX_BODY_BYTES: positiveInt.default(1024 * 1024).describe('Largest request body in bytes (REST, tRPC, a WebSocket message); 413 past it.'),
+  WS_MESSAGES_PER_MINUTE: positiveInt.default(1200).describe('Most messages one WebSocket connection may send a minute; past it the connection is closed (1008).'),
+  TRPC_MAX_BATCH: positiveInt.max(1000).default(50).describe('Most procedures one tRPC HTTP request may batch (at most 1000); 400 past it.'),
+  HTTP_HEADERS_TIMEOUT_S: positiveInt
+    .max(600)
+    .default(20)
+    .describe("Seconds (at most 600) a client has to send a request's headers; past it the answer is 408 and the connection is closed (slowloris)."),
   RUN_ENV_ALLOWLIST: z
     .string()
     .default('PATH,HOME,LANG,LC_ALL,TZ,SSL_CERT_FILE,SSL_CERT_DIR,HTTP_PROXY,HTTPS_PROXY,NO_PROXY')
     .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
     .superRefine((names, ctx) => {
       for (const name of names.filter((n) => SERVER_SECRETS.has(n))) ctx.addIssue({ code: 'custom', message: `${name} is the server's own secret and is never given to a tool` });
-    }),
-  /** `auto`: a PID namespace (bubblewrap) where it works, a process group otherwise. */
-  PROCESS_ISOLATION: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
-  /**
-   * Who tools run as when the server runs as root: `uid` or `uid:gid`, numbers (no passwd entry needed).
-   * The default is an id that neither adduser nor systemd allocates, so a tool shares it with no other
-   * process or file on the machine (other services run as `nobody`). Never root: 0 is refused.
-   */
+    })
+    .describe(
+      `The only environment variables a tool inherits from the server, comma-separated (without a \`PATH\`, tools get \`${DEFAULT_TOOL_PATH}\`; \`TOOLS_DIR/bin\` always comes first). The server's own secrets (${[...SERVER_SECRETS].map((s) => `\`${s}\``).join(', ')}) are refused at start-up.`,
+    ),
+  PROCESS_ISOLATION: z
+    .enum(['auto', 'pid-namespace', 'process-group'])
+    .default('auto')
+    .describe('`pid-namespace`: bubblewrap, and refuse to start without it; `process-group`: never bubblewrap; `auto`: a PID namespace where bubblewrap works, process groups otherwise.'),
   RUN_AS_USER: z
     .string()
     .regex(/^\d{1,10}(:\d{1,10})?$/, '`uid` or `uid:gid`, in numbers')
@@ -152,19 +188,32 @@ const Env = z.object({
       const [uid = 0, gid = uid] = s.split(':').map(Number);
       return { uid, gid };
     })
-    .refine(({ uid, gid }) => [uid, gid].every((id) => id > 0 && id < 2 ** 32 - 1), 'neither may be 0 (root) nor 4294967295'),
-  SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
-  /** The role /metrics on the main port needs (Prometheus sends an API key as a bearer token). */
-  METRICS_ROLE: z.enum(['viewer', 'operator', 'admin']).default('viewer'),
-  /** With a port, /metrics is also served there without credentials, on METRICS_HOST. */
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** json: one JSON object per line; pretty: for people; auto: pretty on a terminal, JSON otherwise. */
-  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
-  /** GET /ready fails when LOG_DIR's file system has less free space than this. */
-  READY_MIN_FREE_BYTES: byteSize().default(512 * 1024 * 1024),
-  NODE_ENV: z.string().default('development'),
+    .refine(({ uid, gid }) => [uid, gid].every((id) => id > 0 && id < 2 ** 32 - 1), 'neither may be 0 (root) nor 4294967295')
+    .describe(
+      'Who tools run as when the server runs as root: `uid` or `uid:gid`, in numbers (no passwd entry needed; never 0). The default is an id that neither adduser nor systemd allocates, so a tool shares it with no other process or file on the machine (other services run as `nobody`). Catalog entries marked `run_as_root: true` keep root; a server that is not root runs tools as its own user.',
+    ),
+  SSE_HEARTBEAT_S: z.coerce.number().positive().default(15).describe("Seconds between `: keep-alive` comments on idle SSE streams (keep it under your proxy's read timeout)."),
+  METRICS_ROLE: z.enum(['viewer', 'operator', 'admin']).default('viewer').describe('The role `GET /metrics` on the main port needs (Prometheus sends an API key as a bearer token).'),
+  METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .optional()
+    .describe('Also serve `/metrics` on this port, with no credential, on `METRICS_HOST` (`0`: any free port, printed at start); a fleet worker serves it there too.'),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('The address of `METRICS_PORT`: keep it private.'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('`fatal`, `error`, `warn`, `info` (a line per request), `debug`, `trace` or `silent`.'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`: one JSON object per line; `pretty`: for people; `auto`: pretty on a terminal, JSON otherwise.'),
+  READY_MIN_FREE_BYTES: byteSize()
+    .default(512 * 1024 * 1024)
+    .describe("`GET /ready` answers 503 when `LOG_DIR`'s file system has less free space than this."),
+  NODE_ENV: z
+    .string()
+    .default('development')
+    .describe('Not read by the server: error answers never carry stack traces, whatever it says. The Docker image sets `production` for the libraries that look at it.'),
 }).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], message: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
 
 export type Config = Readonly<
@@ -196,7 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const { OSS_RUNNER_CACHE, ...c } = parsed.data;
   const cache = OSS_RUNNER_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/oss-runner' : path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'oss-runner'));
   const toolsDir = path.resolve(cwd, c.TOOLS_DIR ?? path.join(cache, 'tools'));
-  const toolEnv: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+  const toolEnv: Record<string, string> = { PATH: DEFAULT_TOOL_PATH };
   for (const name of c.RUN_ENV_ALLOWLIST) {
     const value = env[name];
     if (value !== undefined) toolEnv[name] = value;

@@ -1,6 +1,6 @@
 /**
  * A fleet on this machine's engines: two API nodes (`npm start`) and two workers (`npm run worker`),
- * each its own process with its own LOG_DIR, sharing a PostgreSQL schema of their own and a Redis
+ * built as production runs them, each its own process with its own LOG_DIR, sharing a PostgreSQL schema of their own and a Redis
  * started by the test (redis-server from Debian, on a free port, so the test can kill and restart it
  * without touching the machine's). Runs start on one node and are read, resumed, stopped and listed
  * on the other; a worker killed with SIGKILL loses its run within the lease; Redis restarted mid-run
@@ -79,7 +79,7 @@ let workers: TestServer[];
 let env: Record<string, string>;
 const catalogFile = writeCatalog(tempDir(), CATALOG);
 
-const startWorker = (tags = 'default') => startServer({ catalogFile, env: { ...env, WORKER_TAGS: tags }, worker: true });
+const startWorker = (tags = 'default') => startServer({ catalogFile, env: { ...env, WORKER_TAGS: tags }, worker: true, built: true });
 
 beforeAll(async () => {
   redis = new TestRedis(await freePort());
@@ -104,8 +104,8 @@ beforeAll(async () => {
     S3_SECRET_ACCESS_KEY: 'S3RVER',
   };
   // The first node migrates the schema; the others start together.
-  apiA = await startServer({ catalogFile, env });
-  [apiB, ...workers] = await Promise.all([startServer({ catalogFile, env }), startWorker('default'), startWorker('default,edge')]);
+  apiA = await startServer({ catalogFile, env, built: true });
+  [apiB, ...workers] = await Promise.all([startServer({ catalogFile, env, built: true }), startWorker('default'), startWorker('default,edge')]);
 }, 60_000);
 
 afterAll(async () => {
@@ -345,6 +345,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
       catalogFile,
       env: { ...env, WORKER_TAGS: 'fenced', DATABASE_URL: `postgres://${target.username}@127.0.0.1:${relay.port}${target.pathname}?options=-c%20search_path%3D${schema}` },
       worker: true,
+      built: true,
     });
     try {
       const run = await start(apiA, 'fenced-sleeper');

@@ -1,6 +1,7 @@
 /**
- * Starts the real server as a child process on a free port, with its own LOG_DIR and catalog, the
- * way a user would (`node --import tsx server/src/main.ts`), and talks to it over real HTTP.
+ * Starts the real server as a child process on a free port, with its own LOG_DIR and catalog, from
+ * its TypeScript through tsx (`npm run dev:server`) or, with `built: true`, as production runs it (the
+ * JavaScript of `npm run build:server`, built afresh once per test file), and talks to it over real HTTP.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -101,12 +102,12 @@ export function tempDir(prefix = 'oss-runner-test-'): string {
  * A server whose LOG_DIR is on a file system of `mib` MiB of its own (a tmpfs at `mount`: this needs
  * root, as CI has), for a full or nearly full disk; `stop` stops it and unmounts the file system.
  */
-export async function startServerOnSmallDisk(mib: number, catalog: string, env: Record<string, string>): Promise<{ server: TestServer; mount: string; stop: () => Promise<void> }> {
+export async function startServerOnSmallDisk(mib: number, catalog: string, env: Record<string, string>, { built = false }: { built?: boolean } = {}): Promise<{ server: TestServer; mount: string; stop: () => Promise<void> }> {
   const mount = mkdtempSync(path.join('/tmp', 'oss-runner-disk-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', mount]);
   const unmount = () => void execFileSync('umount', ['-l', mount]);
   try {
-    const server = await startServer({ catalogFile: writeCatalog(tempDir(), catalog), logDir: path.join(mount, 'data'), env });
+    const server = await startServer({ catalogFile: writeCatalog(tempDir(), catalog), logDir: path.join(mount, 'data'), env, built });
     return { server, mount, stop: async () => (await server.stop(), unmount()) };
   } catch (e) {
     unmount();
@@ -120,11 +121,20 @@ export function writeCatalog(dir: string, yaml: string): string {
   return file;
 }
 
+let built = false;
+
+/** The server's entry point `name` in dist/server, built from the current sources the first time it is asked for. */
+export function builtEntry(name: 'main' | 'worker' | 'apikey' | 'tools'): string {
+  if (!built) execFileSync(process.execPath, ['server/build.ts'], { cwd: ROOT, stdio: 'inherit' });
+  built = true;
+  return path.join(ROOT, 'dist/server', `${name}.js`);
+}
+
 /**
  * Spawns the server (or, with `worker: true`, a fleet worker: `npm run worker`); resolves once it
  * prints its URL (a worker: its node id, as `url`), and rejects with its output if it exits first.
  */
-export async function startServer(opts: { catalog?: string; catalogFile?: string; logDir?: string; env?: Record<string, string>; worker?: boolean } = {}): Promise<TestServer> {
+export async function startServer(opts: { catalog?: string; catalogFile?: string; logDir?: string; env?: Record<string, string>; worker?: boolean; built?: boolean } = {}): Promise<TestServer> {
   const logDir = opts.logDir ?? tempDir();
   const catalogFile = opts.catalogFile ?? (opts.catalog !== undefined ? writeCatalog(logDir, opts.catalog) : undefined);
   const env: Record<string, string | undefined> = {
@@ -138,7 +148,8 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
     ...opts.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
-  const proc = spawn(process.execPath, ['--import', 'tsx', opts.worker ? 'server/src/worker.ts' : 'server/src/main.ts'], {
+  const entry = opts.built ? [builtEntry(opts.worker ? 'worker' : 'main')] : ['--import', 'tsx', opts.worker ? 'server/src/worker.ts' : 'server/src/main.ts'];
+  const proc = spawn(process.execPath, entry, {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,15 +1,17 @@
 /**
  * What running in production needs: readiness, against a real file system that fills up or turns
- * read-only (a small tmpfs mounted for the test: this needs root, as CI has).
+ * read-only (a small tmpfs mounted for the test: this needs root, as CI has). Every server here runs
+ * built, as `npm start` and the image run it (dist/server, no tsx), and so do the CLIs at the end.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, startServer, startServerOnSmallDisk, trpcSseClient, waitFor, type TestServer } from './harness';
+import { api, builtEntry, fetchAuthed, runToEnd, startServer, startServerOnSmallDisk, tempDir, trpcSseClient, waitFor, type TestServer } from './harness';
 
 const HELLO = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
 
@@ -18,7 +20,7 @@ describe('/ready', () => {
   let server: TestServer;
   let stop: () => Promise<void>;
 
-  beforeAll(async () => ({ server, mount, stop } = await startServerOnSmallDisk(32, HELLO, { READY_MIN_FREE_BYTES: '8MiB' })));
+  beforeAll(async () => ({ server, mount, stop } = await startServerOnSmallDisk(32, HELLO, { READY_MIN_FREE_BYTES: '8MiB' }, { built: true })));
   afterAll(() => stop?.());
 
   it('is ready, and /health reports the free space', async () => {
@@ -51,7 +53,7 @@ describe('/ready', () => {
 describe('graceful shutdown', () => {
   it('on SIGTERM: refuses starts with 503, ends live streams, lets a run finish within the grace, stops the other, exits 0', async () => {
     const catalog = 'tools:\n  - name: short\n    cmd: ["bash", "-c", "echo begun; sleep 1; echo done"]\n  - name: sleeper\n    cmd: ["bash", "-c", "echo started; exec sleep 600"]\n';
-    const server = await startServer({ catalog, env: { SHUTDOWN_GRACE_S: '3', STOP_GRACE_S: '1' } });
+    const server = await startServer({ catalog, env: { SHUTDOWN_GRACE_S: '3', STOP_GRACE_S: '1' }, built: true });
     const short = (await api<RunEnvelope>(server.url, 'POST', '/set/short')).body.run;
     const sleeper = (await api<RunEnvelope>(server.url, 'POST', '/set/sleeper')).body.run;
 
@@ -96,7 +98,7 @@ describe('graceful shutdown', () => {
 
 describe('metrics and logs', () => {
   it('serves Prometheus metrics that move with runs, streams and failed logins; one JSON log line per request and run event', async () => {
-    const server = await startServer({ catalog: HELLO, env: { METRICS_PORT: '0', TRUSTED_PROXIES: '127.0.0.1' } });
+    const server = await startServer({ catalog: HELLO, env: { METRICS_PORT: '0', TRUSTED_PROXIES: '127.0.0.1' }, built: true });
     try {
       const metricsUrl = /metrics on (http:\/\/\S+\/metrics)/.exec(server.output())?.[1] ?? '';
       const scrape = async () => (await fetch(metricsUrl)).text(); // the metrics port needs no credential
@@ -132,5 +134,37 @@ describe('metrics and logs', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe('built', () => {
+  it('summarizes a report in a worker thread of its own (dist/server/summary-worker.js)', async () => {
+    const report = JSON.stringify({ SchemaVersion: 2, Results: [{ Target: 'x', Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-0001', PkgName: 'p', InstalledVersion: '1', Severity: 'HIGH' }] }] });
+    const cmd = ['bash', '-c', `printf '%s' '${report}' > "$1/report.json"`, 'scan', '{{artifacts}}'];
+    const catalog = `tools:\n  - name: scan\n    cmd: ${JSON.stringify(cmd)}\n    artifacts: [{ name: report.json, report: trivy }]\n`;
+    const server = await startServer({ catalog, built: true });
+    try {
+      const { run } = await runToEnd(server.url, 'scan');
+      expect(run).toMatchObject({ status: 'succeeded', summary: { findings: { high: 1 } } });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('runs the CLIs: a key made by `apikey` opens the server; `tools list` reads the pins', async () => {
+    const run = promisify(execFile);
+    const logDir = tempDir();
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_DIR: logDir };
+    const { stdout } = await run(process.execPath, [builtEntry('apikey'), 'create', '--name', 'ci', '--role', 'operator'], { env });
+    const key = stdout.trim().split('\n').at(-1) ?? '';
+    expect(key).toMatch(/^osr_/);
+    const server = await startServer({ catalog: HELLO, logDir, env: { ADMIN_API_KEY: '' }, built: true });
+    try {
+      expect((await api<{ role: string }>(server.url, 'GET', '/me', undefined, { authorization: `Bearer ${key}` })).body).toMatchObject({ role: 'operator' });
+    } finally {
+      await server.stop();
+    }
+    const tools = await run(process.execPath, [builtEntry('tools'), 'list'], { env: { ...env, TOOLS_DIR: tempDir() } });
+    expect(tools.stdout).toMatch(/trivy.*not installed/);
   });
 });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogToken } from '../../shared/src/schemas/auth';
-import type { LogEventData } from '../../shared/src/schemas/logEvent';
+import type { LogEventData, LogTimes } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { api, endRun, fetchAuthed, linesOf, rawLog, readSse, ROOT, startServer, trpcClient, trpcSseClient, waitFor, type TestServer } from './harness';
 
@@ -228,5 +228,40 @@ describe('live', () => {
     expect(linesOf(events)).toEqual(['started']);
     await api(server.url, 'POST', `/runs/${run.run_id}/stop`);
     await waitFor('stopped', async () => ((await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.status === 'stopped' ? true : undefined));
+  });
+
+  it('says when each part of the log arrived: sparse, increasing, from any byte on, over what is readable', async () => {
+    const run = await start('ticker');
+    // While it runs: entries only for what of the log is readable.
+    const early = await waitFor('a few ticks', async () => {
+      const { body } = await api<LogTimes>(server.url, 'GET', `/runs/${run.run_id}/log-times`);
+      return body.offsets.length >= 3 ? body : undefined;
+    });
+    expect(early.offsets.every((o) => o < early.log_bytes)).toBe(true);
+    await waitFor('the run to end', async () => ((await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.finished_at ? true : undefined));
+
+    const { status, body } = await api<LogTimes>(server.url, 'GET', `/runs/${run.run_id}/log-times`);
+    expect(status).toBe(200);
+    const log = (await rawLog(server.url, run.run_id)).toString();
+    expect(body).toMatchObject({ run_id: run.run_id, started_at: run.started_at ?? body.started_at, log_bytes: log.length, complete: true });
+    expect(body.started_at).not.toBeNull();
+    // 300 lines 10 ms or more apart, one entry per 100 ms at most: a handful, never one a line.
+    expect(body.offsets.length).toBeGreaterThan(5);
+    expect(body.offsets.length).toBeLessThan(100);
+    expect(body.offsets[0]).toBe(0);
+    for (let i = 1; i < body.offsets.length; i++) {
+      expect(body.offsets[i]).toBeGreaterThan(body.offsets[i - 1] ?? 0);
+      expect(body.elapsed_ms[i] ?? 0).toBeGreaterThanOrEqual((body.elapsed_ms[i - 1] ?? 0) + 100);
+      // Each entry starts where a line does: output arrives in lines here.
+      expect(log[(body.offsets[i] ?? 0) - 1]).toBe('\n');
+    }
+    expect(body.elapsed_ms.at(-1)).toBeGreaterThan(1000);
+    // From a byte on: the entry in force there first, then the rest.
+    const middle = body.offsets[3] ?? 0;
+    const from = await api<LogTimes>(server.url, 'GET', `/runs/${run.run_id}/log-times?from=${middle + 1}`);
+    expect(from.body.offsets).toEqual(body.offsets.slice(3));
+    expect(from.body.elapsed_ms).toEqual(body.elapsed_ms.slice(3));
+    expect((await api(server.url, 'GET', `/runs/${run.run_id}/log-times?from=-1`)).status).toBe(400);
+    expect((await api(server.url, 'GET', '/runs/nope/log-times')).status).toBe(404);
   });
 });

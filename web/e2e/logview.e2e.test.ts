@@ -1,10 +1,11 @@
 /**
  * The log viewer in a real browser (Debian's Chromium, playwright-core) against the real server:
  * finished logs read by byte ranges, every line of a 2.5M-line log reachable, search without a cap
- * that never blocks the page, line links, wrapping kept per browser, readable ANSI colours.
+ * that never blocks the page, line links, wrapping and arrival times kept per browser, readable ANSI colours.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import { api, fetchAuthed, startServer, waitFor, type TestServer } from '../../server/test/harness';
 import { CATALOG, launchChromium } from './browser';
@@ -239,4 +240,35 @@ describe('the log viewer', () => {
       await page.context().close();
     });
   }
+
+  it('shows when each line arrived, as time since the start: live as lines come, and the same once the run has ended', async () => {
+    const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/paced')).body;
+    const page = await open(`/ui/runs/${run.run_id}`);
+    await log(page).locator('.line[data-line="1"]').waitFor();
+    await page.getByLabel('Times').check();
+    /** Each line's shown time, once line 3 has one. */
+    const shownTimes = async () => {
+      await page.waitForFunction(() => (document.querySelector('.log-lines .line[data-line="3"] .ts')?.textContent ?? '') !== '', undefined, { timeout: 20_000 });
+      return log(page).locator('.line .ts').allTextContents();
+    };
+    const live = await shownTimes();
+
+    // What the server's index says, formatted as the view does (m:ss.t): lines start at bytes 0, 4 and 8.
+    const { body } = await api<LogTimes>(server.url, 'GET', `/runs/${run.run_id}/log-times`);
+    const at = (offset: number) => body.elapsed_ms[body.offsets.filter((o) => o <= offset).length - 1] ?? NaN;
+    const format = (ms: number) => `0:${String(Math.floor(ms / 1000)).padStart(2, '0')}.${Math.floor(ms / 100) % 10}`;
+    const expected = [at(0), at(4), at(8)];
+    expect(expected[1] ?? 0).toBeGreaterThanOrEqual(1400);
+    expect((expected[2] ?? 0) - (expected[1] ?? 0)).toBeGreaterThanOrEqual(1400);
+    expect(live).toEqual(expected.map(format));
+
+    // Finished: read by byte ranges, the choice kept, the same times.
+    await waitFor('the run to end', async () => ((await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.finished_at ? true : undefined));
+    await page.reload();
+    expect(await shownTimes()).toEqual(expected.map(format));
+    expect(await page.getByLabel('Times').isChecked()).toBe(true);
+    await page.getByLabel('Times').uncheck();
+    expect(await log(page).locator('.line .ts').count()).toBe(0);
+    await page.context().close();
+  });
 });

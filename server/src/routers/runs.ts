@@ -1,6 +1,7 @@
 import { tracked, TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { LogsInput } from '../../../shared/src/schemas/logEvent';
+import { LogsInput, LogTimes, LogTimesInput } from '../../../shared/src/schemas/logEvent';
+import { runLogTimes } from '../services/arrivalTimes';
 import type { Context } from '../trpc/context';
 import { IdempotencyKey, RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
 import { LogToken } from '../../../shared/src/schemas/auth';
@@ -101,9 +102,24 @@ export const runsRouter = router({
       return ctx.services.logTokens.issue(input.run_id, ctx.principal);
     }),
 
-  /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
+  logTimes: viewerProcedure
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/runs/{run_id}/log-times',
+        tags: ['runs'],
+        summary: 'When each part of a run’s log arrived',
+        description: `A sparse index over the log's bytes (GET /runs/{run_id}/log): entry i says the bytes from \`offsets[i]\` on arrived \`elapsed_ms[i]\` after the run started, until the next entry; a line's time is that of the last entry at or before its first byte. \`from\` answers the entries from the one in force at that byte on (a running run's client asks for what is new). At most one entry per LOG_TIMES_RESOLUTION_MS. ${needs('viewer')}`,
+        errorResponses: errors,
+      },
+    })
+    .input(LogTimesInput)
+    .output(LogTimes)
+    .query(({ ctx, input }) => runLogTimes(ctx.services.runs, input.run_id, input.from)),
+
   /** Every run as it is created, starts and ends: for lists that update live. */
   onChange: viewerProcedure.subscription(({ ctx, signal }) => guardStream(ctx, signal, (stop) => ctx.services.runs.changes(stop))),
 
+  /** The run's log, live: tracked events whose ids are byte offsets; ends with the final run. */
   logs: viewerProcedure.input(LogsInput).subscription(({ ctx, input, signal }) => guardStream(ctx, signal, (stop) => streamLogs(ctx, input, stop))),
 });

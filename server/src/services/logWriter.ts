@@ -16,6 +16,7 @@
  */
 import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { isDiskFull } from '../errors';
+import { ArrivalTimes, ARRIVAL_TIMES_DEFAULTS, type ArrivalTimesOptions } from './arrivalTimes';
 
 export class LogWriter {
   /** Bytes written to the log file; readers may read up to here. */
@@ -34,11 +35,14 @@ export class LogWriter {
     private fd: number | null,
     private readonly path: string,
     private readonly maxBytes: number,
+    /** When each part of the output arrived, beside the log. */
+    readonly times: ArrivalTimes,
   ) {}
 
-  static create(path: string, maxBytes: number): LogWriter {
+  static create(path: string, maxBytes: number, times: ArrivalTimesOptions = ARRIVAL_TIMES_DEFAULTS): LogWriter {
     // Readable too: on a disk that stays full the note is placed after the last whole line written.
-    return new LogWriter(openSync(path, 'wx+', 0o640), path, maxBytes);
+    const fd = openSync(path, 'wx+', 0o640);
+    return new LogWriter(fd, path, maxBytes, ArrivalTimes.create(path, times));
   }
 
   /** Whether output was left out of the log. */
@@ -56,6 +60,7 @@ export class LogWriter {
   }
 
   write(chunk: Uint8Array): void {
+    this.times.record(this.received, Date.now());
     if (this.failure || this.fd === null) {
       this.received += chunk.length;
       return;
@@ -145,6 +150,7 @@ export class LogWriter {
       if (first < n) readSync(ring.fd, piece, first, n - first, 0);
     };
     let from = 0;
+    const head = this.length;
     if (ringBytes > ring.size) {
       // Start at a line start, so no line is shown cut at its beginning.
       readAt(0, piece.length);
@@ -154,12 +160,15 @@ export class LogWriter {
       const marker = Buffer.from(`\n[oss-runner: the log is capped at ${this.maxBytes} bytes: ${skipped} bytes of output are left out here]\n`);
       this.length += writeAll(log, marker, 0, marker.length, this.length);
     }
+    const logAt = this.length;
     for (let at = from; at < length; at += piece.length) {
       const n = Math.min(piece.length, length - at);
       readAt(at, n);
       this.length += writeAll(log, piece, 0, n, this.length);
       this.lineEnded = piece[n - 1] === 0x0a;
     }
+    // The tail's bytes are where they are in the log only now: so are their arrival times.
+    this.times.remap(head, this.received - length + from, logAt, this.length);
   }
 
   /** Ends the log: when it was capped, the marker and the tail follow the head. Never throws: a failure is in `failure`. */
@@ -183,6 +192,7 @@ export class LogWriter {
     }
     step(() => ftruncateSync(fd, this.length));
     step(() => closeSync(fd));
+    this.times.close();
     this.fd = null;
   }
 }

@@ -27,3 +27,24 @@ export const LogsInput = z.object({
   lastEventId: LogEventId.nullish().describe('resume right after this event'),
 });
 export type LogsInput = z.infer<typeof LogsInput>;
+
+export const LogTimesInput = z.object({
+  run_id: RunId,
+  from: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).describe('a byte offset of the log: the entries from the one in force there on'),
+});
+export type LogTimesInput = z.infer<typeof LogTimesInput>;
+
+/**
+ * When each part of a run's log arrived: entry i says the log's bytes from `offsets[i]` on (until the
+ * next entry) arrived `elapsed_ms[i]` after the run started. A line's time is that of the last entry at
+ * or before its first byte. Sparse: at most one entry per LOG_TIMES_RESOLUTION_MS.
+ */
+export const LogTimes = z.object({
+  run_id: RunId,
+  started_at: z.string().nullable().describe('when the run started (ISO 8601); null while it is queued'),
+  offsets: z.array(z.number().int().min(0)).describe('byte offsets into the log, increasing'),
+  elapsed_ms: z.array(z.number().int().min(0)).describe('milliseconds after started_at, one per offset'),
+  log_bytes: z.number().int().min(0).describe('bytes of the log the entries cover (all that is readable now)'),
+  complete: z.boolean().describe('false when the index reached LOG_TIMES_MAX_ENTRIES: output past its last entry has no time of its own'),
+});
+export type LogTimes = z.infer<typeof LogTimes>;

@@ -1,8 +1,8 @@
 /**
  * Summaries off the event loop: a report of 100,000 findings takes a few hundred milliseconds to
  * parse, which the live streams of other runs must not wait for. One short-lived worker thread per
- * summary. The server runs as TypeScript through tsx, whose loader a worker thread does not inherit
- * from `--import`: the worker registers it before loading this file.
+ * summary. Under tsx, whose loader a worker thread does not inherit from `--import`, the worker registers
+ * it before loading this file; built, it loads this file's entry point (server/build.ts).
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { RunSummary } from '../../../../shared/src/schemas/summary';
@@ -21,7 +21,7 @@ export function summarizeInWorker(...args: Args): Promise<RunSummary | null> {
     const options = { workerData: args, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } };
     const worker = self.endsWith('.ts')
       ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(self)}); })`, { ...options, eval: true })
-      : new Worker(new URL(self), options);
+      : new Worker(new URL('summary-worker.js', self), options);
     const timer = setTimeout(() => {
       reject(new Error(`the summary took more than ${WORKER_TIMEOUT_MS / 1000} s`));
       void worker.terminate();

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactNode } from 'react';
 import { styledParts } from './ansi';
 import { LogSearch } from './logSearch';
+import { formatElapsed, useArrivalTimes } from './logTimes';
 import type { RunLog } from './useRunLog';
 
 const ROW = 18;
@@ -15,6 +16,7 @@ const OVERSCAN = 8;
 /** Search scans for this long at a time, then lets the page breathe. */
 const SEARCH_SLICE_MS = 12;
 const WRAP_KEY = 'oss-runner.log.wrap';
+const TIMES_KEY = 'oss-runner.log.times';
 
 /** Where the content's pixels and the log's lines meet. `top` is the first line shown (fractional). */
 function geometry(count: number, height: number) {
@@ -68,20 +70,45 @@ function LogLine({ text, term }: { text: string; term: string }) {
   );
 }
 
-function storedWrap(): boolean {
-  try {
-    return localStorage.getItem(WRAP_KEY) === '1';
-  } catch {
-    return false;
-  }
+/** A view option kept in this browser: on or off, and a setter that keeps it. */
+/** When a line arrived, as time since the run started (blank while unknown). */
+function LineTime({ elapsed }: { elapsed: number | null }) {
+  return (
+    <span className="ts" title={elapsed === null ? undefined : `${(elapsed / 1000).toFixed(1)} s after the run started`}>
+      {elapsed === null ? '' : formatElapsed(elapsed)}
+    </span>
+  );
+}
+
+function useStoredOption(key: string): [boolean, (on: boolean) => void] {
+  const [on, setOn] = useState(() => {
+    try {
+      return localStorage.getItem(key) === '1';
+    } catch {
+      return false;
+    }
+  });
+  const set = useCallback(
+    (next: boolean) => {
+      setOn(next);
+      try {
+        localStorage.setItem(key, next ? '1' : '0');
+      } catch {
+        // Storage refused (private mode, say): the choice lasts for this page.
+      }
+    },
+    [key],
+  );
+  return [on, set];
 }
 
 /**
  * The log, virtualized by lines (only the rows in view are in the page, and the content's height is
  * capped, so the millionth line of a log is as reachable as the first), following the end unless you
- * scroll up; incremental search, line links (#L12, #L10-L20), and line wrapping kept per browser.
+ * scroll up; incremental search, line links (#L12, #L10-L20), and line wrapping and arrival times
+ * (elapsed since the run started) kept per browser.
  */
-export function LogView({ log, live }: { log: RunLog; live: boolean }) {
+export function LogView({ runId, log, live }: { runId: string; log: RunLog; live: boolean }) {
   const { lines, version, progress } = log;
   const count = lines.count;
   const scroller = useRef<HTMLDivElement>(null);
@@ -90,7 +117,9 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
   const [top, setTop] = useState(0);
   /** The scrollTop the view itself set last: its scroll event is not a person's. */
   const expected = useRef<number | null>(null);
-  const [wrap, setWrap] = useState(storedWrap);
+  const [wrap, onWrap] = useStoredOption(WRAP_KEY);
+  const [showTimes, onTimes] = useStoredOption(TIMES_KEY);
+  const times = useArrivalTimes(runId, showTimes, live);
 
   const g = geometry(count, height);
   const fits = g.maxScroll === 0;
@@ -231,15 +260,6 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
   };
   const activeLine = term && current >= 0 ? matches[current] : undefined;
 
-  const onWrap = (on: boolean) => {
-    setWrap(on);
-    try {
-      localStorage.setItem(WRAP_KEY, on ? '1' : '0');
-    } catch {
-      // Storage refused (private mode, say): the choice lasts for this page.
-    }
-  };
-
   // The rows in the window: from the first line shown, or the last ones, against the bottom, when following.
   const inView = Math.ceil(height / ROW);
   const atEnd = !fits && follow;
@@ -258,6 +278,10 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
     last = Math.min(count, start + inView + OVERSCAN);
     blockStyle = { top: g.toPx(top) - (top - start) * ROW - above * ROW };
   }
+  const elapsedOf = (i: number) => {
+    const offset = times ? lines.offsetOf(i) : null;
+    return offset === null || !times ? null : times.elapsedAt(offset);
+  };
   const rows: ReactNode[] = [];
   for (let i = first; i < last; i++) {
     const n = i + 1;
@@ -271,6 +295,7 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
         ) : (
           <span className="ln" />
         )}
+        {showTimes && <LineTime elapsed={elapsedOf(i)} />}
         <LogLine text={lines.text(i)} term={term} />
       </div>,
     );
@@ -307,6 +332,9 @@ export function LogView({ log, live }: { log: RunLog; live: boolean }) {
         </span>
         <label className="log-option">
           <input type="checkbox" checked={wrap} onChange={(e) => onWrap(e.target.checked)} /> Wrap lines
+        </label>
+        <label className="log-option">
+          <input type="checkbox" checked={showTimes} onChange={(e) => onTimes(e.target.checked)} /> Times
         </label>
         {!follow && (
           <button type="button" onClick={() => setFollow(true)}>

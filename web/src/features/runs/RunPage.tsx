@@ -256,7 +256,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
           The live log was interrupted: {log.error.message}
         </p>
       )}
-      <LogView log={log} live={!log.ended} />
+      <LogView runId={runId} log={log} live={!log.ended} />
     </main>
   );
 }

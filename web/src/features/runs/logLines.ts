@@ -17,19 +17,53 @@ export interface LogLines {
   text(i: number): string;
   /** The texts of lines [from, to), in one go (search reads a log block by block). */
   slice(from: number, to: number): string[];
+  /**
+   * A byte offset in the log at or before line `i`'s first byte, no earlier than the output it came
+   * with (what its arrival time is looked up by); null when unknown.
+   */
+  offsetOf(i: number): number | null;
 }
 
-/** Lines held as strings: the live stream's, or a finished log's last bytes while the rest loads. */
+/** The index of the last of `sorted`'s first `n` values at or below `value` (-1: none). */
+export function lastAtOrBelow(sorted: ArrayLike<number>, n: number, value: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] ?? 0) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/**
+ * Lines held as strings: the live stream's, or a finished log's last bytes while the rest loads. Where
+ * each batch of lines began in the log is kept (the stream's events say it), not each line's: a batch
+ * came at once, so its lines share an arrival time.
+ */
 export class StringLines implements LogLines {
   private readonly lines: string[] = [];
+  /** The first line of each batch that came with an offset, and that offset. */
+  private readonly batchLines: number[] = [];
+  private readonly batchOffsets: number[] = [];
   constructor(readonly numbered = true) {}
 
   get count(): number {
     return this.lines.length;
   }
 
-  push(lines: readonly string[]): void {
+  /** Adds lines; `offset`: where in the log they begin. */
+  push(lines: readonly string[], offset?: number): void {
+    if (offset !== undefined && lines.length > 0) {
+      this.batchLines.push(this.lines.length);
+      this.batchOffsets.push(offset);
+    }
     for (const line of lines) this.lines.push(line);
+  }
+
+  offsetOf(i: number): number | null {
+    const batch = lastAtOrBelow(this.batchLines, this.batchLines.length, i);
+    return batch < 0 ? null : (this.batchOffsets[batch] ?? null);
   }
 
   text(i: number): string {
@@ -107,6 +141,10 @@ export class ByteLines implements LogLines {
     return decoder.decode(this.bytes.subarray(start, end));
   }
 
+  offsetOf(i: number): number | null {
+    return i >= 0 && i < this.lineCount ? (this.starts[i] ?? null) : null;
+  }
+
   slice(from: number, to: number): string[] {
     const a = Math.max(0, from);
     const b = Math.min(to, this.lineCount);
@@ -151,6 +189,10 @@ export class JoinedLines implements LogLines {
 
   text(i: number): string {
     return i < this.head.count ? this.head.text(i) : this.rest.text(i - this.head.count);
+  }
+
+  offsetOf(i: number): number | null {
+    return i < this.head.count ? this.head.offsetOf(i) : this.rest.offsetOf(i - this.head.count);
   }
 
   slice(from: number, to: number): string[] {

@@ -6,12 +6,15 @@ import { useTRPC } from '../../lib/trpc';
 import { JoinedLines, StringLines, type LogLines } from './logLines';
 import { readLog, readWritten, type LogProgress } from './logRanges';
 
+/** The least time between two drawings of a live log's new lines (a frame at most while output trickles). */
+const RENDER_MS = 100;
+
 /** How the log is read, chosen once from the run's first known state. */
 type Source = 'live' | 'ranges';
 
 export interface RunLog {
   lines: LogLines;
-  /** Changes whenever lines arrive (at most once a frame). */
+  /** Changes whenever lines arrive (at most every RENDER_MS). */
   version: number;
   /** The final run, once the log is complete. */
   ended: Run | null;
@@ -23,8 +26,8 @@ export interface RunLog {
 
 /**
  * A run's log. A finished run's is read by byte ranges (its end at once, then the rest); a running
- * run's comes live over the tRPC WebSocket, lines accumulating in one store (re-rendering at most once
- * a frame); after a network drop or a server restart the client resubscribes from the last event id
+ * run's comes live over the tRPC WebSocket, lines accumulating in one store (drawn at most every
+ * RENDER_MS); after a network drop or a server restart the client resubscribes from the last event id
  * it saw, so nothing is missed and nothing comes twice.
  */
 export function useRunLog(runId: string): RunLog {
@@ -41,22 +44,36 @@ export function useRunLog(runId: string): RunLog {
   const [version, setVersion] = useState(0);
   const [ended, setEnded] = useState<Run | null>(null);
   const [failure, setFailure] = useState<Error | null>(null);
-  const frame = useRef<number | null>(null);
+  /** The render pending for lines that arrived: a timer, then the next frame. */
+  const pending = useRef<{ timer: ReturnType<typeof setTimeout> | null; frame: number | null } | null>(null);
+  const lastRender = useRef(0);
   /** Where the live stream starts: after what a running log had written when the page opened (read by bytes). */
   const [liveFrom, setLiveFrom] = useState<number | null>(null);
+  /** Where the next live event's bytes begin in the log. */
+  const liveAt = useRef<number | null>(null);
 
   const subscription = useSubscription(
     trpc.runs.logs.subscriptionOptions(
       { run_id: runId, lastEventId: liveFrom ? String(liveFrom) : undefined },
       {
         enabled: source === 'live' && liveFrom !== null,
-        onData: ({ data }) => {
+        onData: ({ id, data }) => {
           if (data.type === 'lines') {
-            live.current.push(data.lines);
-            frame.current ??= requestAnimationFrame(() => {
-              frame.current = null;
-              setVersion((v) => v + 1);
-            });
+            // An event's id is where its bytes end: the previous one's, where they begin.
+            live.current.push(data.lines, liveAt.current ?? undefined);
+            liveAt.current = Number(id);
+            if (!pending.current) {
+              // A flood of output is drawn every RENDER_MS, not every frame: each drawing lays the view out again.
+              const due = pending.current = { timer: null as ReturnType<typeof setTimeout> | null, frame: null as number | null };
+              due.timer = setTimeout(() => {
+                due.timer = null;
+                due.frame = requestAnimationFrame(() => {
+                  pending.current = null;
+                  lastRender.current = performance.now();
+                  setVersion((v) => v + 1);
+                });
+              }, Math.max(0, lastRender.current + RENDER_MS - performance.now()));
+            }
           } else setEnded(data.run);
         },
       },
@@ -82,6 +99,7 @@ export function useRunLog(runId: string): RunLog {
       source === 'live'
         ? readWritten(options).then(({ lines, next }) => {
             show(new JoinedLines(lines, live.current), null);
+            liveAt.current = next;
             setLiveFrom(next);
           })
         : readLog({ ...options, show }).then(() => setEnded(known));
@@ -91,7 +109,14 @@ export function useRunLog(runId: string): RunLog {
     return () => abort.abort();
   }, [source, path, token]);
 
-  useEffect(() => () => void (frame.current !== null && cancelAnimationFrame(frame.current)), []);
+  useEffect(
+    () => () => {
+      const due = pending.current;
+      if (due?.timer) clearTimeout(due.timer);
+      if (due?.frame) cancelAnimationFrame(due.frame);
+    },
+    [],
+  );
 
   return {
     lines: shown.lines,
