@@ -1,7 +1,8 @@
 /**
  * Issue 18: a single server or a fleet's API node is chosen once, in main.ts, which imports the fleet's
  * wiring (BullMQ, ioredis, server/src/fleet/) only when REDIS_URL is set. A single server, running a
- * tool, never loads it; an API node does (so the check sees what it should).
+ * tool, never loads it, from its TypeScript or built (where the wiring is a chunk of its own); an API
+ * node does (so the check sees what it should).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -15,9 +16,9 @@ const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CATALOG = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
 
 /** Starts a server that logs every module it loads; answers the log's file. */
-async function serverLoading(env: Record<string, string>, work: (url: string) => Promise<void>): Promise<string[]> {
+async function serverLoading(env: Record<string, string>, work: (url: string) => Promise<void>, built = false): Promise<string[]> {
   const moduleLog = path.join(tempDir(), 'modules.log');
-  const server = await startServer({ catalog: CATALOG, env: { ...env, NODE_OPTIONS: `--import ${path.join(ROOT, 'server/test/fixtures/moduleLog.ts')}`, MODULE_LOG: moduleLog } });
+  const server = await startServer({ catalog: CATALOG, env: { ...env, NODE_OPTIONS: `--import ${path.join(ROOT, 'server/test/fixtures/moduleLog.ts')}`, MODULE_LOG: moduleLog }, built });
   try {
     await work(server.url);
   } finally {
@@ -29,12 +30,21 @@ async function serverLoading(env: Record<string, string>, work: (url: string) =>
 const fleetWiring = (urls: string[]) => [...new Set(urls.flatMap((u) => /\/node_modules\/(bullmq|ioredis)\/|\/server\/src\/(fleet\/\w+)\.ts/.exec(u)?.slice(1).filter(Boolean) ?? []))].sort();
 
 describe('the fleet wiring', () => {
+  const runHello = async (url: string) => {
+    const { run, lines } = await runToEnd(url, 'hello');
+    expect([run.status, lines]).toEqual(['succeeded', ['hello']]);
+  };
+
   it('is never loaded by a single server, not even to run a tool', async () => {
-    const loaded = await serverLoading({}, async (url) => {
-      const { run, lines } = await runToEnd(url, 'hello');
-      expect([run.status, lines]).toEqual(['succeeded', ['hello']]);
-    });
+    const loaded = await serverLoading({}, runHello);
     expect(loaded.some((u) => u.endsWith('/server/src/services/runs/localDispatcher.ts'))).toBe(true);
+    expect(fleetWiring(loaded)).toEqual([]);
+  });
+
+  it('is never loaded by a single server built to JavaScript', async () => {
+    const loaded = await serverLoading({}, runHello, true);
+    expect(loaded.some((u) => u.endsWith('/dist/server/main.js'))).toBe(true);
+    expect(loaded.some((u) => u.includes('/server/src/'))).toBe(false);
     expect(fleetWiring(loaded)).toEqual([]);
   });
 
