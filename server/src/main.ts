@@ -17,6 +17,7 @@ import { LogStreamer } from './services/logStream';
 import { checkReadiness } from './services/readiness';
 import { Retention } from './services/retention';
 import type { RunServiceOptions } from './services/runs';
+import { createWebhooks } from './services/webhooks';
 
 const log = createLog();
 
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
   if (config.AUTH_DISABLED) log.warn('AUTH_DISABLED=true: anyone who can reach this server can run and stop tools and read every log. Use it for local experiments only.');
 
   const stopStreams = new AbortController();
+  const webhooks = createWebhooks(config, { store: stores.webhooks, version, onError: log.error });
   const services: Services = {
     appName: config.APP_NAME,
     version,
@@ -108,6 +110,7 @@ async function main(): Promise<void> {
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),
     audit,
     fleet: mode.fleet,
+    webhooks: webhooks.service,
   };
   const app = createHttpApp(config, services, rt.logger);
   const metricsServer = await serveMetrics(rt, metrics);
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
   const host = shown.includes(':') ? `[${shown}]` : shown;
   const url = `http://${host}:${port}`;
   await bootstrapAdminKey(url, auth, apiKeys);
+  webhooks.start(url, runs.changes(stopStreams.signal), async () => (await runs.list({ limit: 200 })).items);
   log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, ${mode.describe})`);
 
   onStopSignals(log, `starting no new runs, ending live streams, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
@@ -130,6 +134,7 @@ async function main(): Promise<void> {
     app.sendClientsAway();
     await retention.stop();
     await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
+    await webhooks.stop();
     executor.close();
     archive?.close();
     await app.close();

@@ -9,12 +9,16 @@ import { openPool, type DatabaseMode } from './pgDb';
 import { PgRunStore } from './pgRunStore';
 import { openDatabase } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
+import { PgWebhookStore } from './pgWebhookStore';
+import { SqliteWebhookStore } from './sqliteWebhookStore';
+import type { WebhookStore } from './webhookStore';
 
 export interface Stores {
   runs: RunStore;
   apiKeys: ApiKeyStore;
   audit: AuditStore;
   settings: SettingsStore;
+  webhooks: WebhookStore;
   /** The PostgreSQL pool, where fleet nodes keep their leases; absent on SQLite. */
   pool?: pg.Pool;
   /** Throws unless the database answers a query. */
@@ -36,6 +40,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
       apiKeys: new PgApiKeyStore(pool),
       audit: new PgAuditStore(pool),
       settings: new PgSettingsStore(pool),
+      webhooks: new PgWebhookStore(pool),
       ping: async () => {
         await pool.query('SELECT 1');
       },
@@ -48,6 +53,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
     apiKeys: new SqliteApiKeyStore(db),
     audit: new SqliteAuditStore(db),
     settings: new SqliteSettingsStore(db),
+    webhooks: new SqliteWebhookStore(db),
     ping: () => {
       db.prepare('SELECT 1').get();
       return Promise.resolve();
