@@ -176,7 +176,7 @@ export const Env = z.object({
     .number()
     .positive()
     .default(24 * 3600)
-    .describe('Seconds a delivery is tried for, from when the run ended; then it is `failed` (an admin may redeliver it).'),
+    .describe('Seconds a delivery is tried for, from when it was made (the run\'s end); then it is `failed` (an admin may redeliver it). A run that ended while no server heard it is caught up at the next start within this time too.'),
   WEBHOOK_POLL_S: z.coerce.number().positive().default(5).describe('Seconds between looks for deliveries due that another API node or a restart left (a run ending here is sent at once).'),
   WEBHOOK_CONCURRENCY: positiveInt.max(100).default(8).describe('Deliveries one server (each API node of a fleet) attempts at once (at most 100).'),
   WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().positive().default(30).describe('Delivered and failed deliveries are deleted this many days after they were made.'),
