@@ -46,11 +46,14 @@ const Url = z
   .max(2048)
   .describe('an http:// or https:// URL; loopback, private and link-local addresses are refused unless WEBHOOK_ALLOWED_NETWORKS allows them');
 
+/** true or false and nothing else: trpc-to-openapi makes a REST body's z.boolean() coerce (`{}` would be true). */
+const Flag = z.literal([true, false]);
+
 export const CreateWebhookInput = z.strictObject({
   url: Url,
   description: z.string().trim().max(200).default(''),
   format: WebhookFormat.default('json'),
-  enabled: z.boolean().default(true),
+  enabled: Flag.default(true).describe('false: deliveries wait until it is true again'),
   filter: WebhookFilter.default({ tools: [], statuses: [], outcomes: [], new_findings_min_severity: null }),
 });
 export type CreateWebhookInput = z.input<typeof CreateWebhookInput>;
@@ -60,7 +63,7 @@ export const UpdateWebhookInput = z.strictObject({
   url: Url.optional(),
   description: z.string().trim().max(200).optional(),
   format: WebhookFormat.optional(),
-  enabled: z.boolean().optional(),
+  enabled: Flag.optional().describe('false: deliveries wait until it is true again'),
   filter: WebhookFilter.optional(),
 });
 export type UpdateWebhookInput = z.input<typeof UpdateWebhookInput>;

@@ -4,7 +4,7 @@
  */
 import { useSyncExternalStore } from 'react';
 
-export type Route = { page: 'home'; search: URLSearchParams } | { page: 'run'; runId: string } | { page: 'not-found' };
+export type Route = { page: 'home'; search: URLSearchParams } | { page: 'run'; runId: string } | { page: 'webhooks' } | { page: 'not-found' };
 
 const BASE = '/ui';
 
@@ -13,6 +13,7 @@ function parse(): Route {
   if (path === BASE || path === '') return { page: 'home', search: new URLSearchParams(location.search) };
   const run = /^\/ui\/runs\/([^/]+)$/.exec(path);
   if (run?.[1]) return { page: 'run', runId: decodeURIComponent(run[1]) };
+  if (path === `${BASE}/webhooks`) return { page: 'webhooks' };
   return { page: 'not-found' };
 }
 
@@ -39,6 +40,7 @@ export function navigate(to: string, opts: { replace?: boolean } = {}) {
 }
 
 export const runPath = (runId: string) => `${BASE}/runs/${encodeURIComponent(runId)}`;
+export const webhooksPath = () => `${BASE}/webhooks`;
 export const homePath = (search?: URLSearchParams) => `${BASE}/${search && search.size ? `?${search.toString()}` : ''}`;
 
 export function useRoute(): Route {
