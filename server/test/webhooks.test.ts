@@ -47,7 +47,7 @@ interface Received {
   at: number;
 }
 
-/** A webhook receiver: records every request; `answers[path]` lists the statuses to give in turn (then 200). */
+/** A webhook receiver: records every request; `answers[path]` lists the statuses to give in turn (then 200; 0: no answer at all). */
 async function startReceiver() {
   const received: Received[] = [];
   const answers = new Map<string, number[]>();
@@ -57,7 +57,9 @@ async function startReceiver() {
     req.on('end', () => {
       const path = req.url ?? '/';
       received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: performance.now() });
-      res.writeHead(answers.get(path)?.shift() ?? 200, { 'content-type': 'text/plain' });
+      const status = answers.get(path)?.shift() ?? 200;
+      if (status === 0) return;
+      res.writeHead(status, { 'content-type': 'text/plain' });
       res.end('thanks');
     });
   });
@@ -288,6 +290,31 @@ describe('deliveries across a restart', () => {
       expect(items).toHaveLength(1);
       expect(items[0]).toMatchObject({ run_id: run.run_id, attempts: 2, response_status: 200 });
       expect(receiver.at('/restart').map((r) => r.headers['x-oss-runner-delivery'])).toEqual([items[0]?.id, items[0]?.id]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('cuts an attempt short at shutdown (the server stops at once) and makes it again at the next start', async () => {
+    const logDir = tempDir();
+    const catalogFile = writeCatalog(logDir, CATALOG);
+    // A receiver that never answers the first attempt, with a long timeout: shutdown must not wait for it.
+    const env = { ...ALLOW_LOOPBACK, WEBHOOK_TIMEOUT_S: '60', WEBHOOK_POLL_S: '0.2' };
+    let server = await startServer({ logDir, catalogFile, env });
+    receiver.answers.set('/hang', [0]);
+    const { body } = await create(server.url, { url: receiver.url('/hang'), filter: { tools: ['hello'] } });
+    await runToEnd(server.url, 'hello');
+    await waitFor('the first attempt', () => receiver.at('/hang').length === 1);
+    const stopping = performance.now();
+    await server.stop();
+    const stopMs = performance.now() - stopping;
+    expect(stopMs).toBeLessThan(10_000);
+    server = await startServer({ logDir, catalogFile, env });
+    try {
+      const [delivery] = await deliveriesUntil(server.url, body.endpoint.id, 'the delivery after the restart', (list) => list[0]?.state === 'delivered');
+      expect(delivery).toMatchObject({ attempts: 2, response_status: 200 });
+      expect(receiver.at('/hang')).toHaveLength(2);
+      console.log(`shutdown with an attempt under way: ${Math.round(stopMs)} ms; sent again after the restart`);
     } finally {
       await server.stop();
     }

@@ -67,7 +67,7 @@ export class DeliveryWorker {
     this.wakeUp?.();
   }
 
-  /** Stops claiming; attempts under way are waited for (each ends within its timeout). */
+  /** Stops claiming; attempts under way are cut short and due again at once (for the next start, or another node). */
   async stop(): Promise<void> {
     this.stopping.abort();
     this.wake();
@@ -99,9 +99,12 @@ export class DeliveryWorker {
 
   private async attempt(delivery: ClaimedDelivery): Promise<void> {
     const started = new Date().toISOString();
-    const outcome = await this.deps.send({ url: delivery.url, secret: delivery.secret, deliveryId: delivery.id, event: delivery.event, body: delivery.payload });
+    const stopping = this.stopping.signal;
+    const outcome = await this.deps.send({ url: delivery.url, secret: delivery.secret, deliveryId: delivery.id, event: delivery.event, body: delivery.payload, signal: stopping });
     const result = afterAttempt(this.options.retry, delivery, outcome, Date.now());
-    await this.deps.store.settle(delivery.id, delivery.attempts, started, result);
+    // Cut short by a shutdown, it is not held against the receiver: due again at once.
+    const settled: AttemptResult = stopping.aborted && outcome.error !== null ? { ...result, state: 'pending', next_attempt_at: new Date().toISOString() } : result;
+    await this.deps.store.settle(delivery.id, delivery.attempts, started, settled);
   }
 
   /** Waits until the next delivery is due, the poll interval passes, or wake() is called. */

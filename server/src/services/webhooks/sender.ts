@@ -17,6 +17,8 @@ export interface Attempt {
   deliveryId: string;
   event: string;
   body: string;
+  /** Aborts the attempt (the server stops): it ends at once, as failed. */
+  signal?: AbortSignal;
 }
 
 export interface AttemptOutcome {
@@ -54,7 +56,7 @@ export function createSender(options: SenderOptions): (attempt: Attempt) => Prom
     };
     const request = url.protocol === 'https:' ? https.request : http.request;
     return new Promise<AttemptOutcome>((resolve) => {
-      const req = request(url, { method: 'POST', headers, lookup: options.guard.lookup, agent: false, signal: AbortSignal.timeout(options.timeoutMs) }, (res) => {
+      const req = request(url, { method: 'POST', headers, lookup: options.guard.lookup, agent: false, signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs), ...(attempt.signal ? [attempt.signal] : [])]) }, (res) => {
         const status = res.statusCode ?? null;
         let read = 0;
         res.on('data', (chunk: Buffer) => {
@@ -66,7 +68,10 @@ export function createSender(options: SenderOptions): (attempt: Attempt) => Prom
         res.on('close', done);
         res.on('error', done);
       });
-      req.on('error', (e: Error) => resolve({ status: null, error: e.name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : e.message }));
+      req.on('error', (e: Error) => {
+        const stopped = attempt.signal?.aborted ? 'the server stopped during the attempt' : `no answer within ${options.timeoutMs} ms`;
+        resolve({ status: null, error: e.name === 'AbortError' ? stopped : e.message });
+      });
       req.end(body);
     });
   };

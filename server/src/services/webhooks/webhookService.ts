@@ -139,18 +139,19 @@ export class WebhookService {
   /** Runs that ended while no server heard it (a crash between a run's end and its deliveries, every API node down): caught up at start. */
   async catchUp(recent: Run[]): Promise<void> {
     const since = Date.now() - this.options.catchUpMs;
-    for (const run of recent) if (isFinal(run.status) && run.finished_at && Date.parse(run.finished_at) >= since) await this.runEnded(run);
+    const ended = recent.filter((run) => isFinal(run.status) && run.finished_at && Date.parse(run.finished_at) >= since);
+    if (!ended.length) return;
+    const endpoints = await this.deps.store.list();
+    for (const run of ended) await this.runEnded(run, endpoints);
   }
 
   /** Records a delivery to each enabled endpoint whose filter the ended run matches (and that existed when it ended). */
-  async runEnded(run: Run): Promise<number> {
-    this.remember(run.run_id);
-    const endpoints = (await this.deps.store.list()).filter((e) => e.enabled && (!run.finished_at || run.finished_at >= e.created_at) && matches(e.filter, run));
-    if (!endpoints.length) return 0;
+  async runEnded(run: Run, endpoints?: WebhookRecord[]): Promise<number> {
+    const listening = (endpoints ?? (await this.deps.store.list())).filter((e) => e.enabled && (!run.finished_at || run.finished_at >= e.created_at) && matches(e.filter, run));
     const at = now();
     const links = runLinks(this.options.publicUrl(), run.run_id);
     const made = await this.deps.store.enqueue(
-      endpoints.map((e) => ({
+      listening.map((e) => ({
         id: randomUUID(),
         endpoint_id: e.id,
         event: 'run.ended' as const,
@@ -161,6 +162,7 @@ export class WebhookService {
         redelivery_of: null,
       })),
     );
+    this.remember(run.run_id);
     if (made) this.deps.wake();
     return made;
   }
