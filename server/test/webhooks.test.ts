@@ -227,6 +227,22 @@ describe('webhooks on a server that may reach loopback (WEBHOOK_ALLOWED_NETWORKS
     expect(verifySignature(body.secret, String(again.headers['x-oss-runner-signature']), again.body)).toBe(false);
   });
 
+  it('pauses (no delivery for runs that end meanwhile), resumes and deletes an endpoint', async () => {
+    const { body } = await create(server.url, { url: receiver.url('/paused'), filter: { tools: ['hello'] } });
+    const paused = await api<WebhookEndpoint>(server.url, 'PATCH', `/webhooks/${body.endpoint.id}`, { enabled: false, description: 'paused for a while' });
+    expect(paused.body).toMatchObject({ id: body.endpoint.id, enabled: false, description: 'paused for a while', url: receiver.url('/paused') });
+    await runToEnd(server.url, 'hello');
+    // The run's end is heard a moment after it is recorded: resumed only after that.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await api(server.url, 'PATCH', `/webhooks/${body.endpoint.id}`, { enabled: true })).status).toBe(200);
+    const { run } = await runToEnd(server.url, 'hello');
+    await deliveriesUntil(server.url, body.endpoint.id, 'the run after resuming', (items) => items[0]?.state === 'delivered');
+    expect((await deliveriesOf(server.url, body.endpoint.id)).map((d) => d.run_id)).toEqual([run.run_id]);
+    expect(receiver.at('/paused')).toHaveLength(1);
+    expect((await api(server.url, 'DELETE', `/webhooks/${body.endpoint.id}`)).status).toBe(200);
+    expect((await api(server.url, 'GET', `/webhooks/${body.endpoint.id}/deliveries`)).status).toBe(404);
+  });
+
   it('refuses bad input with a 400 naming the field, and needs the admin role', async () => {
     const bad = await create(server.url, { url: 'ftp://example.com/hook' });
     expect(bad.status).toBe(400);

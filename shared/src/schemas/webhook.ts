@@ -53,7 +53,7 @@ export const CreateWebhookInput = z.strictObject({
   url: Url,
   description: z.string().trim().max(200).default(''),
   format: WebhookFormat.default('json'),
-  enabled: Flag.default(true).describe('false: deliveries wait until it is true again'),
+  enabled: Flag.default(true).describe('false: paused (runs that end meanwhile are not delivered to it; pending deliveries wait)'),
   filter: WebhookFilter.default({ tools: [], statuses: [], outcomes: [], new_findings_min_severity: null }),
 });
 export type CreateWebhookInput = z.input<typeof CreateWebhookInput>;
@@ -63,7 +63,7 @@ export const UpdateWebhookInput = z.strictObject({
   url: Url.optional(),
   description: z.string().trim().max(200).optional(),
   format: WebhookFormat.optional(),
-  enabled: Flag.optional().describe('false: deliveries wait until it is true again'),
+  enabled: Flag.optional().describe('false: paused (runs that end meanwhile are not delivered to it; pending deliveries wait)'),
   filter: WebhookFilter.optional(),
 });
 export type UpdateWebhookInput = z.input<typeof UpdateWebhookInput>;
