@@ -17,6 +17,7 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Health } from '../../shared/src/schemas/health';
+import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { streamKey } from '../src/fleet/logStreams';
 import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
@@ -142,6 +143,13 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect(onB.events.length).toBeGreaterThan(5);
     const expected = counterLines.join('\n') + '\n';
     for (const node of [apiA, apiB]) expect(await (await fetchAuthed(`${node.url}/runs/${run.run_id}/log`)).text()).toBe(expected);
+    // When each part arrived travels with the log: the worker's index, the same on both nodes.
+    const [timesA, timesB] = await Promise.all([apiA, apiB].map(async (node) => (await api<LogTimes>(node.url, 'GET', `/runs/${run.run_id}/log-times`)).body));
+    expect(timesB).toEqual(timesA);
+    expect(timesA?.log_bytes).toBe(expected.length);
+    // 40 blocks 50 ms apart, an entry per 100 ms at most.
+    expect(timesA?.offsets.length).toBeGreaterThan(5);
+    expect(timesA?.offsets.every((o, i) => (o === 0 || expected[o - 1] === '\n') && (i === 0 || o > (timesA.offsets[i - 1] ?? 0)))).toBe(true);
   });
 
   it('a reader that moves to the other node resumes from its last id: nothing lost, nothing repeated', async () => {
@@ -273,6 +281,11 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     }
     const fromS3 = await rawLog(apiB.url, archived.run_id);
     expect(fromS3.length).toBe(archived.log_bytes);
+    // Its arrival times came from S3 too.
+    const timesOf = async (node: TestServer) => (await api<LogTimes>(node.url, 'GET', `/runs/${archived.run_id}/log-times`)).body;
+    const fromA = await timesOf(apiA);
+    expect(fromA.offsets.length).toBeGreaterThan(5);
+    expect(await timesOf(apiB)).toEqual(fromA);
     expect(fromS3.equals(await rawLog(apiA.url, archived.run_id))).toBe(true);
     expect(linesOf((await readSse(`${apiB.url}/runs/${archived.run_id}/logs`)).events)).toHaveLength(2000);
 
