@@ -214,7 +214,7 @@ export const Env = z.object({
     .string()
     .default('development')
     .describe('Not read by the server: error answers never carry stack traces, whatever it says. The Docker image sets `production` for the libraries that look at it.'),
-}).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], message: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
+}).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], error: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
 
 export type Config = Readonly<
   Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE' | 'TOOLS_DIR' | 'OSS_RUNNER_CACHE'> & {
