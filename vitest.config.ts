@@ -5,7 +5,7 @@
  *   database server, no browser, no server started; the whole tier takes seconds.
  * - integration: server/test (the real server on port 0, real processes, SQLite, PostgreSQL, Redis)
  *   and the benchmark's smoke test.
- * - e2e: web/e2e, the web app in a real Chromium against a real server.
+ * - e2e: web/e2e, the web app in a real Chromium against a real server, one file at a time.
  *
  * One tier alone: `npx vitest run --project unit` (or integration, e2e).
  */
@@ -33,7 +33,14 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['web/e2e/**/*.test.ts'], sequence: { groupOrder: 2 } },
+        test: {
+          name: 'e2e',
+          include: ['web/e2e/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
+          // One browser at a time: two Chromiums and their servers on 2 cores slowed app.e2e from
+          // ~55 s to 128 s and timed out two of its live-list waits (30 s each).
+          fileParallelism: false,
+        },
       },
     ],
   },
