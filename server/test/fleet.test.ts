@@ -9,6 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -231,7 +233,10 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     await api(apiA.url, 'POST', `/runs/${edge.run_id}/stop`);
 
     const stranded = await start(apiB, 'nowhere');
-    await new Promise((r) => setTimeout(r, 500));
+    // Not a pause that hopes to be long enough: a run started after it, which the workers serve, has
+    // been taken and done, and the stranded one is still waiting.
+    const after = await start(apiB, 'hello');
+    expect(endRun((await readSse(`${apiA.url}/runs/${after.run_id}/logs`)).events).status).toBe('succeeded');
     expect((await getRun(apiA, stranded.run_id)).status).toBe('queued');
     expect((await fleetOf(apiA)).queues.find((q) => q.tag === 'nowhere')?.waiting).toBe(1);
     const stopped = await api<RunEnvelope>(apiA.url, 'POST', `/runs/${stranded.run_id}/stop`);
@@ -327,13 +332,18 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
 
   it('Redis restarted in the middle of a run: starts fail clearly meanwhile, no line is lost, the fleet recovers', async () => {
     const run = await start(apiA, 'ticker');
-    const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`);
-    await new Promise((r) => setTimeout(r, 1000));
+    let read = 0;
+    const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`, {}, (e) => void (read += linesOf([e]).length));
+    await waitFor('the first ticks to reach the reader', () => read >= 5);
     await redis.kill();
     const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/hello', undefined, { 'idempotency-key': 'during-the-outage' });
     expect(refused.status).toBe(503);
     expect(refused.body.message).toMatch(/Redis/);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Redis stays down while the tool writes more (its worker's own copy of the log grows): lines the
+    // reader can only get once the worker catches up.
+    const written = () => workers.map((w) => path.join(w.logDir, 'runs', `${run.run_id}.log`)).filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8').split('\n').length - 1)[0] ?? 0;
+    const atOutage = written();
+    await waitFor('the tool to write while Redis is down', () => written() >= atOutage + 5);
     await redis.start();
     const { events } = await reading;
     expect(linesOf(events)).toEqual(ticks);
