@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'logs/', 'node_modules/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'logs/', 'node_modules/', 'eslint.config.js', 'packages/client/dist/', 'packages/client/test/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
