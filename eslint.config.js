@@ -5,11 +5,11 @@ import tseslint from 'typescript-eslint';
 const forbid = (groups, message) => ['error', { patterns: [{ group: groups, message }] }];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'logs/', 'node_modules/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'logs/', 'node_modules/', 'eslint.config.js', 'packages/client/dist/', 'packages/client/test/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['bin/*.js'] }, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       // A switch names every case of a union, or says what the others do (default); a string's switch needs a default.
