@@ -202,7 +202,8 @@ describe('retention', () => {
       const sleeper = await api<RunEnvelope>(server.url, 'POST', '/set/sleeper');
       const { run } = await runToEnd(server.url, 'report');
       await waitFor('the upload', async () => (await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.archived_at ?? undefined);
-      const files = [path.join(server.logDir, 'runs', `${run.run_id}.log`), path.join(server.logDir, 'work', run.run_id), path.join(server.logDir, 'artifacts', run.run_id)];
+      const log = path.join(server.logDir, 'runs', `${run.run_id}.log`);
+      const files = [log, `${log}.times`, path.join(server.logDir, 'work', run.run_id), path.join(server.logDir, 'artifacts', run.run_id)];
       expect(files.every((f) => existsSync(f))).toBe(true);
 
       await waitFor('retention', async () => ((await api(server.url, 'GET', `/runs/${run.run_id}`)).status === 404 ? true : undefined), 10_000);

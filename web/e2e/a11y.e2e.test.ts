@@ -185,6 +185,16 @@ const SCREENS: Screen[] = [
     },
   },
   {
+    name: 'run-times',
+    async show(scheme, size) {
+      const o = await open(server, `/ui/runs/${runs.colours.run_id}`, { scheme, size, credential: server.adminKey });
+      await log(o.page).getByText('bold green').waitFor();
+      await o.page.getByLabel('Times').check();
+      await o.page.waitForFunction(() => /^\d+:\d{2}\.\d$/.test(document.querySelector('.log-lines .line .ts')?.textContent ?? ''));
+      return o;
+    },
+  },
+  {
     name: 'webhooks',
     async show(scheme, size) {
       // An endpoint whose name never resolves (.invalid): its delivery of a hello run waits, pending.

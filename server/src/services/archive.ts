@@ -67,9 +67,22 @@ export class S3Archive {
   }
 
   /** The archived log of a run from byte `from` on, or null when it has none. */
-  async readLog(runId: string, from: number): Promise<AsyncIterable<Uint8Array> | null> {
+  readLog(runId: string, from: number): Promise<AsyncIterable<Uint8Array> | null> {
+    return this.read(runId, 'log', from);
+  }
+
+  /** The archived arrival-time index of a run's log (services/arrivalTimes.ts), or null when it has none. */
+  async readLogTimes(runId: string): Promise<string | null> {
+    const body = await this.read(runId, 'log.times', 0);
+    if (!body) return null;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of body) chunks.push(chunk);
+    return Buffer.concat(chunks).toString('latin1');
+  }
+
+  private async read(runId: string, name: string, from: number): Promise<AsyncIterable<Uint8Array> | null> {
     try {
-      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.key(runId, 'log'), Range: `bytes=${from}-` }));
+      const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.key(runId, name), Range: `bytes=${from}-` }));
       return (Body as AsyncIterable<Uint8Array> | undefined) ?? null;
     } catch (e) {
       if ((e as { name?: string }).name === 'NoSuchKey') return null;
