@@ -59,7 +59,7 @@ export function createWebhooks(config: WebhookConfig, deps: { store: WebhookStor
     start(listenUrl, changes, recent) {
       publicUrl ||= listenUrl;
       worker.start();
-      void service.follow(changes);
+      service.follow(changes).catch((e: unknown) => deps.onError('following run ends for webhooks stopped: runs that end from now on are caught up at the next start', e));
       recent()
         .then((runs) => service.catchUp(runs))
         .catch((e: unknown) => deps.onError('catching up with the webhook deliveries of recent runs failed', e));
