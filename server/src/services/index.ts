@@ -9,6 +9,7 @@ import type { LogTokenService } from './auth/logTokens';
 import type { Catalog } from './catalog';
 import type { LogStreamer } from './logStream';
 import type { RunService } from './runs';
+import type { ScheduleService } from './schedules/scheduleService';
 
 /** Everything a transport needs from the domain, built once in main.ts. */
 export interface Services {
@@ -33,4 +34,5 @@ export interface Services {
   audit: AuditLog;
   /** On a fleet (REDIS_URL): who is alive, the queues. Null on a single server. */
   fleet: FleetView | null;
+  schedules: ScheduleService;
 }
