@@ -13,7 +13,7 @@ export const ScheduleResult = z
   .describe('`started`: a run began; `skipped`: the previous run was still going; `queued`: it waits for the previous run to end; `missed`: the server was down past SCHEDULE_GRACE_S; `failed`: the start was refused (see last_error)');
 export type ScheduleResult = z.infer<typeof ScheduleResult>;
 
-export const ScheduleId = z.string().min(1).max(128).describe('the schedule id');
+export const ScheduleId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a schedule id this server gave out').describe('the schedule id');
 
 const Timestamp = z.iso.datetime({ offset: true });
 
