@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Role } from './auth';
 import { RunId, StartRunInput } from './run';
 
 /** When an occurrence comes while the schedule's previous run is still going. */
@@ -53,7 +54,7 @@ export type Schedule = z.infer<typeof Schedule>;
 export const ScheduleEnvelope = z.object({ schedule: Schedule });
 export type ScheduleEnvelope = z.infer<typeof ScheduleEnvelope>;
 
-export const ScheduleList = z.object({ items: z.array(Schedule) });
+export const ScheduleList = z.object({ items: z.array(Schedule), manage_role: Role.describe('the role that may create, change, pause, resume and delete them (SCHEDULES_ROLE)') });
 export type ScheduleList = z.infer<typeof ScheduleList>;
 
 export const ScheduleIdInput = z.object({ schedule_id: ScheduleId });

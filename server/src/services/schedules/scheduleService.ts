@@ -32,7 +32,7 @@ export class ScheduleService {
   }
 
   async list(): Promise<ScheduleList> {
-    return { items: (await this.deps.store.list()).map((r) => this.present(r)) };
+    return { items: (await this.deps.store.list()).map((r) => this.present(r)), manage_role: this.options.manageRole };
   }
 
   async get(id: string): Promise<Schedule> {
