@@ -66,18 +66,18 @@ export function SchedulesPage({ role }: { role: Role | null }) {
                     {canManage && (
                       <td>
                         <div className="actions">
-                        {s.paused ? (
-                          <button type="button" aria-label={`Resume the schedule of ${s.name}`} onClick={() => resume.mutate({ schedule_id: s.schedule_id })}>
-                            Resume
+                          {s.paused ? (
+                            <button type="button" aria-label={`Resume the schedule of ${s.name}`} onClick={() => resume.mutate({ schedule_id: s.schedule_id })}>
+                              Resume
+                            </button>
+                          ) : (
+                            <button type="button" aria-label={`Pause the schedule of ${s.name}`} onClick={() => pause.mutate({ schedule_id: s.schedule_id })}>
+                              Pause
+                            </button>
+                          )}
+                          <button type="button" className="danger" aria-label={`Delete the schedule of ${s.name}`} onClick={() => remove.mutate({ schedule_id: s.schedule_id })}>
+                            Delete
                           </button>
-                        ) : (
-                          <button type="button" aria-label={`Pause the schedule of ${s.name}`} onClick={() => pause.mutate({ schedule_id: s.schedule_id })}>
-                            Pause
-                          </button>
-                        )}
-                        <button type="button" className="danger" aria-label={`Delete the schedule of ${s.name}`} onClick={() => remove.mutate({ schedule_id: s.schedule_id })}>
-                          Delete
-                        </button>
                         </div>
                       </td>
                     )}
