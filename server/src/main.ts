@@ -16,6 +16,8 @@ import { LogTokenService } from './services/auth/logTokens';
 import { LogStreamer } from './services/logStream';
 import { checkReadiness } from './services/readiness';
 import { Retention } from './services/retention';
+import { ScheduleService } from './services/schedules/scheduleService';
+import { Scheduler } from './services/schedules/scheduler';
 import type { RunServiceOptions } from './services/runs';
 
 const log = createLog();
@@ -59,6 +61,8 @@ async function main(): Promise<void> {
   await mode.start();
   const retention = new Retention(stores.runs, runs, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 }, log.error);
   retention.start();
+  const schedules = new ScheduleService({ store: stores.schedules, runs }, { manageRole: config.SCHEDULES_ROLE, maxSchedules: config.SCHEDULES_MAX });
+  const scheduler = new Scheduler({ store: stores.schedules, runs, cronOf: (s) => schedules.cronOf(s), log }, { graceMs: config.SCHEDULE_GRACE_S * 1000, tickMs: config.SCHEDULE_TICK_MS });
 
   const audit = new AuditLog(stores.audit, (e) => log.error('could not write the audit log', e), {
     retentionDays: config.AUDIT_RETENTION_DAYS,
@@ -108,6 +112,7 @@ async function main(): Promise<void> {
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),
     audit,
     fleet: mode.fleet,
+    schedules,
   };
   const app = createHttpApp(config, services, rt.logger);
   const metricsServer = await serveMetrics(rt, metrics);
@@ -122,9 +127,12 @@ async function main(): Promise<void> {
   const host = shown.includes(':') ? `[${shown}]` : shown;
   const url = `http://${host}:${port}`;
   await bootstrapAdminKey(url, auth, apiKeys);
+  // After recovery (runs its last life left are settled) and once the server answers: what came due while it was down fires now.
+  scheduler.start();
   log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, ${mode.describe})`);
 
   onStopSignals(log, `starting no new runs, ending live streams, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
+    await scheduler.stop();
     runs.stopAccepting();
     stopStreams.abort();
     app.sendClientsAway();

@@ -7,8 +7,9 @@ import { SessionBar } from './features/auth/SessionBar';
 import { SignIn } from './features/auth/SignIn';
 import { RunList } from './features/runs/RunList';
 import { RunPage } from './features/runs/RunPage';
+import { SchedulesPage } from './features/schedules/SchedulesPage';
 import { ToolList } from './features/tools/ToolList';
-import { homePath, linkProps, useRoute } from './lib/router';
+import { homePath, linkProps, schedulesPath, useRoute } from './lib/router';
 import { session, tokenInfo, useSession } from './lib/session';
 import { useNow } from './components/useNow';
 import { createClients, createQueryClient, TRPCProvider, useTRPC, type ConnectionState } from './lib/trpc';
@@ -26,7 +27,7 @@ function Shell({ connection }: { connection: ConnectionState }) {
   const appName = health.data?.app_name ?? 'OSS Runner';
   // The tab names the page: the run page names its run itself.
   useEffect(() => {
-    if (route.page !== 'run') document.title = route.page === 'home' ? `Runs · ${appName}` : appName;
+    if (route.page !== 'run') document.title = route.page === 'home' ? `Runs · ${appName}` : route.page === 'schedules' ? `Schedules · ${appName}` : appName;
   }, [appName, route.page]);
 
   const authDisabled = me.data?.auth_disabled ?? false;
@@ -42,6 +43,13 @@ function Shell({ connection }: { connection: ConnectionState }) {
         <h1>
           <a {...linkProps(homePath())}>{appName}</a>
         </h1>
+        {hasRole(role, 'viewer') && (
+          <nav aria-label="Pages">
+            <a {...linkProps(schedulesPath())} aria-current={route.page === 'schedules' ? 'page' : undefined}>
+              Schedules
+            </a>
+          </nav>
+        )}
         <SessionBar me={me.data} credential={credential} />
       </header>
       {throttledUntil !== null && <ThrottledBanner until={throttledUntil} />}
@@ -57,6 +65,7 @@ function Shell({ connection }: { connection: ConnectionState }) {
         </main>
       )}
       {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} reconnecting={connection === 'reconnecting'} />}
+      {route.page === 'schedules' && hasRole(role, 'viewer') && <SchedulesPage role={role} />}
       {route.page === 'not-found' && (
         <main id="main" tabIndex={-1}>
           <p>

@@ -6,6 +6,7 @@ import { catalogRouter } from './catalog';
 import { fleetRouter } from './fleet';
 import { healthRouter } from './health';
 import { runsRouter } from './runs';
+import { schedulesRouter } from './schedules';
 
 export const appRouter = router({
   health: healthRouter,
@@ -15,6 +16,7 @@ export const appRouter = router({
   apiKeys: apiKeysRouter,
   audit: auditRouter,
   fleet: fleetRouter,
+  schedules: schedulesRouter,
 });
 
 export type AppRouter = typeof appRouter;

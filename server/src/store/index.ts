@@ -7,14 +7,18 @@ import { PgApiKeyStore, PgAuditStore, PgSettingsStore } from './pgAuthStore';
 import type pg from 'pg';
 import { openPool, type DatabaseMode } from './pgDb';
 import { PgRunStore } from './pgRunStore';
+import { PgScheduleStore } from './pgScheduleStore';
+import type { ScheduleStore } from './scheduleStore';
 import { openDatabase } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
+import { SqliteScheduleStore } from './sqliteScheduleStore';
 
 export interface Stores {
   runs: RunStore;
   apiKeys: ApiKeyStore;
   audit: AuditStore;
   settings: SettingsStore;
+  schedules: ScheduleStore;
   /** The PostgreSQL pool, where fleet nodes keep their leases; absent on SQLite. */
   pool?: pg.Pool;
   /** Throws unless the database answers a query. */
@@ -36,6 +40,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
       apiKeys: new PgApiKeyStore(pool),
       audit: new PgAuditStore(pool),
       settings: new PgSettingsStore(pool),
+      schedules: new PgScheduleStore(pool),
       ping: async () => {
         await pool.query('SELECT 1');
       },
@@ -48,6 +53,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
     apiKeys: new SqliteApiKeyStore(db),
     audit: new SqliteAuditStore(db),
     settings: new SqliteSettingsStore(db),
+    schedules: new SqliteScheduleStore(db),
     ping: () => {
       db.prepare('SELECT 1').get();
       return Promise.resolve();
