@@ -161,6 +161,27 @@ export const Env = z.object({
     .max(7 * 24 * 3600)
     .default(3600)
     .describe('Lifetime in seconds of the presigned links a run lists (at most 7 days).'),
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('The address people reach this server at (`https://runner.example.com`, a path allowed): the links to a run\'s page and log in notifications.'),
+  WEBHOOK_ALLOWED_NETWORKS: z
+    .string()
+    .optional()
+    .transform((s) => (s ? s.split(',').map((n) => n.trim()).filter(Boolean) : []))
+    .refine((list) => list.every((cidr) => /^[^/]+\/\d{1,3}$/.test(cidr) && isIP(cidr.split('/')[0] ?? '') !== 0 && Number(cidr.split('/')[1]) <= (isIP(cidr.split('/')[0] ?? '') === 6 ? 128 : 32)), 'must be comma-separated CIDR ranges, such as 10.1.0.0/16 or fd00::/8')
+    .describe('Comma-separated CIDR ranges (`10.1.0.0/16`, `127.0.0.0/8`) a webhook may reach although they are loopback, private or link-local addresses, which are refused otherwise (checked on the address connected to).'),
+  WEBHOOK_TIMEOUT_S: positiveInt.max(300).default(10).describe('Seconds (at most 300) a webhook receiver has to answer a delivery; past it the attempt has failed.'),
+  WEBHOOK_RETRY_BASE_S: z.coerce.number().positive().default(30).describe('Seconds before a failed delivery is tried again; the gap doubles after each failure (fractions allowed).'),
+  WEBHOOK_RETRY_MAX_INTERVAL_S: z.coerce.number().positive().default(3600).describe('The longest gap between two attempts of a delivery, in seconds.'),
+  WEBHOOK_RETRY_FOR_S: z.coerce
+    .number()
+    .positive()
+    .default(24 * 3600)
+    .describe('Seconds a delivery is tried for, from when it was made (the run\'s end); then it is `failed` (an admin may redeliver it). A run that ended while no server heard it is caught up at the next start within this time too.'),
+  WEBHOOK_POLL_S: z.coerce.number().positive().default(5).describe('Seconds between looks for deliveries due that another API node or a restart left (a run ending here is sent at once).'),
+  WEBHOOK_CONCURRENCY: positiveInt.max(100).default(8).describe('Deliveries one server (each API node of a fleet) attempts at once (at most 100).'),
+  WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().positive().default(30).describe('Delivered and failed deliveries are deleted this many days after they were made.'),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024).describe('Largest request body in bytes (REST, tRPC, a WebSocket message); 413 past it.'),
   WS_MESSAGES_PER_MINUTE: positiveInt.default(1200).describe('Most messages one WebSocket connection may send a minute; past it the connection is closed (1008).'),
   TRPC_MAX_BATCH: positiveInt.max(1000).default(50).describe('Most procedures one tRPC HTTP request may batch (at most 1000); 400 past it.'),

@@ -19,6 +19,7 @@ import { Retention } from './services/retention';
 import { ScheduleService } from './services/schedules/scheduleService';
 import { Scheduler } from './services/schedules/scheduler';
 import type { RunServiceOptions } from './services/runs';
+import { createWebhooks } from './services/webhooks';
 
 const log = createLog();
 
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
   if (config.AUTH_DISABLED) log.warn('AUTH_DISABLED=true: anyone who can reach this server can run and stop tools and read every log. Use it for local experiments only.');
 
   const stopStreams = new AbortController();
+  const webhooks = createWebhooks(config, { store: stores.webhooks, version, onError: log.error });
   const services: Services = {
     appName: config.APP_NAME,
     version,
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
     audit,
     fleet: mode.fleet,
     schedules,
+    webhooks: webhooks.service,
   };
   const app = createHttpApp(config, services, rt.logger);
   const metricsServer = await serveMetrics(rt, metrics);
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
   await bootstrapAdminKey(url, auth, apiKeys);
   // After recovery (runs its last life left are settled) and once the server answers: what came due while it was down fires now.
   scheduler.start();
+  webhooks.start(url, runs.changes(stopStreams.signal), async () => (await runs.list({ limit: 200 })).items);
   log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, ${mode.describe})`);
 
   onStopSignals(log, `starting no new runs, ending live streams, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
@@ -138,6 +142,7 @@ async function main(): Promise<void> {
     app.sendClientsAway();
     await retention.stop();
     await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
+    await webhooks.stop();
     executor.close();
     archive?.close();
     await app.close();

@@ -11,6 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import type { CreatedWebhook, DeliveryList } from '../../shared/src/schemas/webhook';
 import { api, ROOT, startServer, waitFor, type TestServer } from '../../server/test/harness';
 import { CATALOG as TEST_CATALOG, launchChromium, SHOTS } from './browser';
 
@@ -191,6 +192,22 @@ const SCREENS: Screen[] = [
       await o.page.getByLabel('Times').check();
       await o.page.waitForFunction(() => /^\d+:\d{2}\.\d$/.test(document.querySelector('.log-lines .line .ts')?.textContent ?? ''));
       return o;
+    },
+  },
+  {
+    name: 'webhooks',
+    async show(scheme, size) {
+      // An endpoint whose name never resolves (.invalid): its delivery of a hello run waits, pending.
+      const description = `security channel, ${scheme} ${size}`;
+      const hook = (await api<CreatedWebhook>(server.url, 'POST', '/webhooks', { url: 'http://hooks.invalid/oss-runner', description, filter: { tools: ['hello'] } })).body.endpoint;
+      await api(server.url, 'POST', '/set/hello');
+      await waitFor('an attempt', async () => (await api<DeliveryList>(server.url, 'GET', `/webhooks/${hook.id}/deliveries`)).body.items[0]?.attempts);
+      const o = await open(server, '/ui/webhooks', { scheme, size, credential: server.adminKey });
+      await o.page.getByRole('heading', { name: 'Webhooks' }).waitFor();
+      await o.page.getByText('Subscribe an endpoint').click();
+      await o.page.getByRole('listitem').filter({ hasText: description }).getByRole('button', { name: 'Deliveries' }).click();
+      await o.page.getByRole('cell', { name: 'pending' }).first().waitFor();
+      return { ...o, cleanup: () => api(server.url, 'DELETE', `/webhooks/${hook.id}`) };
     },
   },
   {

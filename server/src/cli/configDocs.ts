@@ -169,6 +169,22 @@ const SECTIONS: readonly Section[] = [
     },
   },
   {
+    title: 'Notifications',
+    intro: 'Webhook endpoints are managed over the API (`/webhooks`, admin); these settings bound how deliveries are made.',
+    more: 'notifications.md',
+    settings: {
+      PUBLIC_URL: { example: 'https://runner.example.com', unset: 'the address the server prints at start' },
+      WEBHOOK_ALLOWED_NETWORKS: { example: '10.20.0.0/16', unset: 'none: loopback, private and link-local addresses are refused' },
+      WEBHOOK_TIMEOUT_S: {},
+      WEBHOOK_RETRY_BASE_S: {},
+      WEBHOOK_RETRY_MAX_INTERVAL_S: {},
+      WEBHOOK_RETRY_FOR_S: {},
+      WEBHOOK_POLL_S: {},
+      WEBHOOK_CONCURRENCY: {},
+      WEBHOOK_DELIVERY_RETENTION_DAYS: {},
+    },
+  },
+  {
     title: 'Logs and metrics',
     more: 'operations.md#logs',
     settings: {

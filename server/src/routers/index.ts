@@ -7,6 +7,7 @@ import { fleetRouter } from './fleet';
 import { healthRouter } from './health';
 import { runsRouter } from './runs';
 import { schedulesRouter } from './schedules';
+import { webhooksRouter } from './webhooks';
 
 export const appRouter = router({
   health: healthRouter,
@@ -17,6 +18,7 @@ export const appRouter = router({
   audit: auditRouter,
   fleet: fleetRouter,
   schedules: schedulesRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -10,6 +10,7 @@ import type { Catalog } from './catalog';
 import type { LogStreamer } from './logStream';
 import type { RunService } from './runs';
 import type { ScheduleService } from './schedules/scheduleService';
+import type { WebhookService } from './webhooks';
 
 /** What /fleet and /health tell of a fleet, from an API node (fleet/api.ts); none on a single server. */
 export interface FleetView {
@@ -41,4 +42,5 @@ export interface Services {
   /** On a fleet (REDIS_URL): who is alive, the queues. Null on a single server. */
   fleet: FleetView | null;
   schedules: ScheduleService;
+  webhooks: WebhookService;
 }

@@ -12,6 +12,9 @@ import type { ScheduleStore } from './scheduleStore';
 import { openDatabase } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
 import { SqliteScheduleStore } from './sqliteScheduleStore';
+import { PgWebhookStore } from './pgWebhookStore';
+import { SqliteWebhookStore } from './sqliteWebhookStore';
+import type { WebhookStore } from './webhookStore';
 
 export interface Stores {
   runs: RunStore;
@@ -19,6 +22,7 @@ export interface Stores {
   audit: AuditStore;
   settings: SettingsStore;
   schedules: ScheduleStore;
+  webhooks: WebhookStore;
   /** The PostgreSQL pool, where fleet nodes keep their leases; absent on SQLite. */
   pool?: pg.Pool;
   /** Throws unless the database answers a query. */
@@ -41,6 +45,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
       audit: new PgAuditStore(pool),
       settings: new PgSettingsStore(pool),
       schedules: new PgScheduleStore(pool),
+      webhooks: new PgWebhookStore(pool),
       ping: async () => {
         await pool.query('SELECT 1');
       },
@@ -54,6 +59,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
     audit: new SqliteAuditStore(db),
     settings: new SqliteSettingsStore(db),
     schedules: new SqliteScheduleStore(db),
+    webhooks: new SqliteWebhookStore(db),
     ping: () => {
       db.prepare('SELECT 1').get();
       return Promise.resolve();

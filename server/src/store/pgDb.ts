@@ -106,6 +106,39 @@ const MIGRATIONS = [
      last_error TEXT
    );
    CREATE INDEX schedules_next ON schedules (next_fire_at);`,
+  // Webhook endpoints and their deliveries (services/webhooks).
+  `CREATE TABLE webhooks (
+     id TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     description TEXT NOT NULL,
+     format TEXT NOT NULL,
+     enabled BOOLEAN NOT NULL,
+     filter JSONB NOT NULL,
+     secret TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE webhook_deliveries (
+     seq BIGSERIAL PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     endpoint_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+     event TEXT NOT NULL,
+     run_id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     response_status INTEGER,
+     error TEXT,
+     created_at TEXT NOT NULL,
+     last_attempt_at TEXT,
+     next_attempt_at TEXT,
+     delivered_at TEXT,
+     redelivery_of TEXT
+   );
+   CREATE UNIQUE INDEX webhook_deliveries_once ON webhook_deliveries (endpoint_id, run_id, event) WHERE redelivery_of IS NULL;
+   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+   CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, seq);`,
 ];
 
 /** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */

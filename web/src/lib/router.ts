@@ -4,7 +4,7 @@
  */
 import { useSyncExternalStore } from 'react';
 
-export type Route = { page: 'home'; search: URLSearchParams } | { page: 'run'; runId: string } | { page: 'schedules' } | { page: 'not-found' };
+export type Route = { page: 'home'; search: URLSearchParams } | { page: 'run'; runId: string } | { page: 'schedules' } | { page: 'webhooks' } | { page: 'not-found' };
 
 const BASE = '/ui';
 
@@ -14,6 +14,7 @@ function parse(): Route {
   if (path === `${BASE}/schedules`) return { page: 'schedules' };
   const run = /^\/ui\/runs\/([^/]+)$/.exec(path);
   if (run?.[1]) return { page: 'run', runId: decodeURIComponent(run[1]) };
+  if (path === `${BASE}/webhooks`) return { page: 'webhooks' };
   return { page: 'not-found' };
 }
 
@@ -42,6 +43,7 @@ export function navigate(to: string, opts: { replace?: boolean } = {}) {
 export const runPath = (runId: string) => `${BASE}/runs/${encodeURIComponent(runId)}`;
 /** The schedules page; with an id, scrolled to that schedule's row. */
 export const schedulesPath = (scheduleId?: string) => `${BASE}/schedules${scheduleId ? `#schedule-${encodeURIComponent(scheduleId)}` : ''}`;
+export const webhooksPath = () => `${BASE}/webhooks`;
 export const homePath = (search?: URLSearchParams) => `${BASE}/${search && search.size ? `?${search.toString()}` : ''}`;
 
 export function useRoute(): Route {
