@@ -11,29 +11,24 @@ import { authorizeLogRead } from './auth';
 import { sendError, sendThrown } from './respond';
 import type { RunRequest } from './runFiles';
 
-/** An event as written to the response: a string and how its characters become bytes. */
-export interface SseForm {
-  text: string;
-  encoding: 'latin1' | 'utf8';
-}
 
 const DATA_LINE = /\n/g;
 
 /**
  * A chunk's event: `id:`, then its lines, each after `data: `. Valid UTF-8 is built from the log's
- * bytes as they are (one character per byte, written back as Latin-1): only the line breaks change,
- * nothing is decoded or encoded. Other bytes go through the decoded text (bad bytes as U+FFFD).
- * Shared by every reader of the chunk (LogChunk.formOf).
+ * bytes as they are (one character per byte, back to bytes as Latin-1, a plain copy): only the line
+ * breaks change, nothing is decoded or encoded. Other bytes go through the decoded text (bad bytes
+ * as U+FFFD). Made once and written as the same Buffer to every reader of the chunk (LogChunk.formOf).
  */
-export function sseOfChunk(chunk: LogChunk): SseForm {
-  return { text: `id: ${chunk.end}\ndata: ${chunk.body().replace(DATA_LINE, '\ndata: ')}\n\n`, encoding: chunk.utf8 ? 'latin1' : 'utf8' };
+export function sseOfChunk(chunk: LogChunk): Buffer {
+  return Buffer.from(`id: ${chunk.end}\ndata: ${chunk.body().replace(DATA_LINE, '\ndata: ')}\n\n`, chunk.utf8 ? 'latin1' : 'utf8');
 }
 
 /** An event in Server-Sent Events form: `data:` lines, the offset as `id:`; `event: end` with the run. */
-export function sseOf(event: StreamEvent): SseForm {
+export function sseOf(event: StreamEvent): Buffer {
   if (event.chunk) return event.chunk.formOf(sseOfChunk);
-  if (event.data.type === 'end') return { text: `event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`, encoding: 'utf8' };
-  return { text: `id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`, encoding: 'utf8' };
+  if (event.data.type === 'end') return Buffer.from(`event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`);
+  return Buffer.from(`id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`);
 }
 
 export async function serveLogStream({ req, res, runId, services, onError }: RunRequest, heartbeatMs: number): Promise<void> {
@@ -71,8 +66,7 @@ export async function serveLogStream({ req, res, runId, services, onError }: Run
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
   try {
     for await (const event of services.logs.events(runId, from, stop, 'sse')) {
-      const { text, encoding } = sseOf(event);
-      if (!res.write(text, encoding)) await once(res, 'drain', { signal: stop });
+      if (!res.write(sseOf(event))) await once(res, 'drain', { signal: stop });
     }
   } catch (e) {
     if (!closed.signal.aborted && !lost.aborted) onError(e);

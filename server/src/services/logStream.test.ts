@@ -74,7 +74,7 @@ describe('LogStreamer', () => {
     const lines = events.flatMap((e) => (e.data.type === 'lines' ? e.data.lines : []));
     expect(lines).toEqual(['one', 'two', 'three-is', '-long', 'tail']);
     expect(events.at(-1)).toMatchObject({ id: String(state.length), data: { type: 'end', run } });
-    expect(sseOf(events.at(-1) ?? events[0]!).text).toBe(`event: end\nid: ${state.length}\ndata: ${JSON.stringify(run)}\n\n`);
+    expect(sseOf(events.at(-1) ?? events[0]!).toString()).toBe(`event: end\nid: ${state.length}\ndata: ${JSON.stringify(run)}\n\n`);
     expect(feed.subscribers).toBe(0);
 
     // Every id resumes exactly after its event.

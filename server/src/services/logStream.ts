@@ -118,9 +118,11 @@ export type ChunkForm<T> = (chunk: LogChunk) => T;
 
 /**
  * A piece of a log cut at line ends: the same object for every reader that reads from the same
- * offset. Its bytes are kept as a one-byte string (character i is byte i, the log as it is): a
- * string lives in V8's young generation and dies there, where a Buffer of the same size is memory
- * outside the heap that V8 answers with full collections (measured: three per million lines).
+ * offset. It keeps its bytes as a Buffer, outside V8's heap. Tried: keeping them as a one-byte
+ * string (no memory outside the heap, so fewer full collections), but young-generation collections
+ * then carried most chunks' strings over (14-25 MB each, freed only by a full collection), the young
+ * generation grew to its 64 MB bound and the server's resident memory after the bench's cases was
+ * 80 MiB higher (bench/README.md).
  */
 export class LogChunk {
   /** The transports' forms of this chunk, each made once. */
@@ -129,15 +131,20 @@ export class LogChunk {
 
   /** Byte offset just past it: the id of its event. */
   readonly end: number;
-  /** Its bytes, one character per byte, up to and with the line break that ends it (if any). */
-  readonly bytes: string;
+  /** Its bytes, up to and with the line break that ends it (if any). */
+  readonly raw: Buffer;
   /** Only ASCII: its bytes are its text. */
   readonly ascii: boolean;
   /** Valid UTF-8: its text is its bytes decoded; else bad bytes become U+FFFD. */
   readonly utf8: boolean;
 
-  constructor(chunk: { end: number; bytes: string; ascii: boolean; utf8: boolean }) {
-    ({ end: this.end, bytes: this.bytes, ascii: this.ascii, utf8: this.utf8 } = chunk);
+  constructor(chunk: { end: number; raw: Buffer; ascii: boolean; utf8: boolean }) {
+    ({ end: this.end, raw: this.raw, ascii: this.ascii, utf8: this.utf8 } = chunk);
+  }
+
+  /** Its bytes, one character per byte (character i is byte i, the log as it is). */
+  bytes(): string {
+    return this.raw.toString('latin1');
   }
 
   /**
@@ -146,8 +153,8 @@ export class LogChunk {
    * decoded text otherwise (bad bytes as U+FFFD).
    */
   body(): string {
-    const { bytes } = this;
-    let text = this.utf8 ? bytes : textOf(Buffer.from(bytes, 'latin1'), bytes.length);
+    const bytes = this.bytes();
+    let text = this.utf8 ? bytes : textOf(this.raw, this.raw.length);
     if (this.utf8) {
       if (bytes.includes('\r')) text = text.replace(CRLF_OR_CR, '\n');
       const last = bytes.charCodeAt(bytes.length - 1);
@@ -268,9 +275,9 @@ export class LogStreamer {
     const final = ended && pos + bytesRead >= length;
     const cut = cutPoint(buf, bytesRead, final, chunkBytes);
     if (cut === 0) return null;
-    const raw = buf.subarray(0, cut);
+    const raw = Buffer.from(buf.subarray(0, cut));
     const ascii = isAscii(raw);
-    return new LogChunk({ end: pos + cut, bytes: buf.toString('latin1', 0, cut), ascii, utf8: ascii || isUtf8(raw) });
+    return new LogChunk({ end: pos + cut, raw, ascii, utf8: ascii || isUtf8(raw) });
   }
 
   private acquire(runId: string): SharedRun {
