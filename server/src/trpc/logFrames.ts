@@ -12,14 +12,15 @@ import type { LogChunk, StreamEvent } from '../services/logStream';
  * transport serialises the data itself and never asks.
  */
 function linesFrame(chunk: LogChunk) {
-  let json: string | undefined;
+  let json: Buffer | undefined;
   const data = {
     type: 'lines' as const,
     get lines() {
       return chunk.text().split('\n');
     },
   };
-  return Object.freeze(withJsonBytes(data, () => (json ??= JSON.stringify(data))));
+  // Bytes, not a string: kept with the chunk while readers follow, a string made the young generation carry it over and grow (bench/README.md).
+  return Object.freeze(withJsonBytes(data, () => (json ??= Buffer.from(JSON.stringify(data), chunk.ascii ? 'latin1' : 'utf8'))));
 }
 
 /** The data to yield for `event`: for a chunk of log, its frame, the same object for every reader of the chunk. */
