@@ -199,10 +199,8 @@ interface LinesData {
 const CACHED_CHUNKS = 4;
 
 /**
- * What the readers of one run share: its file, and the chunks read lately, by their start. A fixed
- * ring rather than a Map: a Map's old tables, once it has moved on, still point to the chunks they
- * held, and the young-generation collector, which takes any pointer from the old generation as
- * live, kept those chunks (measured: most of them) until the next full collection.
+ * What the readers of one run share: its file, and the chunks read lately, by their start: a fixed
+ * ring of CACHED_CHUNKS, overwritten in turn.
  */
 class SharedRun {
   readers = 0;
