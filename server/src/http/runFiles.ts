@@ -39,7 +39,16 @@ export function rangeOf(header: string | undefined, size: number): { start: numb
   return { start, end };
 }
 
-async function serveRunFile(req: IncomingMessage, res: ServerResponse, runId: string, services: Services, onError: (e: unknown) => void, locate: () => Promise<RunFile>): Promise<void> {
+/** A request for something of one run: the routes under /runs/{run_id}/ take it whole. */
+export interface RunRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  runId: string;
+  services: Services;
+  onError: (e: unknown) => void;
+}
+
+async function serveRunFile({ req, res, runId, services, onError }: RunRequest, locate: () => Promise<RunFile>): Promise<void> {
   let target: RunFile;
   let opened: Awaited<ReturnType<typeof openPlainFile>>;
   try {
@@ -82,8 +91,9 @@ async function serveRunFile(req: IncomingMessage, res: ServerResponse, runId: st
   stream.pipe(res);
 }
 
-export function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: string, services: Services, onError: (e: unknown) => void): Promise<void> {
-  return serveRunFile(req, res, runId, services, onError, async () => {
+export function serveRawLog(request: RunRequest): Promise<void> {
+  const { runId, services } = request;
+  return serveRunFile(request, async () => {
     await services.runs.get(runId);
     return {
       file: await services.runs.logFile(runId),
@@ -98,8 +108,9 @@ export function serveRawLog(req: IncomingMessage, res: ServerResponse, runId: st
   });
 }
 
-export function serveArtifact(req: IncomingMessage, res: ServerResponse, runId: string, name: string, services: Services, onError: (e: unknown) => void): Promise<void> {
-  return serveRunFile(req, res, runId, services, onError, async () => {
+export function serveArtifact(request: RunRequest, name: string): Promise<void> {
+  const { runId, services, onError } = request;
+  return serveRunFile(request, async () => {
     const { file, type, url, size } = await services.runs.artifactPath(runId, name);
     return {
       file,
