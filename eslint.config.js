@@ -31,6 +31,8 @@ export default tseslint.config(
   },
   {
     files: ['server/src/services/**/*.ts', 'server/src/process/**/*.ts', 'server/src/store/**/*.ts'],
+    // A colocated test may check a service and a transport's form of it together.
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': forbid(
         ['**/http/**', '**/trpc/**', '**/routers/**', '**/fleet/**', 'ws', '@trpc/*'],

@@ -230,6 +230,20 @@ export const Env = z.object({
     .default('info')
     .describe('`fatal`, `error`, `warn`, `info` (a line per request), `debug`, `trace` or `silent`.'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`: one JSON object per line; `pretty`: for people; `auto`: pretty on a terminal, JSON otherwise.'),
+  SCHEDULE_GRACE_S: z.coerce
+    .number()
+    .min(0)
+    .default(300)
+    .describe("Seconds after a schedule's occurrence within which it still starts when no server was running at its time (the server comes back, a fleet's last API node restarts); an older one is recorded as `missed`. Only the latest occurrence missed ever runs, once: never a burst."),
+  SCHEDULE_TICK_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(1000)
+    .describe('How often, in milliseconds, each server (each API node of a fleet) looks for schedules that are due: a scheduled run starts at most this long after its time.'),
+  SCHEDULES_ROLE: z.enum(['operator', 'admin']).default('admin').describe('The role that may create, change, pause, resume and delete schedules (`operator` lets operators too); viewers may list them.'),
+  SCHEDULES_MAX: positiveInt.default(1000).describe('Schedules kept at most (409 past it).'),
   READY_MIN_FREE_BYTES: byteSize()
     .default(512 * 1024 * 1024)
     .describe("`GET /ready` answers 503 when `LOG_DIR`'s file system has less free space than this."),

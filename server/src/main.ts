@@ -16,6 +16,8 @@ import { LogTokenService } from './services/auth/logTokens';
 import { LogStreamer } from './services/logStream';
 import { checkReadiness } from './services/readiness';
 import { Retention } from './services/retention';
+import { ScheduleService } from './services/schedules/scheduleService';
+import { Scheduler } from './services/schedules/scheduler';
 import type { RunServiceOptions } from './services/runs';
 import { createWebhooks } from './services/webhooks';
 
@@ -60,6 +62,8 @@ async function main(): Promise<void> {
   await mode.start();
   const retention = new Retention(stores.runs, runs, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 }, log.error);
   retention.start();
+  const schedules = new ScheduleService({ store: stores.schedules, runs }, { manageRole: config.SCHEDULES_ROLE, maxSchedules: config.SCHEDULES_MAX });
+  const scheduler = new Scheduler({ store: stores.schedules, runs, cronOf: (s) => schedules.cronOf(s), log }, { graceMs: config.SCHEDULE_GRACE_S * 1000, tickMs: config.SCHEDULE_TICK_MS });
 
   const audit = new AuditLog(stores.audit, (e) => log.error('could not write the audit log', e), {
     retentionDays: config.AUDIT_RETENTION_DAYS,
@@ -104,12 +108,13 @@ async function main(): Promise<void> {
     readiness,
     catalog: rt.catalog,
     runs,
-    logs: new LogStreamer(mode.feed, (id) => mode.logs.logState(id), (id) => mode.logs.logPath(id), {}, metrics),
+    logs: new LogStreamer(mode.feed, (id) => mode.logs.logState(id), (id) => mode.logs.logPath(id), { observer: metrics }),
     auth,
     apiKeys,
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),
     audit,
     fleet: mode.fleet,
+    schedules,
     webhooks: webhooks.service,
   };
   const app = createHttpApp(config, services, rt.logger);
@@ -125,10 +130,13 @@ async function main(): Promise<void> {
   const host = shown.includes(':') ? `[${shown}]` : shown;
   const url = `http://${host}:${port}`;
   await bootstrapAdminKey(url, auth, apiKeys);
+  // After recovery (runs its last life left are settled) and once the server answers: what came due while it was down fires now.
+  scheduler.start();
   webhooks.start(url, runs.changes(stopStreams.signal), async () => (await runs.list({ limit: 200 })).items);
   log.info(`${config.APP_NAME} ${version} listening on ${url} (catalog: ${config.CATALOG_FILE}, data: ${config.LOG_DIR}, ${mode.describe})`);
 
   onStopSignals(log, `starting no new runs, ending live streams, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
+    await scheduler.stop();
     runs.stopAccepting();
     stopStreams.abort();
     app.sendClientsAway();

@@ -26,10 +26,10 @@ async function main(): Promise<void> {
   const rt = await openRuntime(log, 'worker');
   const { config, catalog, stores, executor } = rt;
   if (!config.REDIS_URL) throw new ConfigError('a worker needs REDIS_URL (and DATABASE_URL): it takes its runs from the fleet\'s queue');
-  const fleet = await linkFleet(config.REDIS_URL, config.REDIS_PREFIX, stores, log, 'worker');
+  const fleet = await linkFleet({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, stores, log, role: 'worker' });
   const node = nodeInfo('worker', config.WORKER_TAGS, config.MAX_CONCURRENT_RUNS);
   const metrics = new Metrics({ running: () => dispatcher.runningCount, queued: () => dispatcher.queuedCount });
-  const publisher: LogPublisher = new LogPublisher(fleet.redis, config.REDIS_PREFIX, (id) => logs.logState(id), (id) => logs.logPath(id), {
+  const publisher: LogPublisher = new LogPublisher({ redis: fleet.redis, prefix: config.REDIS_PREFIX, state: (id) => logs.logState(id), logPath: (id) => logs.logPath(id) }, {
     ttlS: config.LOG_STREAM_TTL_S,
     // While a run goes its stream lives at least as long as the run may, then LOG_STREAM_TTL_S after its end.
     liveTtlS: config.RUN_TIMEOUT_S + config.LOG_STREAM_TTL_S,
@@ -57,12 +57,12 @@ async function main(): Promise<void> {
     runs.stop(run_id, by).catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e));
   });
   const full = () => dispatcher.held.length >= config.MAX_CONCURRENT_RUNS;
-  const consumer: QueueConsumer = new QueueConsumer(
-    config.REDIS_URL,
-    config.REDIS_PREFIX,
-    config.WORKER_TAGS,
-    config.MAX_CONCURRENT_RUNS,
-    async ({ run_id, name }) => {
+  const consumer: QueueConsumer = new QueueConsumer({
+    url: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+    tags: config.WORKER_TAGS,
+    concurrency: config.MAX_CONCURRENT_RUNS,
+    execute: async ({ run_id, name }) => {
       const over = dispatcher.execute(run_id, name);
       consumer.throttle(full());
       try {
@@ -71,8 +71,8 @@ async function main(): Promise<void> {
         consumer.throttle(full());
       }
     },
-    log.error,
-  );
+    onError: log.error,
+  });
 
   const metricsServer = await serveMetrics(rt, metrics);
   log.info(`${config.APP_NAME} ${rt.version} worker ${node.id} taking runs of tags ${config.WORKER_TAGS.join(', ')}, ${config.MAX_CONCURRENT_RUNS} at a time (isolation: ${executor.isolation})`);

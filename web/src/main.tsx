@@ -7,9 +7,10 @@ import { SessionBar } from './features/auth/SessionBar';
 import { SignIn } from './features/auth/SignIn';
 import { RunList } from './features/runs/RunList';
 import { RunPage } from './features/runs/RunPage';
+import { SchedulesPage } from './features/schedules/SchedulesPage';
 import { ToolList } from './features/tools/ToolList';
 import { WebhooksPage } from './features/webhooks/WebhooksPage';
-import { homePath, linkProps, useRoute, webhooksPath } from './lib/router';
+import { homePath, linkProps, schedulesPath, useRoute, webhooksPath } from './lib/router';
 import { session, tokenInfo, useSession } from './lib/session';
 import { useNow } from './components/useNow';
 import { createClients, createQueryClient, TRPCProvider, useTRPC, type ConnectionState } from './lib/trpc';
@@ -27,7 +28,9 @@ function Shell({ connection }: { connection: ConnectionState }) {
   const appName = health.data?.app_name ?? 'OSS Runner';
   // The tab names the page: the run page names its run itself.
   useEffect(() => {
-    if (route.page !== 'run') document.title = route.page === 'home' ? `Runs · ${appName}` : route.page === 'webhooks' ? `Webhooks · ${appName}` : appName;
+    const titles: Partial<Record<string, string>> = { home: 'Runs', schedules: 'Schedules', webhooks: 'Webhooks' };
+    const title = titles[route.page];
+    if (route.page !== 'run') document.title = title ? `${title} · ${appName}` : appName;
   }, [appName, route.page]);
 
   const authDisabled = me.data?.auth_disabled ?? false;
@@ -43,9 +46,16 @@ function Shell({ connection }: { connection: ConnectionState }) {
         <h1>
           <a {...linkProps(homePath())}>{appName}</a>
         </h1>
-        {hasRole(role, 'admin') && (
-          <nav aria-label="Administration">
-            <a {...linkProps(webhooksPath())}>Webhooks</a>
+        {hasRole(role, 'viewer') && (
+          <nav aria-label="Pages">
+            <a {...linkProps(schedulesPath())} aria-current={route.page === 'schedules' ? 'page' : undefined}>
+              Schedules
+            </a>
+            {hasRole(role, 'admin') && (
+              <a {...linkProps(webhooksPath())} aria-current={route.page === 'webhooks' ? 'page' : undefined}>
+                Webhooks
+              </a>
+            )}
           </nav>
         )}
         <SessionBar me={me.data} credential={credential} />
@@ -63,6 +73,7 @@ function Shell({ connection }: { connection: ConnectionState }) {
         </main>
       )}
       {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} reconnecting={connection === 'reconnecting'} />}
+      {route.page === 'schedules' && hasRole(role, 'viewer') && <SchedulesPage role={role} />}
       {route.page === 'webhooks' && hasRole(role, 'admin') && <WebhooksPage tools={tools.data?.items.map((t) => t.name) ?? []} />}
       {route.page === 'not-found' && (
         <main id="main" tabIndex={-1}>

@@ -117,6 +117,17 @@ const SECTIONS: readonly Section[] = [
     },
   },
   {
+    title: 'Schedules',
+    intro: 'Every server, and every API node of a fleet, fires the schedules that are due; each occurrence runs once.',
+    more: 'api.md#schedules',
+    settings: {
+      SCHEDULE_GRACE_S: {},
+      SCHEDULE_TICK_MS: {},
+      SCHEDULES_ROLE: {},
+      SCHEDULES_MAX: {},
+    },
+  },
+  {
     title: 'Default limits of a run',
     intro: "For tools whose catalog entry sets none of its own. Enforced where the machine can: `GET /health` lists what is, and why not; a limit a tool's entry sets is required.",
     more: 'catalog.md#limits-and-network',

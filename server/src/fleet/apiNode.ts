@@ -18,11 +18,11 @@ import { RunQueue } from './runQueue';
 
 export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunServiceOptions, metrics: Metrics): Promise<ServerMode> {
   const { config, catalog, stores, archive, logDir, log } = rt;
-  const fleet = await linkFleet(redisUrl, config.REDIS_PREFIX, stores, log, 'server');
+  const fleet = await linkFleet({ url: redisUrl, prefix: config.REDIS_PREFIX, stores, log, role: 'server' });
   const node = nodeInfo('api', [], 0);
-  const queue = new RunQueue(redisUrl, config.REDIS_PREFIX, catalog.tags(), log.error);
+  const queue = new RunQueue({ url: redisUrl, prefix: config.REDIS_PREFIX, tags: catalog.tags(), onError: log.error });
   // Copies of logs in a directory of their own: a worker sharing this LOG_DIR keeps its runs/ to itself.
-  const mirror = new LogMirror(fleet.redis, config.REDIS_PREFIX, path.join(logDir, 'mirror'), (id) => stores.runs.get(id), {
+  const mirror = new LogMirror({ redis: fleet.redis, prefix: config.REDIS_PREFIX, dir: path.join(logDir, 'mirror'), getRun: (id) => stores.runs.get(id) }, {
     blockMs: 1000,
     idleEndMs: 10_000,
     onError: log.error,

@@ -18,7 +18,7 @@ export interface FleetLink {
 }
 
 /** `server`: an API node (hears run changes); `worker`: hears stop requests too. */
-export async function linkFleet(url: string, prefix: string, stores: Stores, log: Log, role: 'server' | 'worker'): Promise<FleetLink> {
+export async function linkFleet({ url, prefix, stores, log, role }: { url: string; prefix: string; stores: Stores; log: Log; role: 'server' | 'worker' }): Promise<FleetLink> {
   if (!stores.pool) throw new ConfigError('a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too');
   const onError = (e: Error) => log.error('Redis is unavailable (reconnecting)', e);
   const redis = connectRedis(url, onError);
@@ -29,7 +29,7 @@ export async function linkFleet(url: string, prefix: string, stores: Stores, log
     subscriber.disconnect();
     throw new ConfigError(`REDIS_URL: ${(e as Error).message}`);
   });
-  const bus = new RunBus(redis, subscriber, prefix, log.error);
+  const bus = new RunBus({ publisher: redis, subscriber, prefix, onError: log.error });
   await bus.start({ stops: role === 'worker' });
   return {
     redis,

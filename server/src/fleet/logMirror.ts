@@ -37,10 +37,13 @@ export class LogMirror implements RunLogs {
   private closed = false;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly dir: string,
-    private readonly getRun: (runId: string) => Promise<Run | undefined>,
+    private readonly deps: {
+      redis: Redis;
+      prefix: string;
+      /** Where the copies go. */
+      dir: string;
+      getRun: (runId: string) => Promise<Run | undefined>;
+    },
     private readonly options: {
       blockMs: number;
       idleEndMs: number;
@@ -51,17 +54,17 @@ export class LogMirror implements RunLogs {
       archivedLogTimes?: (runId: string) => Promise<string | null>;
     },
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    mkdirSync(deps.dir, { recursive: true, mode: 0o750 });
   }
 
   logPath(runId: string): string {
-    return path.join(this.dir, `${runId}.log`);
+    return path.join(this.deps.dir, `${runId}.log`);
   }
 
   async logState(runId: string): Promise<LogState> {
     const copying = this.incoming.get(runId);
     if (copying) return { length: copying.length, ended: copying.ended };
-    const run = await this.getRun(runId);
+    const run = await this.deps.getRun(runId);
     if (!run) return { length: 0, ended: null };
     if ((this.complete.get(runId) ?? 0) > Date.now() && isFinal(run.status)) return { length: this.sizeOf(runId), ended: run };
     const started = this.incoming.get(runId) ?? this.copy(runId);
@@ -73,7 +76,7 @@ export class LogMirror implements RunLogs {
     const { ended } = await this.logState(runId);
     const copying = this.incoming.get(runId);
     if (!copying || ended) return;
-    const run = await this.getRun(runId);
+    const run = await this.deps.getRun(runId);
     if (run && isFinal(run.status)) await Promise.race([copying.done, sleep(timeoutMs)]);
   }
 
@@ -114,8 +117,8 @@ export class LogMirror implements RunLogs {
   }
 
   private async follow(runId: string, copying: Incoming): Promise<void> {
-    const key = streamKey(this.prefix, runId);
-    const reader = this.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const key = streamKey(this.deps.prefix, runId);
+    const reader = this.deps.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     reader.on('error', () => undefined);
     /** When the run was first seen over with nothing more coming (null: not yet). */
     let quietSince: number | null = null;
@@ -167,7 +170,7 @@ export class LogMirror implements RunLogs {
 
   /** The run, when it is over. */
   private async isOver(runId: string): Promise<Run | null> {
-    const run = await this.getRun(runId).catch(() => undefined);
+    const run = await this.deps.getRun(runId).catch(() => undefined);
     return run && isFinal(run.status) ? run : null;
   }
 
@@ -214,7 +217,7 @@ export class LogMirror implements RunLogs {
 
   /** The copy is over: whole for good, or (ended by silence alone) for a minute. */
   private async finish(runId: string, copying: Incoming, forGood: boolean): Promise<void> {
-    copying.ended = (await this.getRun(runId)) ?? null;
+    copying.ended = (await this.deps.getRun(runId)) ?? null;
     this.complete.delete(runId);
     this.complete.set(runId, forGood ? Infinity : Date.now() + 60_000);
     if (this.complete.size > 10_000) this.complete.delete(this.complete.keys().next().value ?? '');

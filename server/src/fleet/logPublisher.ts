@@ -32,14 +32,11 @@ export class LogPublisher implements LogFeed {
   private readonly buffer = Buffer.allocUnsafe(ENTRY_BYTES);
 
   constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly state: (runId: string) => Promise<LogState>,
-    private readonly logPath: (runId: string) => string,
+    private readonly deps: { redis: Redis; prefix: string; state: (runId: string) => Promise<LogState>; logPath: (runId: string) => string },
     private readonly options: { ttlS: number; liveTtlS: number; onError: (message: string, e: unknown) => void },
   ) {
     // A Redis that comes back may have come back empty, or without the last writes: check before sending on.
-    redis.on('ready', () => {
+    deps.redis.on('ready', () => {
       for (const out of this.outgoing.values()) out.resync = true;
     });
   }
@@ -82,10 +79,10 @@ export class LogPublisher implements LogFeed {
   }
 
   private async send(runId: string, out: Outgoing): Promise<void> {
-    const key = streamKey(this.prefix, runId);
-    const { length, ended } = await this.state(runId);
+    const key = streamKey(this.deps.prefix, runId);
+    const { length, ended } = await this.deps.state(runId);
     if (out.resync) {
-      const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
+      const [last] = await this.deps.redis.xrevrange(key, '+', '-', 'COUNT', 1);
       out.resync = false;
       const top = last ? parseId(last[0]) : { end: 0, final: false };
       // The end marker landed already (its reply was lost): nothing more to send.
@@ -98,12 +95,12 @@ export class LogPublisher implements LogFeed {
       out.timesSent = 0;
     }
     if (out.sent < length) {
-      const fd = openSync(this.logPath(runId), 'r');
+      const fd = openSync(this.deps.logPath(runId), 'r');
       try {
         while (out.sent < length) {
-          const batch = this.redis.pipeline();
+          const batch = this.deps.redis.pipeline();
           let at = out.sent;
-          const times = timesTextFrom(this.logPath(runId), out.timesSent);
+          const times = timesTextFrom(this.deps.logPath(runId), out.timesSent);
           for (let i = 0; i < BATCH_ENTRIES && at < length; i++) {
             const n = readSync(fd, this.buffer, 0, Math.min(ENTRY_BYTES, length - at), at);
             if (n === 0) break;
@@ -124,8 +121,8 @@ export class LogPublisher implements LogFeed {
     }
     if (ended && out.sent >= length) {
       // The end carries the whole index: a capped log's was rewritten when it closed.
-      const times = timesTextFrom(this.logPath(runId), 0).text;
-      for (const [error] of (await this.redis.multi().xadd(key, `${length}-1`, 'e', '1', 't', times).expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
+      const times = timesTextFrom(this.deps.logPath(runId), 0).text;
+      for (const [error] of (await this.deps.redis.multi().xadd(key, `${length}-1`, 'e', '1', 't', times).expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
       this.outgoing.delete(runId);
     }
   }

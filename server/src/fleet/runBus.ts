@@ -19,12 +19,8 @@ export class RunBus implements RunFeed {
   private readonly channels: { runs: string; stops: string };
 
   /** `publisher` sends; `subscriber` is a connection of its own (one in subscriber mode can do nothing else). */
-  constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
-    prefix: string,
-    private readonly onError: (message: string, e: unknown) => void,
-  ) {
+  constructor(private readonly deps: { publisher: Redis; subscriber: Redis; prefix: string; onError: (message: string, e: unknown) => void }) {
+    const { prefix, subscriber, onError } = deps;
     this.channels = { runs: `${prefix}:runs`, stops: `${prefix}:stops` };
     subscriber.on('message', (channel: string, message: string) => {
       try {
@@ -38,11 +34,11 @@ export class RunBus implements RunFeed {
 
   /** Listens for run changes, and on workers (`stops`) for stop requests. */
   async start(options: { stops: boolean }): Promise<void> {
-    await this.subscriber.subscribe(this.channels.runs, ...(options.stops ? [this.channels.stops] : []));
+    await this.deps.subscriber.subscribe(this.channels.runs, ...(options.stops ? [this.channels.stops] : []));
   }
 
   publish(run: Run): void {
-    this.publisher.publish(this.channels.runs, JSON.stringify(run)).catch((e: unknown) => this.onError(`telling other nodes about run ${run.run_id} failed`, e));
+    this.deps.publisher.publish(this.channels.runs, JSON.stringify(run)).catch((e: unknown) => this.deps.onError(`telling other nodes about run ${run.run_id} failed`, e));
   }
 
   subscribe(listener: (run: Run) => void): () => void {
@@ -52,7 +48,7 @@ export class RunBus implements RunFeed {
 
   /** Asks every worker to stop the run (the one holding it does); answers how many workers heard it. Throws while Redis is unreachable. */
   requestStop(request: StopRequest): Promise<number> {
-    return this.publisher.publish(this.channels.stops, JSON.stringify(request));
+    return this.deps.publisher.publish(this.channels.stops, JSON.stringify(request));
   }
 
   onStop(listener: (request: StopRequest) => void): () => void {

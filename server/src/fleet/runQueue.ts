@@ -17,21 +17,16 @@ export class RunQueue {
   private readonly queues = new Map<string, Queue>();
 
   /** Opens the queue of every tag now: one made lazily while Redis is away would hold its first start. */
-  constructor(
-    private readonly url: string,
-    private readonly prefix: string,
-    tags: string[],
-    private readonly onError: (message: string, e: unknown) => void,
-  ) {
-    for (const tag of tags) this.queue(tag);
+  constructor(private readonly deps: { url: string; prefix: string; tags: string[]; onError: (message: string, e: unknown) => void }) {
+    for (const tag of deps.tags) this.queue(tag);
   }
 
   private queue(tag: string): Queue {
     let queue = this.queues.get(tag);
     if (!queue) {
       // Fail fast while Redis is away: a start answers 503 instead of hanging.
-      queue = new Queue(`runs.${tag}`, { connection: { ...bullConnection(this.url), enableOfflineQueue: false, maxRetriesPerRequest: 1 }, prefix: this.prefix });
-      queue.on('error', (e) => this.onError(`the run queue "${tag}" failed`, e));
+      queue = new Queue(`runs.${tag}`, { connection: { ...bullConnection(this.deps.url), enableOfflineQueue: false, maxRetriesPerRequest: 1 }, prefix: this.deps.prefix });
+      queue.on('error', (e) => this.deps.onError(`the run queue "${tag}" failed`, e));
       this.queues.set(tag, queue);
     }
     return queue;
@@ -70,14 +65,7 @@ export class QueueConsumer {
   /** Set once draining (shutdown): slots freed then take no new job. */
   private stopped = false;
 
-  constructor(
-    url: string,
-    prefix: string,
-    tags: string[],
-    concurrency: number,
-    execute: (job: RunJob) => Promise<void>,
-    onError: (message: string, e: unknown) => void,
-  ) {
+  constructor({ url, prefix, tags, concurrency, execute, onError }: { url: string; prefix: string; tags: string[]; concurrency: number; execute: (job: RunJob) => Promise<void>; onError: (message: string, e: unknown) => void }) {
     this.workers = tags.map((tag) => {
       const worker = new Worker<RunJob>(`runs.${tag}`, (job: Job<RunJob>) => execute(job.data), {
         connection: bullConnection(url),

@@ -99,10 +99,10 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     if (allow && !allow.includes(method)) return sendError(res, 405, `method ${method} not allowed on ${pathname} (allowed: ${allow.join(', ')})`, { Allow: allow.join(', ') });
     const runRoute = RUN_ROUTE.exec(pathname);
     if (runRoute) {
-      const runId = decodeSegment(runRoute[1] ?? '');
-      if (runRoute[3] !== undefined) return serveArtifact(req, res, runId, decodeSegment(runRoute[3]), services, onError);
-      if (runRoute[2] === 'logs') return serveLogStream(req, res, runId, services, { heartbeatMs: config.SSE_HEARTBEAT_S * 1000, onError });
-      return serveRawLog(req, res, runId, services, onError);
+      const request = { req, res, runId: decodeSegment(runRoute[1] ?? ''), services, onError };
+      if (runRoute[3] !== undefined) return serveArtifact(request, decodeSegment(runRoute[3]));
+      if (runRoute[2] === 'logs') return serveLogStream(request, config.SSE_HEARTBEAT_S * 1000);
+      return serveRawLog(request);
     }
     if (pathname === '/metrics' && (method === 'GET' || method === 'HEAD')) {
       await authorizeHeader(req, config.METRICS_ROLE, services);

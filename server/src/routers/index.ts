@@ -6,6 +6,7 @@ import { catalogRouter } from './catalog';
 import { fleetRouter } from './fleet';
 import { healthRouter } from './health';
 import { runsRouter } from './runs';
+import { schedulesRouter } from './schedules';
 import { webhooksRouter } from './webhooks';
 
 export const appRouter = router({
@@ -16,6 +17,7 @@ export const appRouter = router({
   apiKeys: apiKeysRouter,
   audit: auditRouter,
   fleet: fleetRouter,
+  schedules: schedulesRouter,
   webhooks: webhooksRouter,
 });
 

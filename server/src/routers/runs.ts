@@ -6,6 +6,7 @@ import type { Context } from '../trpc/context';
 import { IdempotencyKey, RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
 import { LogToken } from '../../../shared/src/schemas/auth';
 import { guardStream, operatorProcedure, router, viewerProcedure } from '../trpc/init';
+import { frameOf } from '../trpc/logFrames';
 
 /** Ends when `stop` aborts: the client went, its credential stopped verifying, or the server shuts down (the client then resumes elsewhere from its last id). */
 async function* streamLogs(ctx: Context, input: LogsInput, stop: AbortSignal) {
@@ -13,7 +14,7 @@ async function* streamLogs(ctx: Context, input: LogsInput, stop: AbortSignal) {
   const from = input.lastEventId ? Number(input.lastEventId) : 0;
   for await (const event of ctx.services.logs.events(input.run_id, from, stop, ctx.transport)) {
     await ctx.waitForDrain(stop);
-    yield tracked(event.id, event.data);
+    yield tracked(event.id, frameOf(event));
   }
 }
 

@@ -9,6 +9,7 @@ import type { LogTokenService } from './auth/logTokens';
 import type { Catalog } from './catalog';
 import type { LogStreamer } from './logStream';
 import type { RunService } from './runs';
+import type { ScheduleService } from './schedules/scheduleService';
 import type { WebhookService } from './webhooks';
 
 /** What /fleet and /health tell of a fleet, from an API node (fleet/api.ts); none on a single server. */
@@ -40,5 +41,6 @@ export interface Services {
   audit: AuditLog;
   /** On a fleet (REDIS_URL): who is alive, the queues. Null on a single server. */
   fleet: FleetView | null;
+  schedules: ScheduleService;
   webhooks: WebhookService;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../../shared/src/schemas/run';
+import { sseOf } from '../http/sse';
 import { LocalLogFeed } from './logFeed';
 import { cutPoint, textOf, LogStreamer, type LogState, type StreamEvent } from './logStream';
 
@@ -73,7 +74,7 @@ describe('LogStreamer', () => {
     const lines = events.flatMap((e) => (e.data.type === 'lines' ? e.data.lines : []));
     expect(lines).toEqual(['one', 'two', 'three-is', '-long', 'tail']);
     expect(events.at(-1)).toMatchObject({ id: String(state.length), data: { type: 'end', run } });
-    expect(events.at(-1)?.sse().toString()).toBe(`event: end\nid: ${state.length}\ndata: ${JSON.stringify(run)}\n\n`);
+    expect(sseOf(events.at(-1) ?? events[0]!).toString()).toBe(`event: end\nid: ${state.length}\ndata: ${JSON.stringify(run)}\n\n`);
     expect(feed.subscribers).toBe(0);
 
     // Every id resumes exactly after its event.
@@ -98,7 +99,7 @@ describe('LogStreamer', () => {
       const other = b[i];
       expect(e.id).toBe(other?.id);
       if (e.data.type === 'lines') expect(e.data).toBe(other?.data);
-      expect(e.data.type === 'end' || e.sse() === other?.sse()).toBe(true);
+      expect(e.data.type === 'end' || (other !== undefined && sseOf(e) === sseOf(other))).toBe(true);
     });
     expect(a.flatMap((e) => (e.data.type === 'lines' ? e.data.lines : []))).toHaveLength(5000);
   });

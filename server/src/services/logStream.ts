@@ -5,13 +5,16 @@
  *
  * Every reader reads the file at its own position, into one fixed buffer: a reader that falls behind
  * never grows memory and never slows the tool or the other readers.
+ *
+ * It knows no wire format: a chunk of log offers its bytes, its lines, and a place where each
+ * transport keeps its own form of the chunk (http/sse.ts, trpc/logFrames.ts), made once for every
+ * reader of that chunk.
  */
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
 import type { LogEvent } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
-import { withJsonBytes } from '../lib/preEncoded';
 import type { LogFeed } from './logFeed';
 import type { StreamObserver, Transport } from '../metrics';
 
@@ -31,10 +34,12 @@ export interface LogStreamOptions {
   chunkBytes: number;
   /** How often a waiting reader looks again without being told (a safety net, not the mechanism). */
   pollMs: number;
+  /** Told of readers coming and going and of bytes sent (metrics). */
+  observer?: StreamObserver;
 }
 
 /**
- * 96 KiB: for output of ordinary lines the strings made from a chunk (its text, its SSE form, its
+ * 96 KiB: for output of ordinary lines the strings made from a chunk (its bytes, its SSE form, its
  * JSON) stay under V8's 128 KiB bound for young objects, which are allocated and collected cheaply,
  * in the server and in the clients that decode them (very short lines, whose SSE form grows by 7
  * bytes a line, or bytes that are not UTF-8, can pass it: slower, not wrong). Measured
@@ -108,62 +113,118 @@ class Wakeup {
   }
 }
 
+/** A transport's form of a chunk (its bytes on that wire), made from the chunk once; the function itself is the key it is kept under. */
+export type ChunkForm<T> = (chunk: LogChunk) => T;
+
 /**
- * A piece of a log cut at line ends: the same for every reader that reads from the same offset. It
- * keeps bytes, not strings: its text is decoded again when wanted (cheap), so the strings die young
- * and the garbage collector's quick young-generation sweeps take them, where kept strings would be
- * copied and promoted at every sweep.
+ * A piece of a log cut at line ends: the same object for every reader that reads from the same
+ * offset. It keeps its bytes as a Buffer, outside V8's heap. Tried: keeping them as a one-byte
+ * string (no memory outside the heap, so fewer full collections), but young-generation collections
+ * then carried most chunks' strings over (14-25 MB each, freed only by a full collection), the young
+ * generation grew to its 64 MB bound and the server's resident memory after the bench's cases was
+ * 80 MiB higher (bench/README.md).
  */
-interface Chunk {
+export class LogChunk {
+  /** The transports' forms of this chunk, each made once. */
+  private forms: Map<ChunkForm<unknown>, unknown> | undefined;
+  private data: LinesData | undefined;
+
   /** Byte offset just past it: the id of its event. */
-  end: number;
-  /** Its bytes, up to and with the line break that ends it. */
-  raw: Buffer;
-  /** Only ASCII: its strings encode as Latin-1, a plain copy, rather than through UTF-8. */
-  ascii: boolean;
-  /** The event in SSE form, encoded once and written as the same bytes to every SSE reader. */
-  sse?: Buffer;
-  /** The event's data as JSON, encoded once for every WebSocket reader. */
-  json?: Buffer;
-  /** The event's data, one object for every reader. */
-  data?: ReturnType<typeof linesData>;
+  readonly end: number;
+  /** Its bytes, up to and with the line break that ends it (if any). */
+  readonly raw: Buffer;
+  /** Only ASCII: its bytes are its text. */
+  readonly ascii: boolean;
+  /** Valid UTF-8: its text is its bytes decoded; else bad bytes become U+FFFD. */
+  readonly utf8: boolean;
+
+  constructor(chunk: { end: number; raw: Buffer; ascii: boolean; utf8: boolean }) {
+    ({ end: this.end, raw: this.raw, ascii: this.ascii, utf8: this.utf8 } = chunk);
+  }
+
+  /** Its bytes, one character per byte (character i is byte i, the log as it is). */
+  bytes(): string {
+    return this.raw.toString('latin1');
+  }
+
+  /**
+   * Its lines as one string, each ended by \n but the last (every \r\n and \r made \n, the final
+   * break dropped): still one character per byte when `utf8` (no byte but a line break is touched),
+   * decoded text otherwise (bad bytes as U+FFFD).
+   */
+  body(): string {
+    const bytes = this.bytes();
+    let text = this.utf8 ? bytes : textOf(this.raw, this.raw.length);
+    if (this.utf8) {
+      if (bytes.includes('\r')) text = text.replace(CRLF_OR_CR, '\n');
+      const last = bytes.charCodeAt(bytes.length - 1);
+      if (last === LF || last === CR) text = text.slice(0, -1);
+    }
+    return text;
+  }
+
+  /** Its text, decoded: what its lines say. */
+  text(): string {
+    const body = this.body();
+    return this.ascii || !this.utf8 ? body : Buffer.from(body, 'latin1').toString('utf8');
+  }
+
+  /** The event's data, one frozen object for every reader; its lines are decoded at each access. */
+  linesData(): LinesData {
+    const text = () => this.text();
+    return (this.data ??= Object.freeze({
+      type: 'lines' as const,
+      get lines() {
+        return text().split('\n');
+      },
+    }));
+  }
+
+  /** The chunk in a transport's form: made by `form` the first time any reader asks, the same value after. */
+  formOf<T>(form: ChunkForm<T>): T {
+    this.forms ??= new Map();
+    if (this.forms.has(form)) return this.forms.get(form) as T;
+    const made = form(this);
+    this.forms.set(form, made);
+    return made;
+  }
 }
 
-const bytesOf = (chunk: Chunk, text: string) => Buffer.from(text, chunk.ascii ? 'latin1' : 'utf8');
-const chunkText = (chunk: Chunk) => textOf(chunk.raw, chunk.raw.length);
-const linesOf = (chunk: Chunk) => chunkText(chunk).split('\n');
-
-/**
- * The event's data, shared by every reader of the chunk (frozen: its JSON is made once, ahead of
- * time, and must stay what it says): its lines, decoded and split at each access (only transports
- * without the shared JSON, such as tRPC's own SSE, ask), and their JSON.
- */
-function linesData(chunk: Chunk) {
-  const data = {
-    type: 'lines' as const,
-    get lines() {
-      return linesOf(chunk);
-    },
-  };
-  return Object.freeze(withJsonBytes(data, () => (chunk.json ??= bytesOf(chunk, JSON.stringify(data)))));
-}
-
-/** The event in SSE form: one pass over the text, no array of lines. */
-const sseOf = (chunk: Chunk) => bytesOf(chunk, `id: ${chunk.end}\ndata: ${chunkText(chunk).replaceAll('\n', '\ndata: ')}\n\n`);
-
-/** What the readers of one run share: its file, and the chunks read lately. */
-class SharedRun {
-  readers = 0;
-  fd: number | undefined;
-  readonly chunks = new Map<number, Chunk>();
+interface LinesData {
+  readonly type: 'lines';
+  readonly lines: string[];
 }
 
 /** Chunks kept per run for readers that follow one another; older ones are read again from the file. */
 const CACHED_CHUNKS = 4;
 
+/**
+ * What the readers of one run share: its file, and the chunks read lately, by their start: a fixed
+ * ring of CACHED_CHUNKS, overwritten in turn.
+ */
+class SharedRun {
+  readers = 0;
+  fd: number | undefined;
+  private readonly starts: number[] = new Array<number>(CACHED_CHUNKS).fill(-1);
+  private readonly chunks: (LogChunk | undefined)[] = new Array<LogChunk | undefined>(CACHED_CHUNKS).fill(undefined);
+  private next = 0;
+
+  chunkAt(pos: number): LogChunk | undefined {
+    const i = this.starts.indexOf(pos);
+    return i < 0 ? undefined : this.chunks[i];
+  }
+
+  keep(pos: number, chunk: LogChunk): void {
+    this.starts[this.next] = pos;
+    this.chunks[this.next] = chunk;
+    this.next = (this.next + 1) % CACHED_CHUNKS;
+  }
+}
+
+
+/** An event of the stream; a `lines` event comes with its chunk, for transports that keep their form of it. */
 export interface StreamEvent extends LogEvent {
-  /** The event as Server-Sent Events bytes; shared by all readers of the same chunk. */
-  sse(): Buffer;
+  chunk?: LogChunk;
 }
 
 export class LogStreamer {
@@ -172,14 +233,16 @@ export class LogStreamer {
   /** Reads are synchronous and their bytes are copied out at once: one buffer serves them all. */
   private readonly scratch: Buffer;
 
+  private readonly observer: StreamObserver | undefined;
+
   constructor(
     private readonly feed: LogFeed,
     private readonly state: (runId: string) => Promise<LogState>,
     private readonly logPath: (runId: string) => string,
     options: Partial<LogStreamOptions> = {},
-    private readonly observer?: StreamObserver,
   ) {
     this.options = { ...DEFAULTS, ...options };
+    this.observer = options.observer;
     this.scratch = Buffer.allocUnsafe(this.options.chunkBytes);
   }
 
@@ -187,14 +250,13 @@ export class LogStreamer {
    * The chunk of the log that starts at `pos`. Readers at the same offset share one read and one
    * decoding (many readers following a live run cost about as much as one). Null: no whole line yet.
    */
-  private chunkAt(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Chunk | null {
-    const cached = shared.chunks.get(pos);
+  private chunkAt(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): LogChunk | null {
+    const cached = shared.chunkAt(pos);
     if (cached) return cached;
     const chunk = this.readChunk(shared, runId, pos, length, ended);
     // Only whole chunks are kept: a position with no complete line yet is read again later.
     if (chunk) {
-      shared.chunks.set(pos, chunk);
-      if (shared.chunks.size > CACHED_CHUNKS) shared.chunks.delete(shared.chunks.keys().next().value ?? -1);
+      shared.keep(pos, chunk);
     }
     return chunk;
   }
@@ -203,7 +265,7 @@ export class LogStreamer {
    * Reads synchronously: the log was just written, so it is in the page cache, where reading a chunk
    * takes microseconds, less than a thread-pool round trip, and keeps readers right behind the writer.
    */
-  private readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): Chunk | null {
+  private readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): LogChunk | null {
     const { chunkBytes } = this.options;
     shared.fd ??= openSync(this.logPath(runId), 'r');
     const buf = this.scratch;
@@ -212,7 +274,8 @@ export class LogStreamer {
     const cut = cutPoint(buf, bytesRead, final, chunkBytes);
     if (cut === 0) return null;
     const raw = Buffer.from(buf.subarray(0, cut));
-    return { end: pos + cut, raw, ascii: isAscii(raw) };
+    const ascii = isAscii(raw);
+    return new LogChunk({ end: pos + cut, raw, ascii, utf8: ascii || isUtf8(raw) });
   }
 
   private acquire(runId: string): SharedRun {
@@ -252,16 +315,11 @@ export class LogStreamer {
           if (chunk) {
             this.observer?.sent(transport, chunk.end - pos);
             pos = chunk.end;
-            yield {
-              id: String(chunk.end),
-              data: (chunk.data ??= linesData(chunk)),
-              sse: () => (chunk.sse ??= sseOf(chunk)),
-            };
+            yield { id: String(chunk.end), data: chunk.linesData(), chunk };
             continue;
           }
         } else if (ended) {
-          const event: StreamEvent = { id: String(Math.max(pos, length)), data: { type: 'end', run: ended }, sse: () => Buffer.from(formatSse(event)) };
-          yield event;
+          yield { id: String(Math.max(pos, length)), data: { type: 'end', run: ended } };
           return;
         }
         await wakeup.wait(signal, pollMs);
@@ -275,10 +333,4 @@ export class LogStreamer {
       this.observer?.closed(transport);
     }
   }
-}
-
-/** An event in Server-Sent Events form: `data:` lines, the offset as `id:`; `event: end` with the run. */
-export function formatSse(event: LogEvent): string {
-  if (event.data.type === 'end') return `event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`;
-  return `id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`;
 }

@@ -7,8 +7,11 @@ import { PgApiKeyStore, PgAuditStore, PgSettingsStore } from './pgAuthStore';
 import type pg from 'pg';
 import { openPool, type DatabaseMode } from './pgDb';
 import { PgRunStore } from './pgRunStore';
+import { PgScheduleStore } from './pgScheduleStore';
+import type { ScheduleStore } from './scheduleStore';
 import { openDatabase } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
+import { SqliteScheduleStore } from './sqliteScheduleStore';
 import { PgWebhookStore } from './pgWebhookStore';
 import { SqliteWebhookStore } from './sqliteWebhookStore';
 import type { WebhookStore } from './webhookStore';
@@ -18,6 +21,7 @@ export interface Stores {
   apiKeys: ApiKeyStore;
   audit: AuditStore;
   settings: SettingsStore;
+  schedules: ScheduleStore;
   webhooks: WebhookStore;
   /** The PostgreSQL pool, where fleet nodes keep their leases; absent on SQLite. */
   pool?: pg.Pool;
@@ -40,6 +44,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
       apiKeys: new PgApiKeyStore(pool),
       audit: new PgAuditStore(pool),
       settings: new PgSettingsStore(pool),
+      schedules: new PgScheduleStore(pool),
       webhooks: new PgWebhookStore(pool),
       ping: async () => {
         await pool.query('SELECT 1');
@@ -53,6 +58,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
     apiKeys: new SqliteApiKeyStore(db),
     audit: new SqliteAuditStore(db),
     settings: new SqliteSettingsStore(db),
+    schedules: new SqliteScheduleStore(db),
     webhooks: new SqliteWebhookStore(db),
     ping: () => {
       db.prepare('SELECT 1').get();

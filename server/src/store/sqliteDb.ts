@@ -69,6 +69,25 @@ const MIGRATIONS = [
   // Repeated refusals are one record with a count; old records are pruned by time.
   `ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
    CREATE INDEX audit_at ON audit (at);`,
+  `CREATE TABLE schedules (
+     schedule_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     params TEXT NOT NULL,
+     cron TEXT NOT NULL,
+     timezone TEXT NOT NULL,
+     overlap TEXT NOT NULL,
+     paused INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     updated_at TEXT NOT NULL,
+     next_fire_at TEXT,
+     pending_at TEXT,
+     last_fired_at TEXT,
+     last_result TEXT,
+     last_run_id TEXT,
+     last_error TEXT
+   );
+   CREATE INDEX schedules_next ON schedules (next_fire_at);`,
   // Webhook endpoints and their deliveries (services/webhooks).
   `CREATE TABLE webhooks (
      id TEXT PRIMARY KEY,

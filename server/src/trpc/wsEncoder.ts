@@ -1,6 +1,6 @@
 /**
  * tRPC's WebSocket messages, with one shortcut: a subscription event whose data already carries its
- * JSON (server/src/lib/preEncoded.ts; log chunks do) is written as those bytes inside the message
+ * JSON (server/src/lib/preEncoded.ts; log chunks do, trpc/logFrames.ts) is written as is inside the message
  * tRPC would have sent, so N clients of one log cost one serialisation, not N. The wire format is
  * unchanged: the same JSON text frames any tRPC client reads. (ws writes a server's frames without
  * masking, so one Buffer can go to many sockets.)
@@ -25,11 +25,12 @@ function dataOf(message: unknown): unknown {
 }
 
 /**
- * The messages made lately from each shared JSON, by the rest of the message (the subscription's
- * id, the event's id): clients whose envelopes are alike (tRPC clients number their subscriptions
- * from 1) get the very same bytes, and the message is put together once. Kept while the JSON is.
+ * The messages made lately from each data that carries its JSON, by the rest of the message (the
+ * subscription's id, the event's id): clients whose envelopes are alike (tRPC clients number their
+ * subscriptions from 1) get the very same message, put together once. Kept while the data is.
  */
-const messages = new WeakMap<Buffer, Map<string, Buffer<ArrayBuffer>>>();
+const messages = new WeakMap<object, Map<string, Message>>();
+type Message = string | Buffer<ArrayBuffer>;
 /** Envelopes kept per shared JSON: a bound on the memory, not on the clients (others are put together each time). */
 const ENVELOPES_KEPT = 4;
 
@@ -39,12 +40,15 @@ export const wsEncoder: Encoder = {
     const bytes = jsonBytesOf(data);
     if (!bytes) return jsonEncoder.encode(message);
     const envelope = JSON.stringify(message, (_key, value: unknown) => (value === data ? HOLE : value));
-    let made = messages.get(bytes);
-    if (!made) messages.set(bytes, (made = new Map<string, Buffer<ArrayBuffer>>()));
+    const carrier = data as object;
+    let made = messages.get(carrier);
+    if (!made) messages.set(carrier, (made = new Map<string, Message>()));
     let out = made.get(envelope);
     if (!out) {
       const at = envelope.indexOf(QUOTED_HOLE);
-      out = Buffer.concat([Buffer.from(envelope.slice(0, at)), bytes, Buffer.from(envelope.slice(at + QUOTED_HOLE.length))]);
+      const [before, after] = [envelope.slice(0, at), envelope.slice(at + QUOTED_HOLE.length)];
+      // JSON as text stays a string (a young V8 string, written by ws as UTF-8); as bytes, one Buffer.
+      out = typeof bytes === 'string' ? before + bytes + after : Buffer.concat([Buffer.from(before), bytes, Buffer.from(after)]);
       if (made.size < ENVELOPES_KEPT) made.set(envelope, out);
     }
     return out;

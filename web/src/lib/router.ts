@@ -4,13 +4,14 @@
  */
 import { useSyncExternalStore } from 'react';
 
-export type Route = { page: 'home'; search: URLSearchParams } | { page: 'run'; runId: string } | { page: 'webhooks' } | { page: 'not-found' };
+export type Route = { page: 'home'; search: URLSearchParams } | { page: 'run'; runId: string } | { page: 'schedules' } | { page: 'webhooks' } | { page: 'not-found' };
 
 const BASE = '/ui';
 
 function parse(): Route {
   const path = location.pathname.replace(/\/+$/, '');
   if (path === BASE || path === '') return { page: 'home', search: new URLSearchParams(location.search) };
+  if (path === `${BASE}/schedules`) return { page: 'schedules' };
   const run = /^\/ui\/runs\/([^/]+)$/.exec(path);
   if (run?.[1]) return { page: 'run', runId: decodeURIComponent(run[1]) };
   if (path === `${BASE}/webhooks`) return { page: 'webhooks' };
@@ -40,6 +41,8 @@ export function navigate(to: string, opts: { replace?: boolean } = {}) {
 }
 
 export const runPath = (runId: string) => `${BASE}/runs/${encodeURIComponent(runId)}`;
+/** The schedules page; with an id, scrolled to that schedule's row. */
+export const schedulesPath = (scheduleId?: string) => `${BASE}/schedules${scheduleId ? `#schedule-${encodeURIComponent(scheduleId)}` : ''}`;
 export const webhooksPath = () => `${BASE}/webhooks`;
 export const homePath = (search?: URLSearchParams) => `${BASE}/${search && search.size ? `?${search.toString()}` : ''}`;
 

@@ -53,7 +53,7 @@ export class RunArchiver {
     const files = [
       { name: 'log', path: log, type: 'text/plain; charset=utf-8' },
       ...(existsSync(timesPath(log)) ? [{ name: 'log.times', path: timesPath(log), type: 'text/plain; charset=utf-8' }] : []),
-      ...run.artifacts.map((a) => ({ name: `artifacts/${a.name}`, path: path.join(paths.artifacts(run.run_id), a.name), type: a.type })),
+      ...run.artifacts.map((a) => ({ name: `artifacts/${a.name}`, path: path.join(paths.artifacts(run.run_id), a.name), type: a.type, size: a.size })),
     ];
     this.uploading.add(run.run_id);
     try {

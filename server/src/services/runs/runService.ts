@@ -13,7 +13,7 @@ import { isFinal, type Run, type RunList, type RunListInput, RunListInput as Run
 import { badRequest, conflict, notFound, unavailable } from '../../errors';
 import { killLeftover } from '../../process/executor';
 import { InvalidCursorError } from '../../store/cursor';
-import type { Catalog } from '../catalog';
+import type { Catalog, ToolEntry } from '../catalog';
 import type { LogState } from '../logStream';
 import { buildArgv } from '../params';
 import { runChanges } from '../runFeed';
@@ -30,6 +30,9 @@ const NOT_READY_RETRY_S = { database: 5, disk: 30 };
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 const now = () => new Date().toISOString();
+
+/** What a start asks for: a catalog tool and its parameters. */
+export type StartInput = { name: string; params?: Record<string, unknown> | undefined };
 
 export class RunService {
   private accepting = true;
@@ -88,12 +91,26 @@ export class RunService {
     await this.deps.archiver?.remove(runId);
   }
 
+  /**
+   * Checks a start without making it, as `start` does: the tool exists (404), is available here (409)
+   * and its parameters are valid (400 naming each). Answers the entry and the parameters, defaults filled in.
+   */
+  admit(input: StartInput): { entry: ToolEntry; params: Record<string, unknown> } {
+    const entry = this.tool(input.name);
+    return { entry, params: this.deps.dispatcher.admit(entry, input.params) };
+  }
+
+  private tool(name: string): ToolEntry {
+    const entry = this.deps.catalog.get(name);
+    if (!entry) throw notFound(`name: unknown tool "${name}" (GET /opensource-list lists the tools)`);
+    return entry;
+  }
+
   /** Starts a catalog tool; the run is `running` on return, or `queued` when every slot is taken. */
-  async start(input: { name: string; params?: Record<string, unknown> | undefined }, requestedBy: string | null, idempotencyKey?: string | null): Promise<Run> {
+  async start(input: StartInput, requestedBy: string | null, idempotencyKey?: string | null): Promise<Run> {
     if (!this.accepting) throw unavailable('the server is shutting down and starts no new runs: try again (another instance, or this one once restarted)', 5);
-    const { catalog, dispatcher, records } = this.deps;
-    const entry = catalog.get(input.name);
-    if (!entry) throw notFound(`name: unknown tool "${input.name}" (GET /opensource-list lists the tools)`);
+    const { dispatcher, records } = this.deps;
+    const entry = this.tool(input.name);
     await this.checkReady();
     const params = dispatcher.admit(entry, input.params);
     const runId = randomUUID();

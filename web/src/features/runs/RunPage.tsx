@@ -2,11 +2,12 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useRef, useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
+import { scheduleOf } from '../../../../shared/src/schemas/schedule';
 import { StatusBadge } from '../../components/StatusBadge';
 import { argvText, bytes, duration, limitsText, when } from '../../components/format';
 import { useModal } from '../../components/useModal';
 import { useNow } from '../../components/useNow';
-import { homePath, linkProps, navigate, runPath } from '../../lib/router';
+import { homePath, linkProps, navigate, runPath, schedulesPath } from '../../lib/router';
 import { isUnauthorized, useTRPC } from '../../lib/trpc';
 import { LogView } from './LogView';
 import { SummarySection } from './Summary';
@@ -201,7 +202,7 @@ export function RunPage({ runId, canStop, appName, reconnecting }: { runId: stri
               <code>{argvText(run.cmd)}</code>
             </dd>
             <dt>Started by</dt>
-            <dd>{run.requested_by ?? '—'}</dd>
+            <dd>{scheduleOf(run.requested_by) ? <a {...linkProps(schedulesPath(scheduleOf(run.requested_by) ?? ''))}>{run.requested_by}</a> : (run.requested_by ?? '—')}</dd>
             <dt>Created</dt>
             <dd>{when(run.created_at)}</dd>
             <dt>Started</dt>
