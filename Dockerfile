@@ -97,6 +97,8 @@ COPY --from=deps /app/node_modules ./node_modules
 # default). dist/server finds both, and dist/web, two levels above itself.
 COPY package.json package-lock.json ./
 COPY server/catalog ./server/catalog
+# bin: `npx oss-runner`, the command-line client (dist/server/oss-runner.js; docs/cli.md).
+COPY bin ./bin
 COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/logs && chown node:node /app/logs
 USER node

@@ -26,6 +26,7 @@ const ENTRIES: Record<string, string> = {
   worker: 'server/src/worker.ts',
   apikey: 'server/src/cli/apikey.ts',
   tools: 'server/src/cli/tools.ts',
+  'oss-runner': 'server/src/cli/client/main.ts',
   'summary-worker': 'server/src/services/reports/worker.ts',
 };
 

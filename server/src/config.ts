@@ -103,7 +103,9 @@ export const Env = z.object({
     .string()
     .optional()
     .transform((s) => (s ? s.split(',').map((o) => o.trim()).filter(Boolean) : []))
-    .describe("Comma-separated browser origins allowed to open the tRPC WebSocket, besides the server's own; clients that send no `Origin` (curl, Node) are not refused for it."),
+    .describe(
+      "Comma-separated browser origins (`https://app.example.com`) allowed to open the tRPC WebSocket, besides the server's own, and to call REST, tRPC over HTTP and the SSE log stream from a page (CORS, with the `Authorization`, `X-API-Key`, `Idempotency-Key` and `Last-Event-ID` headers; no cookies); other origins' preflights get a 403. Clients that send no `Origin` (curl, Node) are not refused for it.",
+    ),
   RUN_TIMEOUT_S: positiveInt.default(3600).describe('Seconds a run may take when its catalog entry sets no `timeout_s`.'),
   STOP_GRACE_S: z.coerce.number().min(0).default(10).describe('Seconds between SIGTERM and SIGKILL when a run is stopped, times out or the server shuts down.'),
   SHUTDOWN_GRACE_S: z.coerce
@@ -228,7 +230,7 @@ export const Env = z.object({
     .string()
     .default('development')
     .describe('Not read by the server: error answers never carry stack traces, whatever it says. The Docker image sets `production` for the libraries that look at it.'),
-}).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], message: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
+}).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], error: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
 
 export type Config = Readonly<
   Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE' | 'TOOLS_DIR' | 'OSS_RUNNER_CACHE'> & {

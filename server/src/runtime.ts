@@ -134,6 +134,7 @@ export function runServiceOptions(rt: Runtime, metrics: Metrics): RunServiceOpti
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
     maxLogBytes: config.MAX_LOG_BYTES,
+    logTimes: { resolutionMs: config.LOG_TIMES_RESOLUTION_MS, maxEntries: config.LOG_TIMES_MAX_ENTRIES },
     defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, diskBytes: config.RUN_DISK_BYTES, network: config.RUN_NETWORK },
     readable: [realpathSync(config.PROJECT_ROOT)],
     hiddenDirs: [logDir],

@@ -2,7 +2,7 @@
  * What `npm start` is: a single server (the default), or a fleet's API node (REDIS_URL, in
  * fleet/apiNode.ts, imported only then). main.ts chooses once; the rest of the server never asks.
  */
-import type { FleetView } from './fleet/api';
+import type { FleetView } from './services';
 import type { Runtime } from './runtime';
 import { memoryLimits, type RateLimits } from './services/auth/authenticator';
 import { LocalLogFeed, type LogFeed } from './services/logFeed';

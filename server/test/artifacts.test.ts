@@ -3,7 +3,7 @@
  * (s3rver, started here on a free port).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
@@ -11,6 +11,7 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
+import { S3Archive } from '../src/services/archive';
 import { api, fetchAuthed, runToEnd, startServer, tempDir, waitFor, type TestServer } from './harness';
 
 const CATALOG = `
@@ -86,6 +87,11 @@ describe('artifacts', () => {
   beforeAll(async () => {
     server = await startServer({ catalog: CATALOG, env: s3Env() });
     ({ run, lines } = await runToEnd(server.url, 'report'));
+    // The upload first: the tests below swap the run's files, which the upload would (rightly) refuse.
+    await waitFor('the upload to end', async () => {
+      const { body } = await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`);
+      return body.run.archived_at || body.run.archive_error ? true : undefined;
+    });
   });
   afterAll(() => server.stop());
 
@@ -170,7 +176,7 @@ describe('artifacts', () => {
     });
     expect(archived.archive_error).toBeNull();
     const prefix = `test/runs/${run.run_id}/`;
-    expect(await s3Keys(prefix)).toEqual([`${prefix}artifacts/blob.bin`, `${prefix}artifacts/report.json`, `${prefix}log`, `${prefix}run.json`]);
+    expect(await s3Keys(prefix)).toEqual([`${prefix}artifacts/blob.bin`, `${prefix}artifacts/report.json`, `${prefix}log`, `${prefix}log.times`, `${prefix}run.json`]);
     const stored = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}run.json` }));
     expect(JSON.parse(await stored.Body!.transformToString())).toMatchObject({ run_id: run.run_id, status: 'succeeded', artifacts: [{ name: 'report.json' }, { name: 'blob.bin' }] });
 
@@ -180,6 +186,28 @@ describe('artifacts', () => {
     expect(await log.text()).toBe(readFileSync(path.join(server.logDir, 'runs', `${run.run_id}.log`), 'utf8'));
     const blob = await fetch(archived.artifacts[1]?.url ?? '');
     expect(sha256(Buffer.from(await blob.arrayBuffer()))).toBe(run.artifacts[1]?.sha256);
+  });
+
+  it('uploads no link in a file’s place, and no file changed since its run ended', async () => {
+    const archive = new S3Archive({ bucket: BUCKET, endpoint, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', prefix: 'guard/', presignTtlS: 60 });
+    const dir = realpathSync(tempDir('upload-guard-'));
+    const secret = path.join(dir, 'secret');
+    writeFileSync(secret, 'the server’s own secret\n');
+    const fake = { ...run, run_id: 'guarded' };
+    const upload = (file: { name: string; path: string; size?: number }) => archive.upload(fake, [{ type: 'text/plain', ...file }]);
+    symlinkSync(secret, path.join(dir, 'linked'));
+    await expect(upload({ name: 'linked', path: path.join(dir, 'linked') })).rejects.toThrow('linked: the file is no longer the regular file its run left: not uploaded');
+    mkdirSync(path.join(dir, 'real'));
+    writeFileSync(path.join(dir, 'real', 'report.json'), '{}');
+    symlinkSync(path.join(dir, 'real'), path.join(dir, 'via'));
+    await expect(upload({ name: 'via', path: path.join(dir, 'via', 'report.json') })).rejects.toThrow('no longer the regular file');
+    writeFileSync(path.join(dir, 'grown'), 'more than recorded');
+    await expect(upload({ name: 'grown', path: path.join(dir, 'grown'), size: 4 })).rejects.toThrow('grown: the file changed after its run ended (18 bytes, 4 recorded): not uploaded');
+    await expect(upload({ name: 'gone', path: path.join(dir, 'gone') })).rejects.toThrow('gone: the file is gone');
+    expect(await s3Keys('guard/')).toEqual([]);
+    await upload({ name: 'fine', path: path.join(dir, 'grown'), size: 18 });
+    expect(await s3Keys('guard/')).toEqual(['guard/runs/guarded/fine', 'guard/runs/guarded/run.json']);
+    archive.close();
   });
 });
 
@@ -202,7 +230,8 @@ describe('retention', () => {
       const sleeper = await api<RunEnvelope>(server.url, 'POST', '/set/sleeper');
       const { run } = await runToEnd(server.url, 'report');
       await waitFor('the upload', async () => (await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.archived_at ?? undefined);
-      const files = [path.join(server.logDir, 'runs', `${run.run_id}.log`), path.join(server.logDir, 'work', run.run_id), path.join(server.logDir, 'artifacts', run.run_id)];
+      const log = path.join(server.logDir, 'runs', `${run.run_id}.log`);
+      const files = [log, `${log}.times`, path.join(server.logDir, 'work', run.run_id), path.join(server.logDir, 'artifacts', run.run_id)];
       expect(files.every((f) => existsSync(f))).toBe(true);
 
       await waitFor('retention', async () => ((await api(server.url, 'GET', `/runs/${run.run_id}`)).status === 404 ? true : undefined), 10_000);

@@ -9,6 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -17,6 +19,7 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Health } from '../../shared/src/schemas/health';
+import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { streamKey } from '../src/fleet/logStreams';
 import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
@@ -142,6 +145,13 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect(onB.events.length).toBeGreaterThan(5);
     const expected = counterLines.join('\n') + '\n';
     for (const node of [apiA, apiB]) expect(await (await fetchAuthed(`${node.url}/runs/${run.run_id}/log`)).text()).toBe(expected);
+    // When each part arrived travels with the log: the worker's index, the same on both nodes.
+    const [timesA, timesB] = await Promise.all([apiA, apiB].map(async (node) => (await api<LogTimes>(node.url, 'GET', `/runs/${run.run_id}/log-times`)).body));
+    expect(timesB).toEqual(timesA);
+    expect(timesA?.log_bytes).toBe(expected.length);
+    // 40 blocks 50 ms apart, an entry per 100 ms at most.
+    expect(timesA?.offsets.length).toBeGreaterThan(5);
+    expect(timesA?.offsets.every((o, i) => (o === 0 || expected[o - 1] === '\n') && (i === 0 || o > (timesA.offsets[i - 1] ?? 0)))).toBe(true);
   });
 
   it('a reader that moves to the other node resumes from its last id: nothing lost, nothing repeated', async () => {
@@ -223,7 +233,10 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     await api(apiA.url, 'POST', `/runs/${edge.run_id}/stop`);
 
     const stranded = await start(apiB, 'nowhere');
-    await new Promise((r) => setTimeout(r, 500));
+    // Not a pause that hopes to be long enough: a run started after it, which the workers serve, has
+    // been taken and done, and the stranded one is still waiting.
+    const after = await start(apiB, 'hello');
+    expect(endRun((await readSse(`${apiA.url}/runs/${after.run_id}/logs`)).events).status).toBe('succeeded');
     expect((await getRun(apiA, stranded.run_id)).status).toBe('queued');
     expect((await fleetOf(apiA)).queues.find((q) => q.tag === 'nowhere')?.waiting).toBe(1);
     const stopped = await api<RunEnvelope>(apiA.url, 'POST', `/runs/${stranded.run_id}/stop`);
@@ -273,6 +286,11 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     }
     const fromS3 = await rawLog(apiB.url, archived.run_id);
     expect(fromS3.length).toBe(archived.log_bytes);
+    // Its arrival times came from S3 too.
+    const timesOf = async (node: TestServer) => (await api<LogTimes>(node.url, 'GET', `/runs/${archived.run_id}/log-times`)).body;
+    const fromA = await timesOf(apiA);
+    expect(fromA.offsets.length).toBeGreaterThan(5);
+    expect(await timesOf(apiB)).toEqual(fromA);
     expect(fromS3.equals(await rawLog(apiA.url, archived.run_id))).toBe(true);
     expect(linesOf((await readSse(`${apiB.url}/runs/${archived.run_id}/logs`)).events)).toHaveLength(2000);
 
@@ -314,13 +332,18 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
 
   it('Redis restarted in the middle of a run: starts fail clearly meanwhile, no line is lost, the fleet recovers', async () => {
     const run = await start(apiA, 'ticker');
-    const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`);
-    await new Promise((r) => setTimeout(r, 1000));
+    let read = 0;
+    const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`, {}, (e) => void (read += linesOf([e]).length));
+    await waitFor('the first ticks to reach the reader', () => read >= 5);
     await redis.kill();
     const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/hello', undefined, { 'idempotency-key': 'during-the-outage' });
     expect(refused.status).toBe(503);
     expect(refused.body.message).toMatch(/Redis/);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Redis stays down while the tool writes more (its worker's own copy of the log grows): lines the
+    // reader can only get once the worker catches up.
+    const written = () => workers.map((w) => path.join(w.logDir, 'runs', `${run.run_id}.log`)).filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8').split('\n').length - 1)[0] ?? 0;
+    const atOutage = written();
+    await waitFor('the tool to write while Redis is down', () => written() >= atOutage + 5);
     await redis.start();
     const { events } = await reading;
     expect(linesOf(events)).toEqual(ticks);

@@ -124,7 +124,7 @@ export function writeCatalog(dir: string, yaml: string): string {
 let built = false;
 
 /** The server's entry point `name` in dist/server, built from the current sources the first time it is asked for. */
-export function builtEntry(name: 'main' | 'worker' | 'apikey' | 'tools'): string {
+export function builtEntry(name: 'main' | 'worker' | 'apikey' | 'tools' | 'oss-runner'): string {
   if (!built) execFileSync(process.execPath, ['server/build.ts'], { cwd: ROOT, stdio: 'inherit' });
   built = true;
   return path.join(ROOT, 'dist/server', `${name}.js`);

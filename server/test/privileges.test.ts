@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, runToEnd, startServer, tempDir, type TestServer } from './harness';
+import { api, runToEnd, startServer, type TestServer } from './harness';
 
 /**
  * Everything a tool must not do to the host or to the server that started it, tried from inside a run.
@@ -105,19 +105,5 @@ describe.skipIf(!isRoot).each(['pid-namespace', 'process-group'] as const)('a to
     expect(statSync(path.join(server.logDir, 'work', run.run_id)).uid).toBe(0);
     // In the sandbox the kernel's settings stay read-only even for root; without one, root is root.
     if (isolation === 'pid-namespace') expect(lines.slice(2, 4)).toEqual(['core_pattern: refused', 'drop_caches: refused']);
-  });
-});
-
-describe('run_as_root in the catalog', () => {
-  it('refuses an entry that would share a cache between root and unprivileged runs', async () => {
-    const dir = tempDir();
-    const message = await startServer({ catalog: 'tools:\n  - name: x\n    cmd: [echo]\n    cache: db\n    run_as_root: true\n', logDir: dir }).then(
-      async (s) => {
-        await s.stop();
-        return 'started';
-      },
-      (e: Error) => e.message,
-    );
-    expect(message).toMatch(/tool #1 "x", field cache: an entry with run_as_root: true cannot share a cache with unprivileged runs/);
   });
 });

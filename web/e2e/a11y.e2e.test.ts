@@ -195,6 +195,16 @@ const SCREENS: Screen[] = [
     },
   },
   {
+    name: 'run-times',
+    async show(scheme, size) {
+      const o = await open(server, `/ui/runs/${runs.colours.run_id}`, { scheme, size, credential: server.adminKey });
+      await log(o.page).getByText('bold green').waitFor();
+      await o.page.getByLabel('Times').check();
+      await o.page.waitForFunction(() => /^\d+:\d{2}\.\d$/.test(document.querySelector('.log-lines .line .ts')?.textContent ?? ''));
+      return o;
+    },
+  },
+  {
     name: 'not-found',
     async show(scheme, size) {
       const o = await open(server, '/ui/no/such/page', { scheme, size, credential: server.adminKey });

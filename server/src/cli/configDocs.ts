@@ -73,7 +73,7 @@ const SECTIONS: readonly Section[] = [
       AUTH_FAILURES_PER_MINUTE: {},
       AUTH_FAILURES_WINDOW_S: {},
       TRUSTED_PROXIES: { example: '127.0.0.1' },
-      ALLOWED_ORIGINS: { example: 'http://localhost:5173', unset: "the server's own" },
+      ALLOWED_ORIGINS: { example: 'http://localhost:5173', unset: "none (the WebSocket: the server's own)" },
       MAX_BODY_BYTES: {},
       WS_MESSAGES_PER_MINUTE: {},
       TRPC_MAX_BATCH: {},

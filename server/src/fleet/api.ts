@@ -2,14 +2,10 @@
  * What /fleet and /health tell of a fleet, from an API node: who is alive, and the queues.
  */
 import type { Fleet, FleetCounts } from '../../../shared/src/schemas/fleet';
+import type { FleetView } from '../services';
 import type { Catalog } from '../services/catalog';
 import type { FleetStore } from './fleetStore';
 import type { RunQueue } from './runQueue';
-
-export interface FleetView {
-  describe(): Promise<Fleet>;
-  counts(): Promise<FleetCounts>;
-}
 
 export class FleetApi implements FleetView {
   constructor(

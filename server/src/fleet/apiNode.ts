@@ -26,7 +26,7 @@ export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunSe
     blockMs: 1000,
     idleEndMs: 10_000,
     onError: log.error,
-    ...(archive ? { archivedLog: (id: string, from: number) => archive.readLog(id, from) } : {}),
+    ...(archive ? { archivedLog: (id: string, from: number) => archive.readLog(id, from), archivedLogTimes: (id: string) => archive.readLogTimes(id) } : {}),
   });
   const records = createRecords(stores.runs, fleet.bus, options);
   const dispatcher = new FleetDispatcher({ queue, catalog, fleet: fleet.store, bus: fleet.bus, records, onError: log.error }, { stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 });

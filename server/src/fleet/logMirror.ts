@@ -6,6 +6,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from '
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
+import { copyTimes } from '../services/arrivalTimes';
 import { LocalLogFeed } from '../services/logFeed';
 import type { LogState } from '../services/logStream';
 import type { RunLogs } from '../services/runs/logs';
@@ -46,6 +47,8 @@ export class LogMirror implements RunLogs {
       onError: (message: string, e: unknown) => void;
       /** The log as archived in S3 from a byte offset on (none without S3): what a gone stream no longer holds. */
       archivedLog?: (runId: string, from: number) => Promise<AsyncIterable<Uint8Array> | null>;
+      /** The log's arrival-time index as archived in S3. */
+      archivedLogTimes?: (runId: string) => Promise<string | null>;
     },
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -139,6 +142,8 @@ export class LogMirror implements RunLogs {
         quietSince = null;
         for (const [id, fields] of entries) {
           const { end, final } = parseId(id.toString());
+          const times = fieldOf(fields, 't');
+          if (times) copyTimes(this.logPath(runId), times.toString('latin1'), final);
           if (final) return this.finish(runId, copying, true);
           const from = Number(fieldOf(fields, 'o'));
           const data = fieldOf(fields, 'd');
@@ -184,9 +189,11 @@ export class LogMirror implements RunLogs {
    */
   private async fillFromArchive(run: Run, copying: Incoming): Promise<void> {
     if (copying.length >= run.log_bytes) return;
-    const { archivedLog } = this.options;
+    const { archivedLog, archivedLogTimes } = this.options;
     try {
       const body = run.archived_at && archivedLog ? await archivedLog(run.run_id, copying.length) : null;
+      const times = run.archived_at && archivedLogTimes ? await archivedLogTimes(run.run_id) : null;
+      if (times) copyTimes(this.logPath(run.run_id), times, true);
       for await (const piece of body ?? []) {
         const room = run.log_bytes - copying.length;
         if (room <= 0) break;

@@ -2,6 +2,7 @@
  * The worker's side of the log bus (logStreams.ts): each run's log file appended to its stream as it grows.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { timesTextFrom } from '../services/arrivalTimes';
 import { LocalLogFeed, type LogFeed } from '../services/logFeed';
 import type { LogState } from '../services/logStream';
 import { BATCH_ENTRIES, ENTRY_BYTES, parseId, streamKey } from './logStreams';
@@ -10,6 +11,8 @@ import type { Redis } from './redis';
 interface Outgoing {
   /** Bytes of the log already in the stream. */
   sent: number;
+  /** Bytes of the log's arrival-time index already in the stream (entries carry its new lines as `t`). */
+  timesSent: number;
   flushing: boolean;
   again: boolean;
   /** After a failure or a reconnection, what the stream holds is read back before sending more (Redis may have restarted empty). */
@@ -48,7 +51,7 @@ export class LogPublisher implements LogFeed {
   publish(runId: string): void {
     this.local.publish(runId);
     let out = this.outgoing.get(runId);
-    if (!out) this.outgoing.set(runId, (out = { sent: 0, flushing: false, again: false, resync: false }));
+    if (!out) this.outgoing.set(runId, (out = { sent: 0, timesSent: 0, flushing: false, again: false, resync: false }));
     if (out.flushing) out.again = true;
     else if (!out.retry) void this.flush(runId, out);
   }
@@ -91,6 +94,8 @@ export class LogPublisher implements LogFeed {
         return;
       }
       out.sent = top.end;
+      // Index lines sent twice are harmless (a copy keeps increasing offsets only): all of it again.
+      out.timesSent = 0;
     }
     if (out.sent < length) {
       const fd = openSync(this.logPath(runId), 'r');
@@ -98,23 +103,29 @@ export class LogPublisher implements LogFeed {
         while (out.sent < length) {
           const batch = this.redis.pipeline();
           let at = out.sent;
+          const times = timesTextFrom(this.logPath(runId), out.timesSent);
           for (let i = 0; i < BATCH_ENTRIES && at < length; i++) {
             const n = readSync(fd, this.buffer, 0, Math.min(ENTRY_BYTES, length - at), at);
             if (n === 0) break;
             // A copy: the pipeline keeps the bytes until it is sent.
-            batch.xadd(key, `${at + n}-0`, 'o', String(at), 'd', Buffer.from(this.buffer.subarray(0, n)));
+            const data = Buffer.from(this.buffer.subarray(0, n));
+            if (i === 0 && times.text) batch.xadd(key, `${at + n}-0`, 'o', String(at), 'd', data, 't', times.text);
+            else batch.xadd(key, `${at + n}-0`, 'o', String(at), 'd', data);
             at += n;
           }
           batch.expire(key, this.options.liveTtlS);
           for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
           out.sent = at;
+          out.timesSent = times.next;
         }
       } finally {
         closeSync(fd);
       }
     }
     if (ended && out.sent >= length) {
-      for (const [error] of (await this.redis.multi().xadd(key, `${length}-1`, 'e', '1').expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
+      // The end carries the whole index: a capped log's was rewritten when it closed.
+      const times = timesTextFrom(this.logPath(runId), 0).text;
+      for (const [error] of (await this.redis.multi().xadd(key, `${length}-1`, 'e', '1', 't', times).expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
       this.outgoing.delete(runId);
     }
   }

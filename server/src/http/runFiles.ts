@@ -8,9 +8,8 @@
  * regular file at the very path expected (no directory on the way swapped for a link) and, for an
  * artifact, of the size recorded when the run ended.
  */
-import { constants } from 'node:fs';
-import { open, readlink, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { openPlainFile } from '../lib/plainFile';
 import type { Services } from '../services';
 import { authorizeLogRead } from './auth';
 import { sendError, sendThrown } from './respond';
@@ -23,27 +22,6 @@ interface RunFile {
   size?: number;
   /** What to answer when the file does not exist (yet). */
   onMissing: (res: ServerResponse) => void;
-}
-
-/**
- * Opens `file` (a real path) for reading if it is a regular file reached through no link; 'missing'
- * when there is nothing there, 'replaced' when something else is (a link, a directory, a device).
- */
-async function openPlainFile(file: string): Promise<{ handle: FileHandle; size: number } | 'missing' | 'replaced'> {
-  let handle: FileHandle;
-  try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return 'missing';
-    if (code === 'ELOOP' || code === 'ENOTDIR') return 'replaced';
-    throw e;
-  }
-  const stat = await handle.stat();
-  // The kernel's own name for what was opened: a directory on the way swapped for a link shows here.
-  if (stat.isFile() && (await readlink(`/proc/self/fd/${handle.fd}`)) === file) return { handle, size: stat.size };
-  await handle.close();
-  return 'replaced';
 }
 
 /** The one byte range a Range header asks for within `size` bytes: null for the whole file, 'unsatisfiable' past its end. */

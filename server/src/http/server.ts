@@ -20,6 +20,7 @@ import { JsonWebSocket, wsEncoder } from '../trpc/wsEncoder';
 import { allowedMethods, docsHandler, openApiDocument } from './docs';
 import { authorizeHeader } from './auth';
 import { plainIp } from './clientIp';
+import { handleCors } from './cors';
 import { serveArtifact, serveRawLog } from './runFiles';
 import { sendError, sendJson, sendThrown } from './respond';
 import { restHandler } from './rest';
@@ -140,6 +141,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
       services.metrics.request(req.method ?? 'GET', res.statusCode);
       logger.info({ req_id: id, method: req.method, path: (req.url ?? '/').split('?', 1)[0], status: res.statusCode, ms: Math.round(performance.now() - started), ip }, 'request');
     });
+    if (handleCors(req, res, config.ALLOWED_ORIGINS)) return;
     route(req, res).catch((e: unknown) => sendThrown(res, e, onError));
   });
 

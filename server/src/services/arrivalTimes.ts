@@ -10,8 +10,7 @@
  * while the run goes; a log capped past its head is rewritten once when it closes, since only then is
  * it known where the kept tail lands in the log.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { appendFileSync, closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import type { LogTimes } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
 
@@ -193,16 +192,15 @@ export function readTimes(logPath: string, from: number, to: number): TimeIndex 
  * A run's arrival times as the API answers them: from the entry in force at byte `from` on, over what
  * of its log is readable now, in milliseconds after the run started.
  */
-export async function runLogTimes(runs: { get(runId: string): Promise<Run>; logPath(runId: string): string }, runId: string, from: number): Promise<LogTimes> {
+export async function runLogTimes(
+  runs: { get(runId: string): Promise<Run>; logPath(runId: string): string; logState(runId: string): Promise<{ length: number }> },
+  runId: string,
+  from: number,
+): Promise<LogTimes> {
   const run = await runs.get(runId);
+  // How far the log may be read (on a fleet's API node this starts copying it, with its index, from the log bus).
+  const { length: size } = await runs.logState(runId);
   const file = runs.logPath(runId);
-  const size = await stat(file).then(
-    (s) => s.size,
-    (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return 0;
-      throw e;
-    },
-  );
   const index = run.started_at ? readTimes(file, from, size) : { offsets: [], at: [], complete: true };
   const start = run.started_at ? Date.parse(run.started_at) : 0;
   return {
@@ -214,4 +212,38 @@ export async function runLogTimes(runs: { get(runId: string): Promise<Run>; logP
     log_bytes: size,
     complete: index.complete,
   };
+}
+
+/**
+ * The whole lines of a log's index file from byte `from` on, and where they end: what a fleet worker
+ * has not sent yet. Empty when there is no index.
+ */
+export function timesTextFrom(logPath: string, from: number): { text: string; next: number } {
+  let fd: number;
+  try {
+    fd = openSync(timesPath(logPath), 'r');
+  } catch {
+    return { text: '', next: from };
+  }
+  try {
+    const chunks: Buffer[] = [];
+    const piece = Buffer.allocUnsafe(64 * 1024);
+    for (let at = from; ; ) {
+      const n = readSync(fd, piece, 0, piece.length, at);
+      if (n === 0) break;
+      chunks.push(Buffer.from(piece.subarray(0, n)));
+      at += n;
+    }
+    const text = Buffer.concat(chunks).toString('latin1');
+    const end = text.lastIndexOf('\n') + 1;
+    return { text: text.slice(0, end), next: from + end };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Adds index lines to a log copy's index (`whole`: they are all of it, in place of what it had). */
+export function copyTimes(logPath: string, text: string, whole: boolean): void {
+  if (whole) writeFileSync(timesPath(logPath), text, { mode: 0o640 });
+  else if (text) appendFileSync(timesPath(logPath), text, { mode: 0o640 });
 }

@@ -1,6 +1,6 @@
+import type { Fleet, FleetCounts } from '../../../shared/src/schemas/fleet';
 import type { Capabilities, Readiness } from '../../../shared/src/schemas/health';
 import type { IncomingMessage } from 'node:http';
-import type { FleetView } from '../fleet/api';
 import type { Metrics } from '../metrics';
 import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
@@ -10,6 +10,12 @@ import type { Catalog } from './catalog';
 import type { LogStreamer } from './logStream';
 import type { RunService } from './runs';
 import type { ScheduleService } from './schedules/scheduleService';
+
+/** What /fleet and /health tell of a fleet, from an API node (fleet/api.ts); none on a single server. */
+export interface FleetView {
+  describe(): Promise<Fleet>;
+  counts(): Promise<FleetCounts>;
+}
 
 /** Everything a transport needs from the domain, built once in main.ts. */
 export interface Services {

@@ -3,9 +3,11 @@
  * are uploaded and the record says how that went. Also the presigned links of archived runs and the
  * removal of their copies (retention).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Run } from '../../../../shared/src/schemas/run';
 import type { S3Archive } from '../archive';
+import { timesPath } from '../arrivalTimes';
 import type { RunPaths } from './paths';
 import type { RunRecords } from './records';
 
@@ -47,9 +49,11 @@ export class RunArchiver {
   /** Uploads a finished run's log, artifacts and metadata to S3, and records how that went. */
   private async upload(run: Run): Promise<void> {
     const { records, paths, onError } = this.deps;
+    const log = this.deps.logPath(run.run_id);
     const files = [
-      { name: 'log', path: this.deps.logPath(run.run_id), type: 'text/plain; charset=utf-8' },
-      ...run.artifacts.map((a) => ({ name: `artifacts/${a.name}`, path: path.join(paths.artifacts(run.run_id), a.name), type: a.type })),
+      { name: 'log', path: log, type: 'text/plain; charset=utf-8' },
+      ...(existsSync(timesPath(log)) ? [{ name: 'log.times', path: timesPath(log), type: 'text/plain; charset=utf-8' }] : []),
+      ...run.artifacts.map((a) => ({ name: `artifacts/${a.name}`, path: path.join(paths.artifacts(run.run_id), a.name), type: a.type, size: a.size })),
     ];
     this.uploading.add(run.run_id);
     try {

@@ -4,6 +4,7 @@
  * runs go (this process or a fleet's workers) is the dispatcher's business, and where their logs are
  * the RunLogs'; both are chosen at the composition root. Knows nothing of tRPC, HTTP or WebSocket.
  */
+import { timesPath } from '../arrivalTimes';
 import { randomUUID } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -86,7 +87,7 @@ export class RunService {
   /** Deletes a finished run's files: its log, working directory, artifacts and S3 copies. */
   async removeFiles(runId: string): Promise<void> {
     const { paths } = this.deps;
-    await Promise.all([this.logPath(runId), paths.work(runId), paths.artifacts(runId)].map((p) => rm(p, { recursive: true, force: true })));
+    await Promise.all([this.logPath(runId), timesPath(this.logPath(runId)), paths.work(runId), paths.artifacts(runId)].map((p) => rm(p, { recursive: true, force: true })));
     await this.deps.archiver?.remove(runId);
   }
 

@@ -3,6 +3,7 @@
  * writer, spawn, persist, timeout, pump, drain, artifacts, summary, outcome, final record. Whatever
  * fails on the way, no process outlives its run and the run ends with one final record.
  */
+import type { ArrivalTimesOptions } from '../arrivalTimes';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,8 @@ export interface SupervisorOptions {
   stopGraceMs: number;
   /** The log cap of tools that set none of their own. */
   maxLogBytes: number;
+  /** How finely, and how much, the arrival of output is recorded beside the log. */
+  logTimes?: ArrivalTimesOptions;
   defaults: LimitDefaults;
   /** How often a run's work and artifact directories are measured against its disk limit (default 2 s). */
   diskPollMs?: number;
@@ -155,7 +158,7 @@ export class RunSupervisor implements RunLauncher {
     const workDir = paths.work(runId);
     const cacheDir = entry.cache ? paths.cache(entry.cache) : null;
     const user = entry.run_as_root ? null : this.deps.executor.runAs;
-    active.writer = LogWriter.create(paths.log(runId), limits.log_bytes);
+    active.writer = LogWriter.create(paths.log(runId), limits.log_bytes, this.options.logTimes);
     await makeRunDirs({ logDir: this.options.logDir, workDir, artifactsDir: paths.artifacts(runId), cacheDir }, user, !limits.sandbox);
     return { workDir, cacheDir, user };
   }

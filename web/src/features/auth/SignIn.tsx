@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useState, type KeyboardEvent, type SyntheticEvent } from 'react';
 import { useModal } from '../../components/useModal';
 import { session, type Refusal } from '../../lib/session';
 
@@ -16,7 +16,7 @@ const WHY: Record<Refusal, string> = {
 export function SignIn({ refused, credential }: { refused: Refusal | null; credential: string | null }) {
   const [value, setValue] = useState(refused ? (credential ?? '') : '');
   const dialog = useModal<HTMLDivElement>();
-  const submit = (e: FormEvent | KeyboardEvent) => {
+  const submit = (e: SyntheticEvent | KeyboardEvent) => {
     e.preventDefault();
     if (value.trim()) session.signIn(value);
   };

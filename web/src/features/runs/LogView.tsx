@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type MouseEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import { styledParts } from './ansi';
+import { useLineLinks } from './lineLinks';
 import { LogSearch } from './logSearch';
 import { formatElapsed, useArrivalTimes } from './logTimes';
 import type { RunLog } from './useRunLog';
@@ -30,15 +31,6 @@ function geometry(count: number, height: number) {
     toLine: (px: number) => (maxScroll > 0 ? (px / maxScroll) * maxTop : 0),
     toPx: (line: number) => (maxTop > 0 ? (line / maxTop) * maxScroll : 0),
   };
-}
-
-/** A line link from the address: `#L12` or `#L10-L20` (1-based, inclusive). */
-export function parseLineHash(hash: string): { from: number; to: number } | null {
-  const m = /^#L(\d{1,9})(?:-L?(\d{1,9}))?$/.exec(hash);
-  if (!m) return null;
-  const a = Number(m[1]);
-  const b = m[2] === undefined ? a : Number(m[2]);
-  return { from: Math.min(a, b), to: Math.max(a, b) };
 }
 
 function mark(text: string, term: string): ReactNode {
@@ -178,39 +170,7 @@ export function LogView({ runId, log, live }: { runId: string; log: RunLog; live
   );
 
   // Line links: from the address, kept across reloads; a click on a line number sets one (Shift: a range).
-  const [linked, setLinked] = useState(() => parseLineHash(location.hash));
-  const [linkNote, setLinkNote] = useState<string | null>(null);
-  const applied = useRef<string | null>(null);
-  useEffect(() => {
-    const onHash = () => {
-      applied.current = null;
-      setLinked(parseLineHash(location.hash));
-    };
-    window.addEventListener('hashchange', onHash);
-    return () => window.removeEventListener('hashchange', onHash);
-  }, []);
-  useEffect(() => {
-    if (!linked || !lines.numbered) return;
-    const key = `${linked.from}-${linked.to}`;
-    if (applied.current === key) return;
-    if (linked.from > count) {
-      if (live || progress) return; // not here yet
-      applied.current = key;
-      setLinkNote(`Line ${linked.from.toLocaleString()} is past the end of the log (${count.toLocaleString()} lines).`);
-      return;
-    }
-    applied.current = key;
-    setLinkNote(null);
-    showLine(linked.from - 1);
-  }, [linked, lines, count, live, progress, showLine]);
-  const onLineLink = (e: MouseEvent<HTMLAnchorElement>, n: number) => {
-    e.preventDefault();
-    const next = e.shiftKey && linked ? { from: Math.min(linked.from, n), to: Math.max(linked.from, n) } : { from: n, to: n };
-    history.replaceState(history.state, '', next.from === next.to ? `#L${next.from}` : `#L${next.from}-L${next.to}`);
-    applied.current = `${next.from}-${next.to}`; // already in view: no jump
-    setLinkNote(null);
-    setLinked(next);
-  };
+  const { linked, linkNote, onLineLink } = useLineLinks({ lines, count, waiting: live || progress !== null, showLine });
 
   // Search: scanned a slice at a time, and only the lines that arrived since, never the whole log again.
   const [query, setQuery] = useState('');

@@ -89,10 +89,15 @@ export class ByteLines implements LogLines {
   private starts = new Uint32Array(1024);
   private lineCount = 0;
 
-  constructor(private readonly bytes: Uint8Array) {}
+  constructor(private bytes: Uint8Array) {}
 
   get count(): number {
     return this.lineCount;
+  }
+
+  /** The log has more bytes: `bytes` holds the same ones as before at its start, then the new ones (index them next). */
+  grow(bytes: Uint8Array): void {
+    this.bytes = bytes;
   }
 
   /** Indexes bytes [indexed, upTo): call as they arrive; `upTo` at the log's end counts its last line even without a break. */

@@ -97,7 +97,7 @@ export function useRunLog(runId: string): RunLog {
     const options = { path, token, signal: abort.signal };
     const reading =
       source === 'live'
-        ? readWritten(options).then(({ lines, next }) => {
+        ? readWritten({ ...options, show: (lines) => show(new JoinedLines(lines, live.current), null) }).then(({ lines, next }) => {
             show(new JoinedLines(lines, live.current), null);
             liveAt.current = next;
             setLiveFrom(next);

@@ -1,7 +1,7 @@
 // Schedules: the list with each one's next fire times and last result, and (for those who may manage
 // them) a form to create one, and pause, resume and delete.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState, type FormEvent } from 'react';
+import { useState, type SyntheticEvent } from 'react';
 import { hasRole, type Role } from '../../../../shared/src/schemas/auth';
 import type { Schedule } from '../../../../shared/src/schemas/schedule';
 import { when } from '../../components/format';
@@ -130,7 +130,7 @@ function NewSchedule({ onCreated }: { onCreated: () => Promise<void> }) {
   const errors = issuesOf(create.error);
   const tool = name || catalog.data?.items[0]?.name || '';
 
-  const submit = (e: FormEvent) => {
+  const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     let parsed: unknown;
     try {

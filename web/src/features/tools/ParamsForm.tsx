@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent, type SyntheticEvent } from 'react';
 
 /** The JSON Schema the server publishes for a tool's parameters (what this form understands of it). */
 interface PropertySchema {
@@ -65,7 +65,7 @@ export function ParamsForm({
     e.preventDefault();
     onCancel();
   };
-  const submit = (e: FormEvent) => {
+  const submit = (e: SyntheticEvent) => {
     e.preventDefault();
     // Empty optional fields are left out, so the server applies its defaults.
     onSubmit(Object.fromEntries(Object.entries(values).filter(([, v]) => v !== '' && v !== undefined)));
