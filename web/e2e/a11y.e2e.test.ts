@@ -120,6 +120,17 @@ const SCREENS: Screen[] = [
     },
   },
   {
+    name: 'schedules',
+    async show(scheme, size) {
+      // A paused schedule: the list and the form both show.
+      if (!(await api<{ items: unknown[] }>(server.url, 'GET', '/schedules')).body.items.length) await api(server.url, 'POST', '/schedules', { name: 'hello', cron: '0 3 * * 1-5', paused: true });
+      const o = await open(server, '/ui/schedules', { scheme, size, credential: server.adminKey });
+      await o.page.getByRole('button', { name: 'Resume the schedule of hello' }).waitFor();
+      await o.page.getByText(/^Next: /).waitFor();
+      return o;
+    },
+  },
+  {
     name: 'home',
     async show(scheme, size) {
       const o = await open(server, '/', { scheme, size, credential: server.adminKey });
