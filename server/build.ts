@@ -20,13 +20,14 @@ import { build } from 'esbuild';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const OUT = path.join(ROOT, 'dist/server');
 
-/** dist/server/<name>.js for each entry point. A summary's worker thread loads `summary-worker.js` by that name. */
+/** dist/server/<name>.js for each entry point. A summary's worker thread loads `summary-worker.js` by that name, the spawn helper's process `spawn-helper.js`. */
 const ENTRIES: Record<string, string> = {
   main: 'server/src/main.ts',
   worker: 'server/src/worker.ts',
   apikey: 'server/src/cli/apikey.ts',
   tools: 'server/src/cli/tools.ts',
   'summary-worker': 'server/src/services/reports/worker.ts',
+  'spawn-helper': 'server/src/process/spawnHelperProcess.ts',
 };
 
 const result = await build({
