@@ -298,13 +298,20 @@ abstract class BaseExecutor implements ProcessExecutor {
     }
     const handle: ProcessHandle = { isolation: this.isolation, pid: child.pid, startTicks: child.startTicks };
     // A process group left behind by its leader is killed by the helper, as it reaps the leader.
-    const exited = exitStatusOf(child, this.isolation)
-      .then(async (status) => {
+    const exited = exitStatusOf(child, this.isolation).then(
+      async (status) => {
         if (!cgroup) return status;
         const usage = cgroup.usage();
         await cgroup.remove().catch(() => undefined);
         return { ...status, usage };
-      });
+      },
+      async (e: unknown) => {
+        // The helper died: its run's processes were killed by their parent's death, but a sandbox's
+        // namespace init can miss that signal; the cgroup still holds all of them.
+        if (cgroup) await cgroup.killAll().then(() => cgroup.remove()).catch(() => undefined);
+        throw e;
+      },
+    );
     exited.catch(() => ourEnd.destroy());
     let terminating: Promise<ExitStatus> | undefined;
     const terminate = (graceMs: number) =>

@@ -83,9 +83,26 @@ function signal(request: Extract<ToHelper, { op: 'signal' }>): void {
   kill(request.group ? -run.child.pid : run.child.pid, request.sig);
 }
 
-/** The server is gone: nothing it started may outlive it. */
+/** The children of `pid` (for a sandboxed run, the init of its PID namespace). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The server is gone: nothing it started may outlive it. A sandboxed run's namespace init is killed
+ * too, which ends its whole namespace: bubblewrap's own parent-death signal misses one that is still
+ * being set up when its parent dies.
+ */
 function end(): never {
-  for (const { child, group } of started.values()) if (child.pid && !reaped(child)) kill(group ? -child.pid : child.pid, 'SIGKILL');
+  for (const { child, group } of started.values()) {
+    if (!child.pid || reaped(child)) continue;
+    if (group) kill(-child.pid, 'SIGKILL');
+    else for (const pid of [...childrenOf(child.pid), child.pid]) kill(pid, 'SIGKILL');
+  }
   process.exit(0);
 }
 
