@@ -68,7 +68,7 @@ interface Generation {
   proc: ChildProcess;
   startedAt: number;
   ready: Promise<void>;
-  pending: Map<number, { resolve: (started: { pid: number; startTicks: string }) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { group: boolean; resolve: (child: HelperChild) => void; reject: (e: Error) => void }>;
   live: Map<number, Live>;
 }
 
@@ -99,28 +99,14 @@ export class SpawnHelper {
     const gen = (this.current ??= this.launch());
     await Promise.race([gen.ready, sleep(READY_WAIT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error(`the spawn helper did not start within ${READY_WAIT_MS / 1000} s`)))]);
     const id = this.nextId++;
-    const started = new Promise<{ pid: number; startTicks: string }>((resolve, reject) => gen.pending.set(id, { resolve, reject }));
+    const started = new Promise<HelperChild>((resolve, reject) => gen.pending.set(id, { group: command.detached, resolve, reject }));
     const request: ToHelper = { op: 'spawn', id, ...command };
     gen.proc.send(request, output, (e) => {
       if (!e) return;
       gen.pending.get(id)?.reject(e);
       gen.pending.delete(id);
     });
-    const { pid, startTicks } = await started;
-    const state = { exited: false };
-    const exit = new Promise<HelperExit>((resolve, reject) => gen.live.set(id, { pid, startTicks, group: command.detached, state, resolve, reject }));
-    exit.catch(() => undefined); // the executor awaits it; never an unhandled rejection meanwhile
-    return {
-      pid,
-      startTicks,
-      exit,
-      get exited() {
-        return state.exited;
-      },
-      kill: (sig, group = false) => {
-        if (!state.exited && gen === this.current && gen.proc.connected) gen.proc.send({ op: 'signal', id, sig, group } satisfies ToHelper);
-      },
-    };
+    return started;
   }
 
   /** At shutdown, once no run is left: the helper exits when its channel closes. */
@@ -166,8 +152,27 @@ export class SpawnHelper {
     }
     const pending = gen.pending.get(message.id);
     gen.pending.delete(message.id);
-    if (message.op === 'spawned') pending?.resolve({ pid: message.pid, startTicks: message.startTicks });
-    else pending?.reject(Object.assign(new Error(message.message), { code: message.code ?? undefined }));
+    if (!pending) return;
+    if (message.op === 'failed') return pending.reject(Object.assign(new Error(message.message), { code: message.code ?? undefined }));
+    // Known as live here and now: its exit may be the very next message, handled before any promise settles.
+    pending.resolve(this.child(gen, message.id, message.pid, message.startTicks, pending.group));
+  }
+
+  private child(gen: Generation, id: number, pid: number, startTicks: string, group: boolean): HelperChild {
+    const state = { exited: false };
+    const exit = new Promise<HelperExit>((resolve, reject) => gen.live.set(id, { pid, startTicks, group, state, resolve, reject }));
+    exit.catch(() => undefined); // the executor awaits it; never an unhandled rejection meanwhile
+    return {
+      pid,
+      startTicks,
+      exit,
+      get exited() {
+        return state.exited;
+      },
+      kill: (sig, toGroup = false) => {
+        if (!state.exited && gen === this.current && gen.proc.connected) gen.proc.send({ op: 'signal', id, sig, group: toGroup } satisfies ToHelper);
+      },
+    };
   }
 
   /** The helper is gone: what it started is ended, and a new one starts unless the server is closing. */
