@@ -54,6 +54,12 @@ function helperProgram(): string {
   return self.endsWith('.ts') ? path.join(import.meta.dirname, 'spawnHelperProcess.ts') : new URL('spawn-helper.js', self).pathname;
 }
 
+/** The helper's channel keeps this process alive while an answer or an exit is awaited from it, and only then. */
+function holdLoop(gen: Generation): void {
+  if (gen.pending.size || gen.live.size) gen.proc.channel?.ref();
+  else gen.proc.channel?.unref();
+}
+
 interface Live {
   pid: number;
   startTicks: string;
@@ -101,11 +107,16 @@ export class SpawnHelper {
     const id = this.nextId++;
     const started = new Promise<HelperChild>((resolve, reject) => gen.pending.set(id, { group: command.detached, resolve, reject }));
     const request: ToHelper = { op: 'spawn', id, ...command };
+    // A socket a net.Server accepted is sent as cluster's shared connections are: tracked per server on
+    // both sides with listeners that are never removed (one more per run). This one is the tool's alone.
+    (output as Socket & { server: unknown }).server = null;
     gen.proc.send(request, output, (e) => {
       if (!e) return;
       gen.pending.get(id)?.reject(e);
       gen.pending.delete(id);
+      holdLoop(gen);
     });
+    holdLoop(gen);
     return started;
   }
 
@@ -148,10 +159,12 @@ export class SpawnHelper {
       if (!live) return;
       live.state.exited = true;
       live.resolve({ code: message.code, signal: message.signal });
+      holdLoop(gen);
       return;
     }
     const pending = gen.pending.get(message.id);
     gen.pending.delete(message.id);
+    holdLoop(gen);
     if (!pending) return;
     if (message.op === 'failed') return pending.reject(Object.assign(new Error(message.message), { code: message.code ?? undefined }));
     // Known as live here and now: its exit may be the very next message, handled before any promise settles.
@@ -161,6 +174,7 @@ export class SpawnHelper {
   private child(gen: Generation, id: number, pid: number, startTicks: string, group: boolean): HelperChild {
     const state = { exited: false };
     const exit = new Promise<HelperExit>((resolve, reject) => gen.live.set(id, { pid, startTicks, group, state, resolve, reject }));
+    holdLoop(gen);
     exit.catch(() => undefined); // the executor awaits it; never an unhandled rejection meanwhile
     return {
       pid,

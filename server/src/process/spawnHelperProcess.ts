@@ -26,7 +26,8 @@ interface Started {
 
 const started = new Map<number, Started>();
 
-const tell = (message: FromHelper) => process.send?.(message);
+// A failed send means the server is gone: its channel's 'disconnect' ends this process.
+const tell = (message: FromHelper) => process.send?.(message, undefined, {}, () => undefined);
 
 /** Field 22 of /proc/PID/stat, as procfs.processStartTicks reads it (this file imports nothing of the server's). */
 function startTicks(pid: number): string {
