@@ -12,7 +12,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { processStartTicks, signal } from './procfs';
 import type { FromHelper, HelperCommand, ToHelper } from './spawnProtocol';
 
@@ -76,6 +75,7 @@ interface Generation {
   ready: Promise<void>;
   pending: Map<number, { group: boolean; resolve: (child: HelperChild) => void; reject: (e: Error) => void }>;
   live: Map<number, Live>;
+  dead: boolean;
 }
 
 export class SpawnHelper {
@@ -88,11 +88,6 @@ export class SpawnHelper {
 
   constructor(private readonly options: SpawnHelperOptions) {}
 
-  /** The helper's pid, while one runs. */
-  get pid(): number | undefined {
-    return this.current?.proc.pid;
-  }
-
   /** Starts the helper now rather than at the first spawn. */
   start(): void {
     this.current ??= this.launch();
@@ -103,7 +98,7 @@ export class SpawnHelper {
     if (this.closed) throw new Error('the spawn helper is closed');
     if (!this.current && this.down) throw new Error(`the spawn helper is not running: ${this.down.message}`);
     const gen = (this.current ??= this.launch());
-    await Promise.race([gen.ready, sleep(READY_WAIT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error(`the spawn helper did not start within ${READY_WAIT_MS / 1000} s`)))]);
+    await gen.ready;
     const id = this.nextId++;
     const started = new Promise<HelperChild>((resolve, reject) => gen.pending.set(id, { group: command.detached, resolve, reject }));
     const request: ToHelper = { op: 'spawn', id, ...command };
@@ -136,17 +131,26 @@ export class SpawnHelper {
     const proc = spawn(file, args, { env: {}, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', detached: true });
     const ready = Promise.withResolvers<void>();
     ready.promise.catch(() => undefined);
-    const gen: Generation = { proc, startedAt: Date.now(), ready: ready.promise, pending: new Map(), live: new Map() };
+    // One that never says it is ready is killed, and replaced as one that died.
+    const notReady = setTimeout(() => {
+      ready.reject(new Error(`the spawn helper did not start within ${READY_WAIT_MS / 1000} s`));
+      proc.kill('SIGKILL');
+    }, READY_WAIT_MS).unref();
+    const gen: Generation = { proc, startedAt: Date.now(), ready: ready.promise, pending: new Map(), live: new Map(), dead: false };
     proc.on('message', (message: FromHelper) => {
-      if (message.op === 'ready') return ready.resolve();
-      this.received(gen, message);
+      if (message.op !== 'ready') return this.received(gen, message);
+      clearTimeout(notReady);
+      ready.resolve();
     });
-    proc.once('error', (e) => ready.reject(e));
-    void once(proc, 'exit').then(([code, sig]) => {
-      const why = sig ? `signal ${String(sig)}` : `code ${String(code)}`;
+    const ended = (why: string) => {
+      clearTimeout(notReady);
       ready.reject(new Error(`the spawn helper exited (${why}) before it was ready`));
       this.died(gen, why);
-    });
+    };
+    // A process that could not be started at all may say so with 'error' alone; any later 'error' (a
+    // message to a helper that just died) is followed by its 'exit'.
+    proc.on('error', (e) => proc.pid === undefined && ended(e.message));
+    void once(proc, 'exit').then(([code, sig]) => ended(sig ? `signal ${String(sig)}` : `code ${String(code)}`));
     proc.unref();
     proc.channel?.unref();
     return gen;
@@ -191,6 +195,8 @@ export class SpawnHelper {
 
   /** The helper is gone: what it started is ended, and a new one starts unless the server is closing. */
   private died(gen: Generation, why: string): void {
+    if (gen.dead) return;
+    gen.dead = true;
     if (this.current === gen) this.current = null;
     const gone = new Error(`the spawn helper exited (${why}) while the run was going; its processes were ended`);
     for (const pending of gen.pending.values()) pending.reject(new Error(`the spawn helper exited (${why}) before it started the tool`));
