@@ -72,7 +72,7 @@ export async function startBenchServer(sizes: Sizes, env: Record<string, string>
     built: true,
     catalog: benchCatalog(sizes),
     // Logs up to 200 MB are kept whole (the million-line cases are 81 MB); the large-output case is capped.
-    env: { START_RATE_PER_MINUTE: '1000000', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', MAX_LOG_BYTES: String(BENCH_LOG_CAP), ...env },
+    env: { START_RATE_PER_MINUTE: '1000000', METRICS_PORT: '0', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', MAX_LOG_BYTES: String(BENCH_LOG_CAP), ...env },
   });
 }
 

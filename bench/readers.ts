@@ -87,7 +87,7 @@ export interface ProcessReader {
 }
 
 /** `curl -sN` into a file, the issue's reference reader; its lines are checked against `expected(i)` (or, when null, only counted). */
-export function curlReader(server: TestServer, runId: string, expected: ((i: number) => string) | null): ProcessReader {
+export function curlReader(server: Pick<TestServer, 'url' | 'adminKey'>, runId: string, expected: ((i: number) => string) | null): ProcessReader {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'bench-curl-')), 'out.sse');
   const curl = spawn('curl', ['-sN', '-o', file, '-H', `Authorization: Bearer ${server.adminKey}`, `${server.url}/runs/${runId}/logs`], { stdio: 'ignore' });
   const done = new Promise<number>((resolve) => curl.once('close', () => resolve(performance.now())));

@@ -2,16 +2,18 @@
  * `npm run bench`: the streaming benchmark suite at full size, printed as a table. Every case runs
  * beside its baseline in the same invocation; compare ratios, not absolute times (the machine is
  * shared and noisy). See bench/README.md. `BENCH_SIZE=smoke` runs the small sizes; `BENCH_CASES=one,ten`
- * runs some of the cases (startup, one, ten, many, latency, big, short, fleet, paging, view).
+ * runs some of the cases (startup, spawn, one, ten, many, latency, big, short, seed, fleet, paging, view).
  */
 import os from 'node:os';
 import { logViewer } from './browser';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
+import { seedPeer } from './peers';
+import { spawnStalls } from './spawn';
 import { startup } from './startup';
 import { bigOutput, FULL, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders, type OneReader, type Row } from './cases';
 
 const sizes = process.env.BENCH_SIZE === 'smoke' ? SMOKE : { ...FULL, repeat: Number(process.env.BENCH_REPEAT ?? FULL.repeat) };
-const CASES = ['startup', 'one', 'ten', 'many', 'latency', 'big', 'short', 'fleet', 'paging', 'view'] as const;
+const CASES = ['startup', 'spawn', 'one', 'ten', 'many', 'latency', 'big', 'short', 'seed', 'fleet', 'paging', 'view'] as const;
 const chosen = new Set((process.env.BENCH_CASES ?? CASES.join(',')).split(',').map((c) => c.trim()));
 const unknown = [...chosen].filter((c) => !(CASES as readonly string[]).includes(c));
 if (unknown.length) {
@@ -29,6 +31,11 @@ if (wants('startup')) {
 }
 const server = await startBenchServer(sizes);
 try {
+  // First, while the server is idle: a start's time to its first line is measured on an idle server.
+  if (wants('spawn')) {
+    step(`event-loop delay during ${sizes.shortRuns} starts, and a start's first line`);
+    rows.push(...(await spawnStalls(server, sizes)));
+  }
   // The 10-reader and fleet cases compare with the one-reader case: it runs whenever they do.
   let one: OneReader | null = null;
   if (wants('one') || wants('ten') || wants('fleet')) {
@@ -60,6 +67,10 @@ try {
   if (wants('view')) {
     step('the log viewer in Chromium');
     rows.push(...(await logViewer(server, sizes)));
+  }
+  if (wants('seed')) {
+    step("the seed's design (FastAPI) as a peer");
+    rows.push(await seedPeer(server, sizes));
   }
   if (one && wants('fleet')) {
     step('fleet');

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from '../server/test/harness';
 import { fleetStops, fleetThroughput, startBenchFleet } from './fleet';
 import { bigOutput, latency, manyReaders, oneReader, paging, shortRuns, SMOKE, startBenchServer, tenReaders } from './cases';
+import { spawnStalls } from './spawn';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -34,6 +35,10 @@ describe('benchmark smoke', () => {
     } finally {
       await fleet.stop();
     }
+  });
+
+  it('starts at once, with the event loop read from /metrics; a start to its first line', async () => {
+    for (const row of await spawnStalls(server, SMOKE)) expect(row.mismatches, row.case).toBe(0);
   });
 
   it('latency, large output, short runs, paging', async () => {

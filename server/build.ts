@@ -20,7 +20,7 @@ import { build } from 'esbuild';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const OUT = path.join(ROOT, 'dist/server');
 
-/** dist/server/<name>.js for each entry point. A summary's worker thread loads `summary-worker.js` by that name. */
+/** dist/server/<name>.js for each entry point. A summary's worker thread loads `summary-worker.js` by that name, the spawn helper's process `spawn-helper.js`. */
 const ENTRIES: Record<string, string> = {
   main: 'server/src/main.ts',
   worker: 'server/src/worker.ts',
@@ -28,6 +28,7 @@ const ENTRIES: Record<string, string> = {
   tools: 'server/src/cli/tools.ts',
   'oss-runner': 'server/src/cli/client/main.ts',
   'summary-worker': 'server/src/services/reports/worker.ts',
+  'spawn-helper': 'server/src/process/spawnHelperProcess.ts',
 };
 
 const result = await build({

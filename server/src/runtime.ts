@@ -93,10 +93,10 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   const entries = loadCatalogFile(config.CATALOG_FILE);
   // Runs' cgroups are grouped by data directory: servers of other LOG_DIRs on this machine never sweep them.
   const cgroupScope = createHash('sha256').update(config.LOG_DIR).digest('hex').slice(0, 16);
-  const { executor, fallbackReason } = createExecutor({ preference: config.PROCESS_ISOLATION, probeCgroups: () => probeCgroups(cgroupScope), runAs: config.RUN_AS_USER });
-  const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
   // What this machine cannot enforce matters where tools run: not on a fleet's API nodes.
   const runsTools = role === 'worker' || !config.REDIS_URL;
+  const { executor, fallbackReason } = createExecutor({ preference: config.PROCESS_ISOLATION, probeCgroups: () => probeCgroups(cgroupScope), runAs: config.RUN_AS_USER, startHelper: runsTools, log });
+  const catalog = new Catalog(entries, config.TOOL_ENV.PATH ?? '', executor.capabilities);
   if (runsTools) {
     if (fallbackReason) log.warn(`runs are contained by process groups, which a process that calls setsid can escape: ${fallbackReason}`);
     warnUnenforced(config, executor.capabilities, log);

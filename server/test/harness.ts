@@ -329,6 +329,19 @@ export function processesWith(marker: string, under?: string): number[] {
   return found;
 }
 
+/** The server's spawn helper (server/src/process/SpawnHelper.ts): the child of the server that forks its runs; undefined while there is none. */
+export function spawnHelperOf(server: TestServer): number | undefined {
+  const pid = server.proc.pid ?? 0;
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  return children.find((child) => {
+    try {
+      return /spawnHelperProcess\.ts|spawn-helper\.js/.test(readFileSync(`/proc/${child}/cmdline`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -9,12 +9,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from '../../shared/src/schemas/health';
 import type { ToolList } from '../../shared/src/schemas/tool';
-import { api, runToEnd, startServer, type TestServer } from './harness';
+import { api, runToEnd, spawnHelperOf, startServer, type TestServer } from './harness';
 
 /**
  * Everything a tool must not do to the host or to the server that started it, tried from inside a run.
- * It finds the server itself: its parent in a process group (in a PID namespace, bubblewrap's init),
- * and any process whose command line names the server's entry point, which a PID namespace hides.
+ * It finds its parent (in a process group the server's spawn helper, in a PID namespace bubblewrap's
+ * init), and the server: any process whose command line names its entry point, which a PID namespace hides.
  */
 const PROBE = String.raw`
 [ "$(id -u)" = 0 ] && echo "uid: root" || echo "uid: not root"
@@ -81,8 +81,8 @@ describe.skipIf(!isRoot).each(['pid-namespace', 'process-group'] as const)('a to
     const servers = lines.filter((l) => l.startsWith('server '));
     if (isolation === 'pid-namespace') expect(servers).toEqual([]); // it cannot see the server at all
     else {
-      // In a process group it sees the server, its parent, and is refused by the permissions alone.
-      expect(lines).toContain(`parent: ${server.proc.pid}`);
+      // In a process group it sees the server, and its parent (the server's spawn helper), and is refused by the permissions alone.
+      expect(lines).toContain(`parent: ${spawnHelperOf(server)}`);
       expect(servers).toContain(`server ${server.proc.pid}: signal refused, environ refused`);
       for (const line of servers) expect(line).toMatch(/signal refused, environ refused$/);
     }

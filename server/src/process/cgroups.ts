@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { signal } from './procfs';
 
 export interface CgroupLimits {
   memoryBytes?: number | undefined;
@@ -35,6 +36,8 @@ export interface RunCgroup {
   /** The argv prefix that starts `argv` inside the run's cgroups. */
   wrap(argv: string[]): string[];
   usage(): CgroupUsage;
+  /** SIGKILL to every process in the run's cgroup, until none is left (or a few rounds have passed). */
+  killAll(): Promise<void>;
   /** Removes the run's cgroup once its processes are gone (waits a moment for the last to be reaped). */
   remove(): Promise<void>;
 }
@@ -124,6 +127,17 @@ const readKey = (file: string, key: string): number | null => {
   }
 };
 
+const KILL_ROUNDS = 10;
+
+/** The pids a cgroup.procs file lists (zombies included: they are gone once reaped). */
+function readPids(file: string): number[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -200,6 +214,14 @@ class CgroupsV1 implements Cgroups {
         cpuTimeMs: dirs.cpuacct ? Math.round((readNumber(path.join(dirs.cpuacct, 'cpuacct.usage')) ?? 0) / 1e6) : null,
         oomKills: (dirs.memory && readKey(path.join(dirs.memory, 'memory.oom_control'), 'oom_kill')) || 0,
       }),
+      killAll: async () => {
+        for (let round = 0; round < KILL_ROUNDS; round++) {
+          const pids = new Set(made.flatMap((dir) => readPids(path.join(dir, 'cgroup.procs'))));
+          if (!pids.size) return;
+          for (const pid of pids) signal(pid, 'SIGKILL');
+          await sleep(20); // a process forking meanwhile shows up in the next round
+        }
+      },
       remove: async () => {
         await Promise.all(made.map(removeDir));
       },

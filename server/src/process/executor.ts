@@ -14,12 +14,16 @@
  * (memory, process count, and the usage recorded on the run), and CPU time and file size are rlimits
  * set by prlimit(1).
  *
+ * Forks: the server never forks a tool itself. A small helper process (spawnHelperProcess.ts), started
+ * once, does, so a start costs the server's event loop a message rather than a copy of its page
+ * tables; the helper dies with the server, and everything it started with it.
+ *
  * Privileges: a tool never holds the server's root. When the server runs as root, setpriv(1) makes
  * the tool RUN_AS_USER, with no other groups and no_new_privs, as the last step before it starts:
  * after the cgroup is joined and the rlimits set (which need root), and inside the sandbox, which
  * bubblewrap sets up as root (so LOG_DIR keeps its modes). Only entries marked run_as_root keep root.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import net from 'node:net';
@@ -31,6 +35,7 @@ import type { Capabilities } from '../../../shared/src/schemas/health';
 import type { ProcessHandle } from '../store/runStore';
 import type { CgroupProbe, Cgroups, CgroupUsage, RunCgroup } from './cgroups';
 import { childPids, pidNamespace, pidsInNamespace, processStartTicks, signal } from './procfs';
+import { SpawnHelper, type HelperChild } from './SpawnHelper';
 
 export type Isolation = 'pid-namespace' | 'process-group';
 
@@ -100,7 +105,7 @@ export interface ProcessExecutor {
   readonly runAs: ToolUser | null;
   /** Rejects when the program cannot be started at all. */
   spawn(spec: SpawnSpec): Promise<RunningProcess>;
-  /** At shutdown, once no run is left: releases what the executor holds (its cgroups). */
+  /** At shutdown, once no run is left: releases what the executor holds (its cgroups, its spawn helper). */
   close(): void;
 }
 
@@ -201,18 +206,15 @@ async function outputChannel(): Promise<OutputChannel> {
   };
 }
 
-function exitStatusOf(child: ChildProcess, isolation: Isolation): Promise<ExitStatus> {
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code, sig) => {
-      // bubblewrap reports a child killed by a signal the way shells do, 128 + the signal number;
-      // the process-group executor reports it the same way, so both read alike.
-      if (isolation === 'pid-namespace' && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) {
-        resolve({ exitCode: code, signal: SIGNAL_NAMES.get(code - 128) ?? null, usage: null });
-      } else if (sig) resolve({ exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig, usage: null });
-      else resolve({ exitCode: code, signal: null, usage: null });
-    });
-  });
+async function exitStatusOf(child: HelperChild, isolation: Isolation): Promise<ExitStatus> {
+  const { code, signal: sig } = await child.exit;
+  // bubblewrap reports a child killed by a signal the way shells do, 128 + the signal number;
+  // the process-group executor reports it the same way, so both read alike.
+  if (isolation === 'pid-namespace' && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) {
+    return { exitCode: code, signal: SIGNAL_NAMES.get(code - 128) ?? null, usage: null };
+  }
+  if (sig) return { exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig, usage: null };
+  return { exitCode: code, signal: null, usage: null };
 }
 
 /** prlimit(1) arguments for the rlimits: CPU seconds (SIGXCPU at the limit, SIGKILL a second later) and file size. */
@@ -249,6 +251,7 @@ abstract class BaseExecutor implements ProcessExecutor {
   constructor(
     private readonly cgroups: Cgroups | null,
     protected readonly identity: Identity,
+    private readonly helper: SpawnHelper,
   ) {}
 
   get runAs(): ToolUser | null {
@@ -262,11 +265,10 @@ abstract class BaseExecutor implements ProcessExecutor {
 
   close(): void {
     this.cgroups?.close();
+    this.helper.close();
   }
   /** Sends `sig` to every process of the run. */
-  protected abstract signalAll(child: ChildProcess, sig: NodeJS.Signals): void | Promise<void>;
-  /** Called once the main process has exited: nothing of the run may outlive it. */
-  protected abstract reap(child: ChildProcess): void;
+  protected abstract signalAll(child: HelperChild, sig: NodeJS.Signals): void | Promise<void>;
 
   async spawn(spec: SpawnSpec): Promise<RunningProcess> {
     // Behind the catalog's check (a queued run may predate a restart): never root for a tool that did not ask.
@@ -285,28 +287,31 @@ abstract class BaseExecutor implements ProcessExecutor {
     const { file, args, detached } = this.command(spec);
     const argv = [...rlimitArgs(spec.limits), file, ...args];
     const [program = file, ...rest] = cgroup ? cgroup.wrap(argv) : argv;
-    let child: ChildProcess;
+    let child: HelperChild;
     try {
-      child = spawn(program, rest, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', childEnd, childEnd], detached, shell: false });
-    } finally {
-      childEnd.destroy();
-    }
-    const pid = child.pid;
-    if (pid === undefined) {
+      child = await this.helper.spawn({ file: program, args: rest, cwd: spec.cwd, env: spec.env, detached }, childEnd);
+    } catch (e) {
       ourEnd.destroy();
-      const [error] = (await once(child, 'error')) as [Error];
-      throw error;
+      throw e;
+    } finally {
+      childEnd.destroy(); // the helper passed it on to the tool
     }
-    const exitStatus = exitStatusOf(child, this.isolation);
-    const handle: ProcessHandle = { isolation: this.isolation, pid, startTicks: processStartTicks(pid) ?? '' };
-    const exited = exitStatus
-      .finally(() => this.reap(child))
-      .then(async (status) => {
+    const handle: ProcessHandle = { isolation: this.isolation, pid: child.pid, startTicks: child.startTicks };
+    // A process group left behind by its leader is killed by the helper, as it reaps the leader.
+    const exited = exitStatusOf(child, this.isolation).then(
+      async (status) => {
         if (!cgroup) return status;
         const usage = cgroup.usage();
         await cgroup.remove().catch(() => undefined);
         return { ...status, usage };
-      });
+      },
+      async (e: unknown) => {
+        // The helper died: its run's processes were killed by their parent's death, but a sandbox's
+        // namespace init can miss that signal; the cgroup still holds all of them.
+        if (cgroup) await cgroup.killAll().then(() => cgroup.remove()).catch(() => undefined);
+        throw e;
+      },
+    );
     exited.catch(() => ourEnd.destroy());
     let terminating: Promise<ExitStatus> | undefined;
     const terminate = (graceMs: number) =>
@@ -380,21 +385,22 @@ class PidNamespaceExecutor extends BaseExecutor {
     private readonly bwrap: string,
     cgroups: Cgroups | null,
     identity: Identity,
+    helper: SpawnHelper,
     readonly capabilities: Capabilities,
   ) {
-    super(cgroups, identity);
+    super(cgroups, identity, helper);
   }
 
   protected command(spec: SpawnSpec): Command {
     return { file: this.bwrap, args: bubblewrapArgs(spec, this.switchUser(spec)), detached: false };
   }
 
-  protected async signalAll(child: ChildProcess, sig: NodeJS.Signals) {
-    if (child.pid === undefined || child.exitCode !== null) return;
-    if (sig === 'SIGKILL') return signal(child.pid, 'SIGKILL'); // bwrap's namespace init follows it, and the kernel kills the rest
+  protected async signalAll(child: HelperChild, sig: NodeJS.Signals) {
+    if (child.exited) return;
+    if (sig === 'SIGKILL') return child.kill('SIGKILL'); // bwrap's namespace init follows it, and the kernel kills the rest
     // A stop can come before bubblewrap has set up the namespace and started the tool in it: wait for
     // the tool (a moment at most) rather than signal nobody and fall through to SIGKILL.
-    for (let waited = 0; waited <= NAMESPACE_WAIT_MS && child.exitCode === null; waited += 10) {
+    for (let waited = 0; waited <= NAMESPACE_WAIT_MS && !child.exited; waited += 10) {
       const init = childPids(child.pid)[0];
       const ns = init === undefined ? null : pidNamespace(init);
       const members = ns ? pidsInNamespace(ns).filter((pid) => pid !== init) : [];
@@ -406,10 +412,6 @@ class PidNamespaceExecutor extends BaseExecutor {
       await sleep(10);
     }
   }
-
-  protected reap() {
-    // The namespace ended with its init when the main process exited: nothing is left to kill.
-  }
 }
 
 /** Fallback where bubblewrap is missing: the run's process group (setsid escapes it). */
@@ -419,9 +421,10 @@ class ProcessGroupExecutor extends BaseExecutor {
   constructor(
     cgroups: Cgroups | null,
     identity: Identity,
+    helper: SpawnHelper,
     readonly capabilities: Capabilities,
   ) {
-    super(cgroups, identity);
+    super(cgroups, identity, helper);
   }
 
   protected command(spec: SpawnSpec): Command {
@@ -431,13 +434,9 @@ class ProcessGroupExecutor extends BaseExecutor {
     return { file, args, detached: true };
   }
 
-  protected signalAll(child: ChildProcess, sig: NodeJS.Signals) {
-    // Once reaped, the group id may belong to someone else.
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) signal(-child.pid, sig);
-  }
-
-  protected reap(child: ChildProcess) {
-    if (child.pid !== undefined) signal(-child.pid, 'SIGKILL');
+  protected signalAll(child: HelperChild, sig: NodeJS.Signals) {
+    // Sent by the helper, which knows whether it has reaped the leader (then the group id may belong to someone else).
+    child.kill(sig, true);
   }
 }
 
@@ -536,10 +535,16 @@ export interface ExecutorOptions {
   probeCgroups: () => CgroupProbe;
   /** Who tools run as when the server runs as root (RUN_AS_USER). */
   runAs: ToolUser;
+  /** Start the spawn helper now (where tools run), not at the first run. */
+  startHelper: boolean;
+  /** What the spawn helper's exits and restarts are told to. */
+  log: { warn: (message: string) => void; info: (message: string) => void };
 }
 
-export function createExecutor({ preference, probeCgroups, runAs }: ExecutorOptions): ExecutorChoice {
+export function createExecutor({ preference, probeCgroups, runAs, startHelper, log }: ExecutorOptions): ExecutorChoice {
   const identity = probeIdentity(runAs);
+  const helper = new SpawnHelper({ setpriv: systemProgram('setpriv'), ...log });
+  if (startHelper) helper.start();
   const { cgroups, problems } = probeCgroups();
   cgroups?.sweep();
   const controller = (name: 'memory' | 'pids') =>
@@ -555,10 +560,10 @@ export function createExecutor({ preference, probeCgroups, runAs }: ExecutorOpti
       ...limits,
       ...privilegeCapabilities('pid-namespace', identity),
     };
-    return { executor: new PidNamespaceExecutor('bwrap', cgroups, identity, capabilities), fallbackReason: null };
+    return { executor: new PidNamespaceExecutor('bwrap', cgroups, identity, helper, capabilities), fallbackReason: null };
   }
   if (preference === 'pid-namespace') throw new Error(`PROCESS_ISOLATION=pid-namespace, but ${problem}`);
   const needsSandbox = { enforced: false, reason: `needs bubblewrap: ${problem}` } as const;
   const capabilities: Capabilities = { sandbox: needsSandbox, network_off: needsSandbox, ...limits, ...privilegeCapabilities('process-group', identity) };
-  return { executor: new ProcessGroupExecutor(cgroups, identity, capabilities), fallbackReason: problem };
+  return { executor: new ProcessGroupExecutor(cgroups, identity, helper, capabilities), fallbackReason: problem };
 }
