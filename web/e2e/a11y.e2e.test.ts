@@ -436,6 +436,11 @@ describe('on a phone', () => {
 
   it('nothing scrolls sideways on the home page, the runs table included', async () => {
     for (let i = 0; i < 3; i++) await api(server.url, 'POST', '/set/greet', { params: { who: 'Ada Lovelace Byron King Countess' } });
+    // A failure and a scan's summary among the newest (the first page): earlier screens started runs of their own.
+    for (const name of ['fails', 'scan']) {
+      const { run } = (await api<RunEnvelope>(server.url, 'POST', `/set/${name}`)).body;
+      await waitFor(`${name} to end`, async () => ((await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`)).body.run.summary || name === 'fails' ? true : undefined));
+    }
     const { page, context } = await open(server, '/', { credential: server.adminKey, size: 'phone' });
     await page.locator('table.runs [data-status="failed"]').first().waitFor();
     await page.locator('table.runs .summary-line').first().waitFor();
