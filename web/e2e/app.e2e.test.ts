@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import { api, fetchAuthed, startServer, waitFor, type TestServer } from '../../server/test/harness';
-import { CATALOG, launchChromium, SHOTS } from './browser';
+import { CATALOG, launchChromium, openPage, SHOTS } from './browser';
 
 
 let browser: Browser;
@@ -27,17 +27,7 @@ afterAll(async () => {
 });
 
 /** A fresh page; with `credential`, already signed in (as after an earlier visit). `watch` sees the page before it loads. */
-async function open(s: TestServer, route: string, credential?: string, viewport = { width: 1280, height: 900 }, watch?: (page: Page) => void): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  if (credential) await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), credential);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => {
-    throw e;
-  });
-  watch?.(page);
-  await page.goto(s.url + route);
-  return page;
-}
+const open = (s: TestServer, route: string, credential?: string, viewport = { width: 1280, height: 900 }, watch?: (page: Page) => void) => openPage(browser, s.url + route, { credential, viewport, watch });
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 const runIdOf = (page: Page) => decodeURIComponent(new URL(page.url()).pathname.split('/').pop() ?? '');

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT } from '../../server/test/harness';
 
 export const CATALOG = path.join(ROOT, 'web/e2e/catalog.yaml');
@@ -17,4 +17,26 @@ export function launchChromium(): Promise<Browser> {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'],
   });
+}
+
+export interface OpenOptions {
+  /** Already signed in with it (as after an earlier visit). */
+  credential?: string | undefined;
+  viewport?: { width: number; height: number };
+  colorScheme?: 'light' | 'dark';
+  /** Sees the page before it loads (requests, WebSockets). */
+  watch?: ((page: Page) => void) | undefined;
+}
+
+/** A fresh page at `url` in a context of its own; an error thrown in the page fails the test. */
+export async function openPage(browser: Browser, url: string, { credential, viewport = { width: 1280, height: 900 }, colorScheme = 'light', watch }: OpenOptions = {}): Promise<Page> {
+  const context = await browser.newContext({ viewport, colorScheme });
+  if (credential) await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), credential);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => {
+    throw e;
+  });
+  watch?.(page);
+  await page.goto(url);
+  return page;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import { api, fetchAuthed, startServer, waitFor, type TestServer } from '../../server/test/harness';
-import { CATALOG, launchChromium } from './browser';
+import { CATALOG, launchChromium, openPage, type OpenOptions } from './browser';
 
 const BIG = 2_500_000;
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -37,17 +37,7 @@ async function finishedRun(tool: string): Promise<string> {
   return run.run_id;
 }
 
-async function open(route: string, opts: { colorScheme?: 'light' | 'dark'; watch?: (page: Page) => void } = {}): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: opts.colorScheme ?? 'light' });
-  await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), server.adminKey);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => {
-    throw e;
-  });
-  opts.watch?.(page);
-  await page.goto(server.url + route);
-  return page;
-}
+const open = (route: string, opts: Pick<OpenOptions, 'colorScheme' | 'watch'> = {}) => openPage(browser, server.url + route, { ...opts, credential: server.adminKey });
 
 const log = (page: Page) => page.getByRole('log', { name: 'Log output' });
 const countText = (page: Page, text: string, timeout = 30_000) =>

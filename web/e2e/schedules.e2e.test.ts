@@ -4,11 +4,11 @@
  * a run it started to the run page and back (the run names the schedule), and pauses it.
  */
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScheduleList } from '../../shared/src/schemas/schedule';
 import { api, startServer, type TestServer } from '../../server/test/harness';
-import { CATALOG, launchChromium, SHOTS } from './browser';
+import { CATALOG, launchChromium, openPage, SHOTS } from './browser';
 
 let browser: Browser;
 let server: TestServer;
@@ -23,16 +23,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function open(route: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), server.adminKey);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => {
-    throw e;
-  });
-  await page.goto(server.url + route);
-  return page;
-}
+const open = (route: string) => openPage(browser, server.url + route, { credential: server.adminKey });
 
 const schedules = async () => (await api<ScheduleList>(server.url, 'GET', '/schedules')).body.items;
 
