@@ -110,18 +110,34 @@ describe('the log viewer', () => {
     await page.context().close();
   });
 
-  it('a running log that grows fast is caught up by byte reads, every line once and in order, then followed live', async () => {
+  it('a running log that grows fast opens at its end, numbered by the server before its start is read, caught up by byte reads, then followed live', async () => {
     const ranges: string[] = [];
+    // The log's start is held back until its end has shown with the right line numbers: they came from the server's count.
+    let releaseStart = () => {};
+    const startHeld = new Promise<void>((resolve) => (releaseStart = resolve));
     // Still running when its page opens: quiet for three seconds after its million lines.
     const { run } = (await api<RunEnvelope>(server.url, 'POST', '/set/million-then-wait')).body;
-    const page = await open(`/ui/runs/${run.run_id}`, { watch: (p) => p.on('request', (r) => void (r.url().includes('/log?') && ranges.push(r.headers().range ?? 'all'))) });
+    const page = await open(`/ui/runs/${run.run_id}`, {
+      watch: (p) => {
+        p.on('request', (r) => void (r.url().includes('/log?') && ranges.push(r.headers().range ?? 'all')));
+        void p.route(/\/log\?/, async (route) => {
+          if ((route.request().headers().range ?? '').startsWith('bytes=0-')) await startHeld;
+          await route.continue();
+        });
+      },
+    });
     await log(page).locator('.line[data-line="1000000"]', { hasText: 'line 1000000 of the million' }).waitFor({ timeout: 60_000 });
     await countText(page, `${fmt(1_000_000)} lines`);
-    // Read as bytes from the start once, then from where the last read's whole lines ended: never the start again.
-    expect(ranges[0]).toBe('all');
-    expect(ranges.slice(1).every((r) => /^bytes=\d+-$/.test(r))).toBe(true);
-    ranges.length = 0;
-    // Whichever way each part came (bytes, then the stream), line n is the n-th line written.
+    // Its end first (from a little before where its last whole line ended), then on from where each read's whole lines ended.
+    expect(ranges[0]).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(ranges.filter((r) => !r.startsWith('bytes=0-')).every((r) => /^bytes=\d+-$/.test(r))).toBe(true);
+    expect(ranges).not.toContain('all');
+    releaseStart();
+    // Then its start, in pieces, and every line is there with its number: line n is the n-th line written.
+    await page.getByLabel('Search the log').fill('line 0000002 of');
+    await page.getByLabel('Search the log').press('Enter');
+    await page.waitForFunction(() => document.querySelector('[data-testid="match-count"]')?.textContent?.endsWith(' of 1'));
+    await log(page).locator('.line[data-line="2"]', { hasText: 'line 0000002 of the million' }).waitFor();
     for (const n of [1, 499_999, 777_777]) {
       await page.goto(`${server.url}/ui/runs/${run.run_id}#L${n}`);
       await log(page).locator(`.line[data-line="${n}"]`, { hasText: `line ${String(n).padStart(7, '0')} of the million` }).waitFor();
@@ -267,8 +283,10 @@ describe('the log viewer', () => {
     const at = (offset: number) => body.elapsed_ms[body.offsets.filter((o) => o <= offset).length - 1] ?? NaN;
     const format = (ms: number) => `0:${String(Math.floor(ms / 1000)).padStart(2, '0')}.${Math.floor(ms / 100) % 10}`;
     const expected = [at(0), at(4), at(8)];
+    // A line arrives no sooner than it was written (1.5 s and 3 s in); a busy server may take it later, so the gap between two can shrink.
     expect(expected[1] ?? 0).toBeGreaterThanOrEqual(1400);
-    expect((expected[2] ?? 0) - (expected[1] ?? 0)).toBeGreaterThanOrEqual(1400);
+    expect(expected[2] ?? 0).toBeGreaterThanOrEqual(2900);
+    expect(expected[2] ?? 0).toBeGreaterThan(expected[1] ?? 0);
     expect(live).toEqual(expected.map(format));
 
     // Finished: read by byte ranges, the choice kept, the same times.

@@ -1,7 +1,8 @@
 import { tracked, TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { LogsInput, LogTimes, LogTimesInput } from '../../../shared/src/schemas/logEvent';
+import { LogLineMark, LogsInput, LogTimes, LogTimesInput } from '../../../shared/src/schemas/logEvent';
 import { runLogTimes } from '../services/arrivalTimes';
+import { runLineMark } from '../services/lineMarks';
 import type { Context } from '../trpc/context';
 import { IdempotencyKey, RunEnvelope, RunIdInput, RunList, RunListInput, StartRunInput } from '../../../shared/src/schemas/run';
 import { LogToken } from '../../../shared/src/schemas/auth';
@@ -117,6 +118,21 @@ export const runsRouter = router({
     .input(LogTimesInput)
     .output(LogTimes)
     .query(({ ctx, input }) => runLogTimes(ctx.services.runs, input.run_id, input.from)),
+
+  logLines: viewerProcedure
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/runs/{run_id}/log-lines',
+        tags: ['runs'],
+        summary: 'Where a run’s log stands in lines',
+        description: `The end of the last whole line of what of the log is readable now (a byte offset into GET /runs/{run_id}/log), and how many lines come before it, split as the stream splits them (\\n, \\r\\n or a lone \\r). A viewer reads the log's end from there and numbers its lines without reading what comes before. ${needs('viewer')}`,
+        errorResponses: errors,
+      },
+    })
+    .input(RunIdInput)
+    .output(LogLineMark)
+    .query(({ ctx, input }) => runLineMark(ctx.services.runs, input.run_id)),
 
   /** Every run as it is created, starts and ends: for lists that update live. */
   onChange: viewerProcedure.subscription(({ ctx, signal }) => guardStream(ctx, signal, (stop) => ctx.services.runs.changes(stop))),

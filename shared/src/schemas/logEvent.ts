@@ -48,3 +48,16 @@ export const LogTimes = z.object({
   complete: z.boolean().describe('false when the index reached LOG_TIMES_MAX_ENTRIES: output past its last entry has no time of its own'),
 });
 export type LogTimes = z.infer<typeof LogTimes>;
+
+/**
+ * Where a run's log stands in lines: its last whole line (of what is readable now) ends at byte
+ * `offset`, and `lines` lines end there or before. A viewer numbers the log's end from it without
+ * reading what comes before.
+ */
+export const LogLineMark = z.object({
+  run_id: RunId,
+  offset: z.number().int().min(0).describe('where the last whole line of the readable log ends (a byte offset; 0 when none has)'),
+  lines: z.number().int().min(0).describe('lines of the log before `offset`'),
+  log_bytes: z.number().int().min(0).describe('bytes of the log readable now'),
+});
+export type LogLineMark = z.infer<typeof LogLineMark>;

@@ -80,7 +80,7 @@ const CR = 0x0d;
 const BREAKS = /\r\n|\r|\n/;
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
-/** A log's bytes, whole or arriving front to back, and where each of its lines starts. */
+/** A log's bytes, whole or arriving front to back (from byte `base` of the log on), and where each of its lines starts. */
 export class ByteLines implements LogLines {
   readonly numbered = true;
   /** Bytes indexed so far (from 0). */
@@ -89,7 +89,10 @@ export class ByteLines implements LogLines {
   private starts = new Uint32Array(1024);
   private lineCount = 0;
 
-  constructor(private bytes: Uint8Array) {}
+  constructor(
+    private bytes: Uint8Array,
+    private readonly base = 0,
+  ) {}
 
   get count(): number {
     return this.lineCount;
@@ -153,7 +156,7 @@ export class ByteLines implements LogLines {
   }
 
   offsetOf(i: number): number | null {
-    return i >= 0 && i < this.lineCount ? (this.starts[i] ?? null) : null;
+    return i >= 0 && i < this.lineCount ? this.base + (this.starts[i] ?? 0) : null;
   }
 
   slice(from: number, to: number): string[] {
@@ -167,18 +170,20 @@ export class ByteLines implements LogLines {
   }
 }
 
+/** Where the first line that begins in `bytes` starts, when they may begin in the middle of a line (past a CRLF whole). */
+export function firstLineStart(bytes: Uint8Array): number {
+  let at = 0;
+  while (at < bytes.length && bytes[at] !== LF && bytes[at] !== CR) at++;
+  const start = Math.min(bytes.length, at + 1);
+  return bytes[at] === CR && bytes[start] === LF ? start + 1 : start;
+}
+
 /**
  * The lines of a log's last bytes (`bytes`, from offset `from`), without the first one when it may
  * have begun before them: what a finished log shows while the rest of it arrives.
  */
 export function tailLines(bytes: Uint8Array, from: number): StringLines {
-  let start = 0;
-  if (from > 0) {
-    let at = 0;
-    while (at < bytes.length && bytes[at] !== LF && bytes[at] !== CR) at++;
-    start = Math.min(bytes.length, at + 1);
-    if (bytes[at] === CR && bytes[start] === LF) start++;
-  }
+  const start = from > 0 ? firstLineStart(bytes) : 0;
   const lines = new StringLines(false);
   const index = new ByteLines(bytes.subarray(start));
   index.index(bytes.length);
@@ -186,12 +191,33 @@ export function tailLines(bytes: Uint8Array, from: number): StringLines {
   return lines;
 }
 
-/** A running log: the lines already written (read as bytes, up to a line's end), then those arriving live. */
+/**
+ * Lines that are counted but not here yet: those before a running log's end, numbered from the
+ * server's count while they load. Empty until then.
+ */
+export class CountedLines implements LogLines {
+  readonly numbered = true;
+  constructor(readonly count: number) {}
+
+  text(): string {
+    return '';
+  }
+
+  slice(from: number, to: number): string[] {
+    return new Array<string>(Math.max(0, Math.min(to, this.count) - Math.max(0, from))).fill('');
+  }
+
+  offsetOf(): null {
+    return null;
+  }
+}
+
+/** Two runs of a log's lines, one after the other: the lines already written (or counted) and those after them. */
 export class JoinedLines implements LogLines {
   readonly numbered = true;
   constructor(
     private readonly head: LogLines,
-    private readonly rest: StringLines,
+    private readonly rest: LogLines,
   ) {}
 
   get count(): number {

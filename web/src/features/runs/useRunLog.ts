@@ -2,7 +2,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
-import { useTRPC } from '../../lib/trpc';
+import { useTRPC, useTRPCClient } from '../../lib/trpc';
 import { JoinedLines, StringLines, type LogLines } from './logLines';
 import { readLog, readWritten, type LogProgress } from './logRanges';
 
@@ -25,10 +25,11 @@ export interface RunLog {
 }
 
 /**
- * A run's log. A finished run's is read by byte ranges (its end at once, then the rest); a running
- * run's comes live over the tRPC WebSocket, lines accumulating in one store (drawn at most every
- * RENDER_MS); after a network drop or a server restart the client resubscribes from the last event id
- * it saw, so nothing is missed and nothing comes twice.
+ * A run's log, opened at its end: the last bytes read by a byte range, numbered by the server's count
+ * of lines, the rest read by byte ranges after them. A running run's is caught up by byte reads, then
+ * comes live over the tRPC WebSocket, lines accumulating in one store (drawn at most every RENDER_MS);
+ * after a network drop or a server restart the client resubscribes from the last event id it saw, so
+ * nothing is missed and nothing comes twice.
  */
 export function useRunLog(runId: string): RunLog {
   const trpc = useTRPC();
@@ -83,7 +84,18 @@ export function useRunLog(runId: string): RunLog {
   const logToken = useMutation(trpc.runs.logToken.mutationOptions());
   const { mutateAsync } = logToken;
   const path = `/runs/${encodeURIComponent(runId)}/log`;
-  const token = useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]);
+  // The first token is asked for as the page opens, beside the run's record: either way the log is read by bytes.
+  const early = useRef<{ runId: string; token: Promise<string | null> } | null>(null);
+  useEffect(() => {
+    early.current = { runId, token: mutateAsync({ run_id: runId }).then(({ token }) => token, () => null) };
+  }, [mutateAsync, runId]);
+  const token = useCallback(async () => {
+    const first = early.current?.runId === runId ? await early.current.token : null;
+    early.current = null;
+    return first ?? (await mutateAsync({ run_id: runId })).token;
+  }, [mutateAsync, runId]);
+  const client = useTRPCClient();
+  const mark = useCallback(() => client.runs.logLines.query({ run_id: runId }), [client, runId]);
 
   // A finished log by byte ranges (its end first); a running one's written part in one read of its
   // bytes, the rest then live from there. Read once per run: the record's later updates change neither.
@@ -97,17 +109,19 @@ export function useRunLog(runId: string): RunLog {
     const options = { path, token, signal: abort.signal };
     const reading =
       source === 'live'
-        ? readWritten({ ...options, show: (lines) => show(new JoinedLines(lines, live.current), null) }).then(({ lines, next }) => {
+        ? readWritten({ ...options, mark, show: (lines) => show(new JoinedLines(lines, live.current), null) }).then(async ({ lines, next, head }) => {
             show(new JoinedLines(lines, live.current), null);
             liveAt.current = next;
             setLiveFrom(next);
+            // The lines before the end it read, while the live stream goes on; numbered as they were.
+            if (head) show(new JoinedLines(await head(), live.current), null);
           })
-        : readLog({ ...options, show }).then(() => setEnded(known));
+        : readLog({ ...options, mark, show }).then(() => setEnded(known));
     reading.catch((e: unknown) => {
       if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
     });
     return () => abort.abort();
-  }, [source, path, token]);
+  }, [source, path, token, mark]);
 
   useEffect(
     () => () => {
