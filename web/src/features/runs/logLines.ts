@@ -37,7 +37,7 @@ export function lastAtOrBelow(sorted: ArrayLike<number>, n: number, value: numbe
 }
 
 /**
- * Lines held as strings: the live stream's, or a finished log's last bytes while the rest loads. Where
+ * Lines held as strings: the live stream's. Where
  * each batch of lines began in the log is kept (the stream's events say it), not each line's: a batch
  * came at once, so its lines share an arrival time.
  */
@@ -46,7 +46,7 @@ export class StringLines implements LogLines {
   /** The first line of each batch that came with an offset, and that offset. */
   private readonly batchLines: number[] = [];
   private readonly batchOffsets: number[] = [];
-  constructor(readonly numbered = true) {}
+  readonly numbered = true;
 
   get count(): number {
     return this.lines.length;
@@ -179,19 +179,6 @@ export function firstLineStart(bytes: Uint8Array): number {
 }
 
 /**
- * The lines of a log's last bytes (`bytes`, from offset `from`), without the first one when it may
- * have begun before them: what a finished log shows while the rest of it arrives.
- */
-export function tailLines(bytes: Uint8Array, from: number): StringLines {
-  const start = from > 0 ? firstLineStart(bytes) : 0;
-  const lines = new StringLines(false);
-  const index = new ByteLines(bytes.subarray(start));
-  index.index(bytes.length);
-  lines.push(index.slice(0, index.count));
-  return lines;
-}
-
-/**
  * Lines that are counted but not here yet: those before a running log's end, numbered from the
  * server's count while they load. Empty until then.
  */
@@ -212,13 +199,38 @@ export class CountedLines implements LogLines {
   }
 }
 
+/** Lines whose numbers are not known yet: a log's end read before the server's count of the lines before it. */
+export class UnnumberedLines implements LogLines {
+  readonly numbered = false;
+  constructor(private readonly lines: LogLines) {}
+
+  get count(): number {
+    return this.lines.count;
+  }
+
+  text(i: number): string {
+    return this.lines.text(i);
+  }
+
+  slice(from: number, to: number): string[] {
+    return this.lines.slice(from, to);
+  }
+
+  offsetOf(i: number): number | null {
+    return this.lines.offsetOf(i);
+  }
+}
+
 /** Two runs of a log's lines, one after the other: the lines already written (or counted) and those after them. */
 export class JoinedLines implements LogLines {
-  readonly numbered = true;
   constructor(
     private readonly head: LogLines,
     private readonly rest: LogLines,
   ) {}
+
+  get numbered(): boolean {
+    return this.head.numbered && this.rest.numbered;
+  }
 
   get count(): number {
     return this.head.count + this.rest.count;

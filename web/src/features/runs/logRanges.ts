@@ -1,11 +1,13 @@
 /**
- * A finished run's log read by byte ranges from the raw log (GET /runs/{run_id}/log, with a
- * short-lived run-bound token as ?access_token=): its last bytes first, shown at once, then the
- * whole of it in pieces, indexed as they arrive, for line numbers, links and search. Nothing is
- * replayed through the live stream, and the bytes are kept as bytes.
+ * A run's log read by byte ranges from the raw log (GET /runs/{run_id}/log, with a short-lived
+ * run-bound token as ?access_token=): its last bytes first, shown at once and numbered as soon as the
+ * server's count of the lines before them comes (GET /runs/{run_id}/log-lines, asked at the same
+ * time), then the rest in pieces, indexed as they arrive, for scrolling, links and search. A running
+ * log is caught up by byte reads from its end before the live stream takes over. Nothing is replayed
+ * through the live stream, and the bytes are kept as bytes.
  */
 import type { LogLineMark } from '../../../../shared/src/schemas/logEvent';
-import { ByteLines, CountedLines, firstLineStart, JoinedLines, tailLines, type LogLines } from './logLines';
+import { ByteLines, CountedLines, firstLineStart, JoinedLines, UnnumberedLines, type LogLines } from './logLines';
 
 /** The end of the log fetched first: a few screens, whatever the log's size. */
 export const TAIL_BYTES = 256 * 1024;
@@ -26,22 +28,11 @@ export interface ReadLogOptions {
   signal: AbortSignal;
   /** Where the log's last whole line ends and how many lines come before it (GET /runs/{run_id}/log-lines). */
   mark: () => Promise<LineMark>;
-  /** The lines to show: the log's end (numbered when the mark allows) while the rest loads, then all of it. */
+  /** The lines to show: the log's end (numbered once counted) while the rest loads, then all of it. */
   show: (lines: LogLines, progress: LogProgress | null) => void;
 }
 
 export type LineMark = Pick<LogLineMark, 'offset' | 'lines'>;
-
-/**
- * How many lines of the log come before `kept` (its bytes from offset `start`, a line's start on),
- * from a mark within them; null when the mark is not (a log not counted where it is kept).
- */
-function linesBefore(kept: Uint8Array, start: number, mark: LineMark): number | null {
-  if (mark.offset < start || mark.offset - start > kept.length) return null;
-  const upToMark = new ByteLines(kept.subarray(0, mark.offset - start));
-  upToMark.index(mark.offset - start);
-  return Math.max(0, mark.lines - upToMark.count);
-}
 
 /** The server's reason for a refusal, from its JSON error body. */
 async function reasonOf(res: Response): Promise<string> {
@@ -79,8 +70,10 @@ function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'tok
 
 /** A read of a running log that brings less than this is caught up: the live stream takes over. */
 const CAUGHT_UP_BYTES = 1024 * 1024;
-/** Reads of a running log at most before the live stream takes over, however fast it grows. */
+/** Reads of a running log at most before the live stream takes over, however fast it grows (unless its end is not numbered yet). */
 const CATCH_UP_READS = 4;
+/** Times the server is asked to count again when the log outgrew its count before the end was read. */
+const RECOUNTS = 2;
 
 const bytesOf = async (res: Response | null) => (res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array(0));
 
@@ -105,8 +98,69 @@ async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPi
   }
 }
 
+/** The log's last TAIL_BYTES (all of it when shorter): its bytes, where they begin, and the log's size then. */
+async function readEnd(get: RangeReader): Promise<{ bytes: Uint8Array; from: number; total: number }> {
+  const res = await get(`bytes=-${TAIL_BYTES}`);
+  // None: an empty log (a range of nothing).
+  if (!res) return { bytes: new Uint8Array(0), from: 0, total: 0 };
+  const bytes = await bytesOf(res);
+  const range = /^bytes (\d+)-(-?\d+)\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+  // A 200 is the whole log (a short one, or a server that ignored the range).
+  return res.status === 206 && range ? { bytes, from: Number(range[1]), total: Number(range[3]) } : { bytes, from: 0, total: bytes.length };
+}
+
+/**
+ * A log's lines from a line's start (`start`, in the log) on, numbered once it is known how many come
+ * before them: from the server's count, at a line's end within them.
+ */
+class LogEnd {
+  readonly lines: ByteLines;
+  /** Lines before `start`; null while unknown. */
+  before: number | null;
+
+  constructor(
+    readonly start: number,
+    bytes: Uint8Array,
+  ) {
+    this.lines = new ByteLines(bytes, start);
+    this.before = start === 0 ? 0 : null;
+  }
+
+  /**
+   * Numbers the lines from `mark` (a line's end), given the bytes from `start` on read so far:
+   * 'numbered', 'early' (the mark is before them: the log outgrew the count), or 'later' (past them).
+   */
+  number(mark: LineMark, bytes: Uint8Array): 'numbered' | 'early' | 'later' {
+    if (this.before !== null) return 'numbered';
+    if (mark.offset < this.start) return 'early';
+    if (mark.offset - this.start > bytes.length) return 'later';
+    const upToMark = new ByteLines(bytes.subarray(0, mark.offset - this.start));
+    upToMark.index(mark.offset - this.start);
+    this.before = Math.max(0, mark.lines - upToMark.count);
+    return 'numbered';
+  }
+
+  /** The lines as they can be shown now: numbered, with those before them counted but empty, or not yet (the same object until numbered). */
+  shown(): LogLines {
+    if (this.before === null) return (this.view ??= new UnnumberedLines(this.lines));
+    return this.before > 0 ? new JoinedLines(new CountedLines(this.before), this.lines) : this.lines;
+  }
+
+  private view: LogLines | undefined;
+}
+
+/** The server's count, asked now, settled or not: the value once it has come (null for a failure). */
+function asked(mark: () => Promise<LineMark>): { value: LineMark | null | undefined; done: Promise<void> } {
+  const state: { value: LineMark | null | undefined; done: Promise<void> } = { value: undefined, done: Promise.resolve() };
+  state.done = mark().then(
+    (m) => void (state.value = m),
+    () => void (state.value = null),
+  );
+  return state;
+}
+
 export interface Written {
-  /** The lines written so far, numbered; while `head` is pending, those before the end read are counted but empty. */
+  /** The lines written so far: numbered, while `head` is pending those before the end read counted but empty. */
   lines: LogLines;
   /** Where the live stream resumes (a byte offset, as its event ids are). */
   next: number;
@@ -116,91 +170,95 @@ export interface Written {
 
 /**
  * A running log's lines written so far, up to the end of its last whole line, read as bytes (they
- * cost the server and the browser far less than the same output replayed as events): from a little
- * before the end of its last whole line (`mark`, counted by the server, numbers them), and again from
- * where the last read's whole lines ended while the log grows fast, each read's lines shown. What came
- * before the first read is read afterwards, by `head`, while the live stream goes on from `next`.
+ * cost the server and the browser far less than the same output replayed as events): its end first,
+ * then again from where the last read's whole lines ended while it grows fast, each read's lines
+ * shown; numbered by the server's count, asked beside the first read. What came before the end is read
+ * afterwards, by `head`, while the live stream goes on from `next`.
  */
-export async function readWritten(
-  options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark'> & { show: (lines: LogLines) => void },
-): Promise<Written> {
+export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark'> & { show: (lines: LogLines) => void }): Promise<Written> {
   const get = rangeReader(options);
-  const mark = await options.mark();
-  const from = Math.max(0, mark.offset - TAIL_BYTES);
-  let piece = await bytesOf(await get(from === 0 ? null : `bytes=${from}-`));
-  // A log shorter than its mark (a server that rewrote it meanwhile): read from its start, counting there.
-  if (piece.length < mark.offset - from) return readWritten({ ...options, mark: () => Promise.resolve({ offset: 0, lines: 0 }) });
-  // The bytes kept begin with the first line that begins in them; the mark, a line's end, numbers them.
-  const skip = from > 0 ? firstLineStart(piece) : 0;
-  piece = piece.subarray(skip);
-  const start = from + skip;
-  /** Lines before `start`: counted by the server, read by `head`. */
-  const before = start > 0 ? (linesBefore(piece, start, mark) ?? 0) : 0;
-
-  /** Bytes of the log from `start` on, up to a line's end: `buffer`'s first `used`. */
+  let count = asked(options.mark);
+  const first = await readEnd(get);
+  const skip = first.from > 0 ? firstLineStart(first.bytes) : 0;
+  const end = new LogEnd(first.from + skip, new Uint8Array(0));
+  /** Bytes of the log from `end.start` on, up to a line's end: `buffer`'s first `used`. */
   let buffer = new Uint8Array(0);
   let used = 0;
-  const lines = new ByteLines(buffer, start);
-  const numbered = start > 0 ? new JoinedLines(new CountedLines(before), lines) : lines;
-  for (let read = 0; ; ) {
-    // Up to the end of its last whole line (the mark's at least): the rest is read again with what follows it.
-    const whole = Math.max(piece.lastIndexOf(0x0a) + 1, read === 0 ? mark.offset - start : 0);
+  let piece = first.bytes.subarray(skip);
+  for (let read = 0, recounts = 0; ; ) {
+    // Up to the end of its last whole line: the rest is read again with what follows it.
+    const whole = piece.lastIndexOf(0x0a) + 1;
     if (whole > 0) {
       if (used + whole > buffer.length) {
         // Room for this read and as much again: a log that keeps growing is copied a few times, not each read.
-        const grown = new Uint8Array(read === 0 ? whole : 2 * (used + whole));
+        const grown = new Uint8Array(used === 0 ? whole : 2 * (used + whole));
         grown.set(buffer.subarray(0, used));
         buffer = grown;
       }
       buffer.set(piece.subarray(0, whole), used);
       used += whole;
-      lines.grow(buffer.subarray(0, used));
-      lines.index(used);
-      options.show(numbered);
+      end.lines.grow(buffer.subarray(0, used));
+      end.lines.index(used);
     }
-    if (whole < CAUGHT_UP_BYTES || ++read >= CATCH_UP_READS) break;
-    piece = await bytesOf(await get(`bytes=${start + used}-`));
+    let numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
+    if (whole > 0 || numbering === 'numbered') options.show(end.shown());
+    const caughtUp = whole < CAUGHT_UP_BYTES || ++read >= CATCH_UP_READS;
+    if (caughtUp && end.before === null) {
+      // Caught up but not numbered: the count is awaited, asked again if the log outgrew it, read up to if past what was read.
+      for (;;) {
+        await count.done;
+        numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
+        if (numbering !== 'early' || recounts++ >= RECOUNTS) break;
+        count = asked(options.mark);
+      }
+      if (numbering === 'numbered') options.show(end.shown());
+      // A log the server could not count, or did not count in time, stays unnumbered until its start is read.
+      if (numbering !== 'later') break;
+    } else if (caughtUp) break;
+    piece = await bytesOf(await get(`bytes=${end.start + used}-`));
   }
+  const next = end.start + used;
+  if (end.start === 0) return { lines: end.lines, next, head: null };
   const head = async () => {
-    const bytes = new Uint8Array(start);
+    const bytes = new Uint8Array(end.start);
     const headLines = new ByteLines(bytes);
-    await readPieces(get, bytes, start, (upTo) => headLines.index(upTo));
-    headLines.index(start);
-    return new JoinedLines(headLines, lines);
+    await readPieces(get, bytes, end.start, (upTo) => headLines.index(upTo));
+    headLines.index(end.start);
+    return new JoinedLines(headLines, end.lines);
   };
-  return { lines: numbered, next: start + used, head: start > 0 ? head : null };
+  return { lines: end.shown(), next, head };
 }
 
+/** A finished log: its end at once (numbered when the server's count comes), then the whole of it. */
 export async function readLog({ path, token, signal, show, mark }: ReadLogOptions): Promise<void> {
   const get = rangeReader({ path, token, signal });
-  // The end, and the server's count of lines that numbers it (asked together; a log it cannot count stays unnumbered until read).
-  const [first, counted] = await Promise.all([get(`bytes=-${TAIL_BYTES}`), mark().catch(() => null)]);
-  if (!first) throw new Error('could not read the log (416: the server found no bytes in it)');
-  const end = new Uint8Array(await first.arrayBuffer());
-  const range = /^bytes (\d+)-(-?\d+)\/(\d+)$/.exec(first.headers.get('content-range') ?? '');
-  // A 200 is the whole log (an empty one, or a server that ignored the range).
-  const from = first.status === 206 && range ? Number(range[1]) : 0;
-  const total = first.status === 206 && range ? Number(range[3]) : end.length;
+  const count = asked(mark);
+  const { bytes: last, from, total } = await readEnd(get);
   if (from === 0) {
-    const whole = new ByteLines(end);
-    whole.index(end.length);
+    const whole = new ByteLines(last);
+    whole.index(last.length);
     return show(whole, null);
   }
-  // Until the whole log is here its end stays in view, numbered by the server's count or, without one, unnumbered.
-  const skip = firstLineStart(end);
-  const kept = new ByteLines(end.subarray(skip), from + skip);
-  kept.index(end.length - skip);
-  const before = counted && linesBefore(end.subarray(skip), from + skip, counted);
-  const tail = typeof before === 'number' ? new JoinedLines(new CountedLines(before), kept) : tailLines(end, from);
-  show(tail, { loaded: end.length, total });
+  const skip = firstLineStart(last);
+  const end = new LogEnd(from + skip, last.subarray(skip));
+  end.lines.index(last.length - skip);
+  let loaded = last.length;
+  const showEnd = () => show(end.shown(), { loaded, total });
+  showEnd();
+  // Until the whole log is here its end stays in view, numbered as soon as the count comes.
+  void count.done.then(() => {
+    if (count.value && end.before === null && end.number(count.value, last.subarray(skip)) === 'numbered' && loaded < total) showEnd();
+  });
 
   const bytes = new Uint8Array(total);
-  bytes.set(end, from);
+  bytes.set(last, from);
   const lines = new ByteLines(bytes);
   await readPieces(get, bytes, from, (upTo) => {
     lines.index(upTo);
-    show(tail, { loaded: upTo + end.length, total });
+    loaded = upTo + last.length;
+    showEnd();
   });
   lines.index(total);
+  loaded = total;
   show(lines, null);
 }

@@ -25,6 +25,22 @@ export interface RunLog {
 }
 
 /**
+ * `ask`, called once as soon as the component mounts (or `ask` changes); its answer goes to the
+ * first caller, and later callers (or any after a failure) ask again.
+ */
+function useEarly<T>(ask: () => Promise<T>): () => Promise<T> {
+  const first = useRef<Promise<T | null> | null>(null);
+  useEffect(() => {
+    first.current = ask().catch(() => null);
+  }, [ask]);
+  return useCallback(async () => {
+    const early = first.current;
+    first.current = null;
+    return (early && (await early)) ?? ask();
+  }, [ask]);
+}
+
+/**
  * A run's log, opened at its end: the last bytes read by a byte range, numbered by the server's count
  * of lines, the rest read by byte ranges after them. A running run's is caught up by byte reads, then
  * comes live over the tRPC WebSocket, lines accumulating in one store (drawn at most every RENDER_MS);
@@ -81,20 +97,12 @@ export function useRunLog(runId: string): RunLog {
     ),
   );
 
-  const logToken = useMutation(trpc.runs.logToken.mutationOptions());
-  const { mutateAsync } = logToken;
-  const path = `/runs/${encodeURIComponent(runId)}/log`;
-  // The first token is asked for as the page opens, beside the run's record: either way the log is read by bytes.
-  const early = useRef<{ runId: string; token: Promise<string | null> } | null>(null);
-  useEffect(() => {
-    early.current = { runId, token: mutateAsync({ run_id: runId }).then(({ token }) => token, () => null) };
-  }, [mutateAsync, runId]);
-  const token = useCallback(async () => {
-    const first = early.current?.runId === runId ? await early.current.token : null;
-    early.current = null;
-    return first ?? (await mutateAsync({ run_id: runId })).token;
-  }, [mutateAsync, runId]);
+  const { mutateAsync } = useMutation(trpc.runs.logToken.mutationOptions());
   const client = useTRPCClient();
+  const path = `/runs/${encodeURIComponent(runId)}/log`;
+  // Asked for as the page opens, beside the run's record: every log is read by bytes.
+  const token = useEarly(useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]));
+  // Asked for beside the first read of the log's end, which shows before it comes (the count of a long log takes a moment).
   const mark = useCallback(() => client.runs.logLines.query({ run_id: runId }), [client, runId]);
 
   // A finished log by byte ranges (its end first); a running one's written part in one read of its
