@@ -25,11 +25,6 @@ export default tseslint.config(
     rules: { 'max-lines': ['error', { max: 300, skipBlankLines: true, skipComments: true }] },
   },
   {
-    // Being reshaped around a long-lived spawn helper (issue 19); split with that change.
-    files: ['server/src/process/executor.ts'],
-    rules: { 'max-lines': ['error', { max: 420, skipBlankLines: true, skipComments: true }] },
-  },
-  {
     files: ['server/src/services/**/*.ts', 'server/src/process/**/*.ts', 'server/src/store/**/*.ts'],
     // A colocated test may check a service and a transport's form of it together.
     ignores: ['**/*.test.ts'],
