@@ -35,16 +35,30 @@ export interface Command {
   detached: boolean;
 }
 
+/** What an executor is made of, probed once at start-up (createExecutor). */
+export interface ExecutorParts {
+  /** The machine's cgroups, where runs can have their own; null where they cannot. */
+  cgroups: Cgroups | null;
+  identity: Identity;
+  helper: SpawnHelper;
+  /** What this executor enforces here, as /health reports it. */
+  capabilities: Capabilities;
+}
+
 export abstract class BaseExecutor implements ProcessExecutor {
   abstract readonly isolation: Isolation;
-  abstract readonly capabilities: Capabilities;
+  readonly capabilities: Capabilities;
+  protected readonly identity: Identity;
+  private readonly cgroups: Cgroups | null;
+  private readonly helper: SpawnHelper;
   protected abstract command(spec: SpawnSpec): Command;
 
-  constructor(
-    private readonly cgroups: Cgroups | null,
-    protected readonly identity: Identity,
-    private readonly helper: SpawnHelper,
-  ) {}
+  constructor({ cgroups, identity, helper, capabilities }: ExecutorParts) {
+    this.cgroups = cgroups;
+    this.identity = identity;
+    this.helper = helper;
+    this.capabilities = capabilities;
+  }
 
   get runAs(): ToolUser | null {
     return this.identity.runAs;

@@ -4,14 +4,11 @@
  * (--die-with-parent), so a crash leaves nothing behind.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Capabilities } from '../../../shared/src/schemas/health';
-import { BaseExecutor, type Command } from './BaseExecutor';
-import type { Cgroups } from './cgroups';
+import { BaseExecutor, type Command, type ExecutorParts } from './BaseExecutor';
 import type { SpawnSpec } from './executor';
-import type { Identity } from './privileges';
 import { childPids, pidNamespace, pidsInNamespace, signal } from './procfs';
 import { bubblewrapArgs } from './sandbox';
-import type { HelperChild, SpawnHelper } from './SpawnHelper';
+import type { HelperChild } from './SpawnHelper';
 
 /** How long a SIGTERM waits for bubblewrap to have started the tool in its namespace. */
 const NAMESPACE_WAIT_MS = 1000;
@@ -20,14 +17,12 @@ const NAMESPACE_WAIT_MS = 1000;
 export class PidNamespaceExecutor extends BaseExecutor {
   readonly isolation = 'pid-namespace';
 
-  constructor(
-    private readonly bwrap: string,
-    cgroups: Cgroups | null,
-    identity: Identity,
-    helper: SpawnHelper,
-    readonly capabilities: Capabilities,
-  ) {
-    super(cgroups, identity, helper);
+  private readonly bwrap: string;
+
+  /** `bwrap`: bubblewrap's program. */
+  constructor({ bwrap, ...parts }: ExecutorParts & { bwrap: string }) {
+    super(parts);
+    this.bwrap = bwrap;
   }
 
   protected command(spec: SpawnSpec): Command {

@@ -3,25 +3,13 @@
  * calls setsid escapes (/health says this mode is in force). No sandbox; setpriv alone keeps the
  * tool from the server's privileges.
  */
-import type { Capabilities } from '../../../shared/src/schemas/health';
 import { BaseExecutor, type Command } from './BaseExecutor';
-import type { Cgroups } from './cgroups';
 import type { SpawnSpec } from './executor';
-import type { Identity } from './privileges';
-import type { HelperChild, SpawnHelper } from './SpawnHelper';
+import type { HelperChild } from './SpawnHelper';
 
 /** Fallback where bubblewrap is missing: the run's process group (setsid escapes it). */
 export class ProcessGroupExecutor extends BaseExecutor {
   readonly isolation = 'process-group';
-
-  constructor(
-    cgroups: Cgroups | null,
-    identity: Identity,
-    helper: SpawnHelper,
-    readonly capabilities: Capabilities,
-  ) {
-    super(cgroups, identity, helper);
-  }
 
   protected command(spec: SpawnSpec): Command {
     // No bubblewrap to set no_new_privs here: setpriv does, whoever the tool runs as.

@@ -161,10 +161,10 @@ export function createExecutor({ preference, probeCgroups, runAs, startHelper, l
       ...limits,
       ...privilegeCapabilities('pid-namespace', identity),
     };
-    return { executor: new PidNamespaceExecutor('bwrap', cgroups, identity, helper, capabilities), fallbackReason: null };
+    return { executor: new PidNamespaceExecutor({ bwrap: 'bwrap', cgroups, identity, helper, capabilities }), fallbackReason: null };
   }
   if (preference === 'pid-namespace') throw new Error(`PROCESS_ISOLATION=pid-namespace, but ${problem}`);
   const needsSandbox = { enforced: false, reason: `needs bubblewrap: ${problem}` } as const;
   const capabilities: Capabilities = { sandbox: needsSandbox, network_off: needsSandbox, ...limits, ...privilegeCapabilities('process-group', identity) };
-  return { executor: new ProcessGroupExecutor(cgroups, identity, helper, capabilities), fallbackReason: problem };
+  return { executor: new ProcessGroupExecutor({ cgroups, identity, helper, capabilities }), fallbackReason: problem };
 }
