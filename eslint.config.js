@@ -25,9 +25,15 @@ export default tseslint.config(
     rules: { 'max-lines': ['error', { max: 300, skipBlankLines: true, skipComments: true }] },
   },
   {
-    // Being reshaped around a long-lived spawn helper (issue 19); split with that change.
-    files: ['server/src/process/executor.ts'],
-    rules: { 'max-lines': ['error', { max: 420, skipBlankLines: true, skipComments: true }] },
+    // More than three positional parameters read as a riddle at the call site: one options object instead.
+    files: ['server/src/**/*.ts', 'shared/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'max-params': ['error', { max: 3 }] },
+  },
+  {
+    // TODO: issue 18, converted after the fleet work merges (these files are being changed elsewhere meanwhile).
+    files: ['server/src/fleet/**/*.ts', 'server/src/services/arrivalTimes.ts'],
+    rules: { 'max-params': 'off' },
   },
   {
     files: ['server/src/services/**/*.ts', 'server/src/process/**/*.ts', 'server/src/store/**/*.ts'],

@@ -8,29 +8,38 @@ import type { ApiIssue } from '../../shared/src/schemas/error';
 
 export type DomainErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_many' | 'unavailable';
 
+export interface DomainErrorInit {
+  kind: DomainErrorKind;
+  message: string;
+  /** For `too_many`: seconds until a retry can succeed (the Retry-After header). */
+  retryAfterS?: number;
+  /** For `bad_request`: each field at fault on its own (the message joins them). */
+  issues?: ApiIssue[];
+}
+
 export class DomainError extends Error {
-  constructor(
-    readonly kind: DomainErrorKind,
-    message: string,
-    /** For `too_many`: seconds until a retry can succeed (the Retry-After header). */
-    readonly retryAfterS?: number,
-    /** For `bad_request`: each field at fault on its own (the message joins them). */
-    readonly issues?: ApiIssue[],
-  ) {
+  readonly kind: DomainErrorKind;
+  readonly retryAfterS?: number;
+  readonly issues?: ApiIssue[];
+
+  constructor({ kind, message, retryAfterS, issues }: DomainErrorInit) {
     super(message);
+    this.kind = kind;
+    this.retryAfterS = retryAfterS;
+    this.issues = issues;
     this.name = 'DomainError';
   }
 }
 
-export const notFound = (message: string) => new DomainError('not_found', message);
-export const conflict = (message: string) => new DomainError('conflict', message);
-export const badRequest = (message: string) => new DomainError('bad_request', message);
+export const notFound = (message: string) => new DomainError({ kind: 'not_found', message });
+export const conflict = (message: string) => new DomainError({ kind: 'conflict', message });
+export const badRequest = (message: string) => new DomainError({ kind: 'bad_request', message });
 /** A 400 for several fields at once: one issue each, and a message naming them all. */
-export const invalidFields = (issues: ApiIssue[]) => new DomainError('bad_request', issues.map((i) => `${i.path}: ${i.message}`).join('; '), undefined, issues);
-export const unauthorized = (message: string) => new DomainError('unauthorized', message);
-export const forbidden = (message: string) => new DomainError('forbidden', message);
-export const unavailable = (message: string, retryAfterS?: number) => new DomainError('unavailable', message, retryAfterS);
-export const tooMany = (message: string, retryAfterS: number) => new DomainError('too_many', message, retryAfterS);
+export const invalidFields = (issues: ApiIssue[]) => new DomainError({ kind: 'bad_request', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues });
+export const unauthorized = (message: string) => new DomainError({ kind: 'unauthorized', message });
+export const forbidden = (message: string) => new DomainError({ kind: 'forbidden', message });
+export const unavailable = (message: string, retryAfterS?: number) => new DomainError({ kind: 'unavailable', message, retryAfterS });
+export const tooMany = (message: string, retryAfterS: number) => new DomainError({ kind: 'too_many', message, retryAfterS });
 
 const TRPC_CODE: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {
   bad_request: 'BAD_REQUEST',
@@ -71,9 +80,9 @@ export function asDomainError(error: unknown): DomainError | null {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   const text = typeof message === 'string' ? message : '';
   if ((typeof code === 'string' && UNREACHABLE.has(code)) || /^Connection terminated|timeout exceeded when trying to connect/i.test(text)) {
-    return new DomainError('unavailable', 'the database is unavailable; try again shortly', 5);
+    return unavailable('the database is unavailable; try again shortly', 5);
   }
-  if (isDiskFull(error)) return new DomainError('unavailable', `the disk of the database or LOG_DIR is full (${String(code)}); try again once space is freed`, 30);
+  if (isDiskFull(error)) return unavailable(`the disk of the database or LOG_DIR is full (${String(code)}); try again once space is freed`, 30);
   return null;
 }
 

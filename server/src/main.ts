@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const mode = await serverMode(rt, { ...runServiceOptions(rt, metrics), readiness }, metrics);
   const { runs } = mode;
   await mode.start();
-  const retention = new Retention(stores.runs, runs, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 }, log.error);
+  const retention = new Retention({ store: stores.runs, runs, onError: log.error }, { maxAgeDays: config.RETENTION_DAYS, keepPerTool: config.RETENTION_KEEP_PER_TOOL, intervalMs: config.RETENTION_INTERVAL_S * 1000 });
   retention.start();
   const schedules = new ScheduleService({ store: stores.schedules, runs }, { manageRole: config.SCHEDULES_ROLE, maxSchedules: config.SCHEDULES_MAX });
   const scheduler = new Scheduler({ store: stores.schedules, runs, cronOf: (s) => schedules.cronOf(s), log }, { graceMs: config.SCHEDULE_GRACE_S * 1000, tickMs: config.SCHEDULE_TICK_MS });
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     clockToleranceS: config.AUTH_JWT_CLOCK_TOLERANCE_S,
     jwksCooldownS: config.AUTH_JWKS_COOLDOWN_S,
   });
-  const auth = new Authenticator(apiKeys, jwt, audit, {
+  const auth = new Authenticator({ apiKeys, jwt, audit }, {
     disabled: config.AUTH_DISABLED,
     adminApiKey: config.ADMIN_API_KEY,
     authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     readiness,
     catalog: rt.catalog,
     runs,
-    logs: new LogStreamer(mode.feed, (id) => mode.logs.logState(id), (id) => mode.logs.logPath(id), { observer: metrics }),
+    logs: new LogStreamer({ feed: mode.feed, state: (id) => mode.logs.logState(id), logPath: (id) => mode.logs.logPath(id) }, { observer: metrics }),
     auth,
     apiKeys,
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),

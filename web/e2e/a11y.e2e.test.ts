@@ -13,7 +13,7 @@ import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import type { CreatedWebhook, DeliveryList } from '../../shared/src/schemas/webhook';
 import { api, ROOT, startServer, waitFor, type TestServer } from '../../server/test/harness';
-import { CATALOG as TEST_CATALOG, launchChromium, SHOTS } from './browser';
+import { CATALOG as TEST_CATALOG, launchChromium, openPage, SHOTS } from './browser';
 
 // The browser tests' catalog, and one tool that fails, for the failed run's page.
 const CATALOG = `${readFileSync(TEST_CATALOG, 'utf8')}
@@ -60,18 +60,12 @@ afterAll(async () => {
 interface Opened {
   page: Page;
   context: BrowserContext;
-  errors: Error[];
 }
 
-/** A fresh page in its own context; with `credential`, already signed in (as after an earlier visit). */
-async function open(s: TestServer, route: string, opts: { credential?: string; scheme?: Scheme; size?: Size } = {}): Promise<Opened> {
-  const context = await browser.newContext({ viewport: SIZES[opts.size ?? 'desktop'], colorScheme: opts.scheme ?? 'light' });
-  if (opts.credential) await context.addInitScript((c) => localStorage.setItem('oss-runner.credential', c), opts.credential);
-  const page = await context.newPage();
-  const errors: Error[] = [];
-  page.on('pageerror', (e) => errors.push(e));
-  await page.goto(s.url + route);
-  return { page, context, errors };
+/** A fresh page in its own context (openPage: an error thrown in the page fails the test), in a scheme and size; with `credential`, already signed in. */
+async function open(s: TestServer, route: string, { credential, scheme = 'light', size = 'desktop' }: { credential?: string; scheme?: Scheme; size?: Size } = {}): Promise<Opened> {
+  const page = await openPage(browser, s.url + route, { credential, viewport: SIZES[size], colorScheme: scheme });
+  return { page, context: page.context() };
 }
 
 interface Violation {
@@ -270,7 +264,6 @@ describe('axe-core finds nothing', () => {
               await shown.page.screenshot({ path: path.join(SHOTS, `a11y-${screen.name}-${scheme}-${size}.png`), fullPage: true });
               count(`${screen.name} ${scheme} ${size}`, result);
               expect(report(result.found)).toEqual([]);
-              expect(shown.errors).toEqual([]);
             } finally {
               await shown.context.close();
               await shown.cleanup?.();
@@ -317,7 +310,7 @@ const insideDialog = (page: Page) => page.evaluate(() => document.activeElement?
 
 describe('focus', () => {
   it('Tab and Shift+Tab cycle inside the sign-in dialog, and Escape does nothing harmful there', async () => {
-    const { page, context, errors } = await open(server, '/', { credential: 'osr_mistyped_1111111111111111111111111111' });
+    const { page, context } = await open(server, '/', { credential: 'osr_mistyped_1111111111111111111111111111' });
     await page.getByText('The server did not accept this key or token').waitFor();
     expect(await focused(page)).toBe('textarea credential');
     const seen: string[] = [];
@@ -336,13 +329,12 @@ describe('focus', () => {
     // A click on the page behind (the overlay) leaves focus in the dialog.
     await page.mouse.click(5, 5);
     expect(await insideDialog(page)).toBe(true);
-    expect(errors).toEqual([]);
     await context.close();
   });
 
   it('the Stop confirmation holds focus, closes on Escape and gives focus back to Stop; once stopped, the heading has it', async () => {
     const run = await startTicker();
-    const { page, context, errors } = await open(server, `/ui/runs/${run.run_id}`, { credential: server.adminKey });
+    const { page, context } = await open(server, `/ui/runs/${run.run_id}`, { credential: server.adminKey });
     try {
       const stop = page.getByRole('button', { name: 'Stop', exact: true });
       await stop.focus();
@@ -371,7 +363,6 @@ describe('focus', () => {
       await page.locator('.run-head [data-status="stopped"]').waitFor();
       await page.waitForFunction(() => document.activeElement?.matches('.run-head h2'), undefined, { timeout: 10_000 });
       expect(await focused(page)).toMatch(/^h2 ticker/);
-      expect(errors).toEqual([]);
     } finally {
       await context.close();
       await stopRun(run);

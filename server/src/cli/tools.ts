@@ -63,7 +63,15 @@ async function reachable(site: string): Promise<boolean> {
   }
 }
 
-async function fromRelease(name: string, version: string, build: GoBuild, dir: string, site: string): Promise<void> {
+/** A scanner's version being installed into `dir` (TOOLS_DIR/<name>-<version>). */
+interface Target {
+  name: string;
+  version: string;
+  dir: string;
+}
+
+/** `site`: GitHub, or a mirror of its release downloads. */
+async function fromRelease({ name, version, dir, build, site }: Target & { build: GoBuild; site: string }): Promise<void> {
   const arch = process.arch === 'arm64' ? 'arm64' : process.arch === 'x64' ? 'amd64' : null;
   if (!arch) throw new InstallError(`no ${name} release archive for ${process.arch}`);
   const base = `${site}/${build.release.repo}/releases/download/v${version}`;
@@ -89,7 +97,7 @@ async function fromRelease(name: string, version: string, build: GoBuild, dir: s
   }
 }
 
-async function fromSource(name: string, version: string, build: GoBuild, dir: string): Promise<void> {
+async function fromSource({ name, version, dir, build }: Target & { build: GoBuild }): Promise<void> {
   console.log(`  building ${build.package}@v${version} with ${(await run('go', ['version'])).stdout.trim()} (several minutes the first time)`);
   const ldflags = `-s -w -X ${build.versionVariable}=${version}`;
   // CGO off, as the projects' own release builds: a static binary that needs nothing else installed.
@@ -102,7 +110,7 @@ async function fromDirectory(name: string, source: string, dir: string): Promise
   await copyFile(path.join(source, name), path.join(dir, name));
 }
 
-async function fromPyPI(name: string, version: string, pkg: string, dir: string): Promise<void> {
+async function fromPyPI({ version, dir, pkg }: Target & { pkg: string }): Promise<void> {
   console.log(`  installing ${pkg}==${version} from PyPI into a virtual environment (a few minutes the first time)`);
   // The system's Python where there is one: a venv links to its interpreter, and one under a user's
   // home (pyenv's, say) is out of RUN_AS_USER's reach.
@@ -120,7 +128,8 @@ async function checkVersion(name: string, scanner: Scanner, program: string): Pr
   return output.split('\n').find((line) => line.includes(scanner.version))?.trim() ?? scanner.version;
 }
 
-async function install(toolsDir: string, name: string, scanner: Scanner, from: string, site: string): Promise<void> {
+/** `from`: release, source, or a directory that holds the program. */
+async function install({ toolsDir, name, scanner, from, site }: { toolsDir: string; name: string; scanner: Scanner; from: string; site: string }): Promise<void> {
   const started = Date.now();
   const dir = path.join(toolsDir, `${name}-${scanner.version}`);
   const complete = path.join(dir, '.complete');
@@ -135,9 +144,10 @@ async function install(toolsDir: string, name: string, scanner: Scanner, from: s
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   try {
-    if ('pip' in scanner.install) await fromPyPI(name, scanner.version, scanner.install.pip, dir);
-    else if (from === 'release') await fromRelease(name, scanner.version, scanner.install.go, dir, site);
-    else if (from === 'source') await fromSource(name, scanner.version, scanner.install.go, dir);
+    const target: Target = { name, version: scanner.version, dir };
+    if ('pip' in scanner.install) await fromPyPI({ ...target, pkg: scanner.install.pip });
+    else if (from === 'release') await fromRelease({ ...target, build: scanner.install.go, site });
+    else if (from === 'source') await fromSource({ ...target, build: scanner.install.go });
     else await fromDirectory(name, from, dir);
     const reported = await checkVersion(name, scanner, path.join(dir, entryPoint(name, scanner)));
     await writeFile(complete, `${new Date().toISOString()} ${reported}\n`);
@@ -198,7 +208,7 @@ async function main(argv: string[]): Promise<number> {
     from = (await reachable(site)) ? 'release' : 'source';
     console.log(from === 'release' ? `${site} answers: release archives` : `${site} does not answer here: building from source through the Go module proxy`);
   }
-  for (const name of chosen) await install(toolsDir, name, SCANNERS[name]!, from, site);
+  for (const name of chosen) await install({ toolsDir, name, scanner: SCANNERS[name]!, from, site });
   console.log(`done: ${path.join(toolsDir, 'bin')} is first on the tools' PATH`);
   return 0;
 }

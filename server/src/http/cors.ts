@@ -27,7 +27,7 @@ export function handleCors(req: IncomingMessage, res: ServerResponse, allowed: r
   res.setHeader('Vary', 'Origin');
   if (req.method !== 'OPTIONS' || !req.headers['access-control-request-method']) return false;
   if (!ok) {
-    sendError(res, 403, `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);
+    sendError({ res, status: 403, message: `origin ${origin} is not allowed (ALLOWED_ORIGINS)` });
     return true;
   }
   res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD, POST, DELETE', 'Access-Control-Allow-Headers': ALLOW_HEADERS, 'Access-Control-Max-Age': MAX_AGE_S });

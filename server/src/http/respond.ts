@@ -17,15 +17,23 @@ const CODE_OF_STATUS: Record<number, string> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** An answer to write: its status, and headers beside Content-Type and Content-Length. */
+interface Answer {
+  res: ServerResponse;
+  status: number;
+  headers?: Record<string, string>;
+}
+
+export function sendJson({ res, status, body, headers = {} }: Answer & { body: unknown }): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+/** An error in the API's one shape (ApiError): `message`, and the code of its status. */
+export function sendError({ res, status, message, headers }: Answer & { message: string }): void {
   const body: ApiError = { message, code: CODE_OF_STATUS[status] ?? 'ERROR' };
-  sendJson(res, status, body, headers);
+  sendJson({ res, status, body, headers });
 }
 
 /** Answers a thrown error: a DomainError with its status and message, anything else as a 500. */
@@ -36,10 +44,10 @@ export function sendThrown(res: ServerResponse, error: unknown, log: (e: unknown
   }
   const domain = asDomainError(error);
   if (domain) {
-    return sendError(res, HTTP_STATUS[domain.kind], domain.message, domain.retryAfterS ? { 'Retry-After': String(domain.retryAfterS) } : {});
+    return sendError({ res, status: HTTP_STATUS[domain.kind], message: domain.message, headers: domain.retryAfterS ? { 'Retry-After': String(domain.retryAfterS) } : {} });
   }
   log(error);
-  sendError(res, 500, 'internal server error');
+  sendError({ res, status: 500, message: 'internal server error' });
 }
 
 export class BodyTooLargeError extends Error {}

@@ -86,7 +86,16 @@ function responseShim(res: ServerResponse) {
   return { shim: shim as unknown as ServerResponse, answered };
 }
 
-export function restHandler(router: AppRouter, createContext: (opts: ContextOptions) => Promise<Context>, maxBodyBytes: number, onError: (e: unknown) => void) {
+export interface RestHandlerOptions {
+  router: AppRouter;
+  createContext: (opts: ContextOptions) => Promise<Context>;
+  /** Larger bodies are refused (413) before they are parsed. */
+  maxBodyBytes: number;
+  /** Told of internal errors (500s). */
+  onError: (e: unknown) => void;
+}
+
+export function restHandler({ router, createContext, maxBodyBytes, onError }: RestHandlerOptions) {
   // Built once: building it (per request, as its fetch adapter does) validates the whole router again.
   const handler = createOpenApiNodeHttpHandler<AppRouter, IncomingMessage, ServerResponse>({
     router,
@@ -105,7 +114,7 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
       try {
         body = await readBody(req, maxBodyBytes);
       } catch (e) {
-        if (e instanceof BodyTooLargeError) return sendError(res, 413, `body: larger than ${maxBodyBytes} bytes`);
+        if (e instanceof BodyTooLargeError) return sendError({ res, status: 413, message: `body: larger than ${maxBodyBytes} bytes` });
         throw e;
       }
       const type = req.headers['content-type'] ?? '';
@@ -114,18 +123,18 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
         req.headers['content-type'] = 'application/json';
         (req as IncomingMessage & { body?: unknown }).body = {};
       } else if (!/^application\/json\b/i.test(type)) {
-        return sendError(res, 415, `body: Content-Type must be application/json (got ${type || 'none'})`);
+        return sendError({ res, status: 415, message: `body: Content-Type must be application/json (got ${type || 'none'})` });
       } else {
         let parsed: unknown;
         try {
           parsed = JSON.parse(body.toString('utf8'));
         } catch {
-          return sendError(res, 400, 'body: not valid JSON');
+          return sendError({ res, status: 400, message: 'body: not valid JSON' });
         }
         // Spread into the input, `null`, `5`, `true` or `[]` would become `{}`: a start with no parameters.
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return sendError(res, 400, `body: must be a JSON object, not ${kindOf(parsed)}`);
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return sendError({ res, status: 400, message: `body: must be a JSON object, not ${kindOf(parsed)}` });
         // What the handler does next (serialising the body again) would overflow the stack on 10,000 levels.
-        if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) return sendError(res, 400, `body: nested deeper than ${MAX_JSON_DEPTH} levels`);
+        if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) return sendError({ res, status: 400, message: `body: nested deeper than ${MAX_JSON_DEPTH} levels` });
         // trpc-to-openapi compares the type case-sensitively, without parameters of its own.
         req.headers['content-type'] = 'application/json';
         (req as IncomingMessage & { body?: unknown }).body = parsed;
@@ -146,6 +155,6 @@ export function restHandler(router: AppRouter, createContext: (opts: ContextOpti
       // not JSON: fall back to the status alone
     }
     const retryAfterS = (raw.data as { retryAfterS?: unknown } | undefined)?.retryAfterS;
-    sendJson(res, answer.status, normalizeError(raw, answer.status), typeof retryAfterS === 'number' ? { 'Retry-After': String(retryAfterS) } : {});
+    sendJson({ res, status: answer.status, body: normalizeError(raw, answer.status), headers: typeof retryAfterS === 'number' ? { 'Retry-After': String(retryAfterS) } : {} });
   };
 }

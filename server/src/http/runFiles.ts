@@ -59,11 +59,11 @@ async function serveRunFile({ req, res, runId, services, onError }: RunRequest, 
     return sendThrown(res, e, onError);
   }
   if (opened === 'missing') return target.onMissing(res);
-  if (opened === 'replaced') return sendError(res, 409, 'the file is no longer the regular file its run left (a link or something else is in its place): it is not served');
+  if (opened === 'replaced') return sendError({ res, status: 409, message: 'the file is no longer the regular file its run left (a link or something else is in its place): it is not served' });
   const { handle, size } = opened;
   if (target.size !== undefined && size !== target.size) {
     await handle.close();
-    return sendError(res, 409, `the file changed after its run ended (${size} bytes, ${target.size} recorded): it is not served`);
+    return sendError({ res, status: 409, message: `the file changed after its run ended (${size} bytes, ${target.size} recorded): it is not served` });
   }
   // An If-Range names a version: this server keeps none, so the answer is the whole file.
   const range = req.headers['if-range'] === undefined ? rangeOf(req.headers.range, size) : null;
@@ -77,7 +77,7 @@ async function serveRunFile({ req, res, runId, services, onError }: RunRequest, 
   };
   if (range === 'unsatisfiable') {
     await handle.close();
-    return sendError(res, 416, `range: ${req.headers.range} is past the end of the file (${size} bytes)`, { 'Content-Range': `bytes */${size}` });
+    return sendError({ res, status: 416, message: `range: ${req.headers.range} is past the end of the file (${size} bytes)`, headers: { 'Content-Range': `bytes */${size}` } });
   }
   const { start, end } = range ?? { start: 0, end: size - 1 };
   res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': end - start + 1, ...(range ? { 'Content-Range': `bytes ${start}-${end}/${size}` } : {}) });

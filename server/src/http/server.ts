@@ -42,7 +42,7 @@ export async function sendMetrics(res: ServerResponse, metrics: Metrics): Promis
 /** METRICS_PORT: /metrics alone, open to whoever can reach that address (keep it on a private one). */
 export function createMetricsServer(metrics: Metrics, onError: (e: unknown) => void): http.Server {
   return http.createServer((req, res) => {
-    if ((req.url ?? '/').split('?', 1)[0] !== '/metrics') return sendError(res, 404, 'only /metrics is served here');
+    if ((req.url ?? '/').split('?', 1)[0] !== '/metrics') return sendError({ res, status: 404, message: 'only /metrics is served here' });
     sendMetrics(res, metrics).catch((e: unknown) => sendThrown(res, e, onError));
   });
 }
@@ -83,7 +83,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
       return retryAfterS ? { headers: { 'Retry-After': String(retryAfterS) } } : {};
     },
   });
-  const rest = restHandler(appRouter, createContext, config.MAX_BODY_BYTES, onError);
+  const rest = restHandler({ router: appRouter, createContext, maxBodyBytes: config.MAX_BODY_BYTES, onError });
   const docs = docsHandler();
   const web = webAppHandler(config.WEB_DIST);
   const document = openApiDocument(appRouter, { title: config.APP_NAME, version: services.version }, services.catalog.list());
@@ -96,7 +96,7 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     const method = req.method ?? 'GET';
     if (pathname === '/trpc' || pathname.startsWith('/trpc/')) return trpc(req, res);
     const allow = allowed(pathname);
-    if (allow && !allow.includes(method)) return sendError(res, 405, `method ${method} not allowed on ${pathname} (allowed: ${allow.join(', ')})`, { Allow: allow.join(', ') });
+    if (allow && !allow.includes(method)) return sendError({ res, status: 405, message: `method ${method} not allowed on ${pathname} (allowed: ${allow.join(', ')})`, headers: { Allow: allow.join(', ') } });
     const runRoute = RUN_ROUTE.exec(pathname);
     if (runRoute) {
       const request = { req, res, runId: decodeSegment(runRoute[1] ?? ''), services, onError };
@@ -111,10 +111,10 @@ export function createHttpApp(config: Config, services: Services, logger: Logger
     if (pathname === '/ready' && (method === 'GET' || method === 'HEAD')) {
       const readiness = await services.readiness();
       // Shutting down: a load balancer must stop sending work here at once.
-      if (services.stopping.aborted) return sendJson(res, 503, { ...readiness, ready: false, stopping: true });
-      return sendJson(res, readiness.ready ? 200 : 503, readiness);
+      if (services.stopping.aborted) return sendJson({ res, status: 503, body: { ...readiness, ready: false, stopping: true } });
+      return sendJson({ res, status: readiness.ready ? 200 : 503, body: readiness });
     }
-    if (pathname === '/openapi.json') return sendJson(res, 200, JSON.parse(openapi));
+    if (pathname === '/openapi.json') return sendJson({ res, status: 200, body: JSON.parse(openapi) });
     if (pathname === '/docs' || pathname.startsWith('/docs/')) return docs(req, res, pathname);
     if (pathname === '/ui' || pathname.startsWith('/ui/')) return web(req, res, pathname);
     if (pathname === '/' && (method === 'GET' || method === 'HEAD')) {

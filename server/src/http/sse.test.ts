@@ -17,7 +17,7 @@ async function eventsOf(log: Buffer, chunkBytes: number): Promise<StreamEvent[]>
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'sse-')), 'r.log');
   writeFileSync(file, log);
   const state = { length: log.length, ended: { run_id: 'r' } as Run };
-  const streamer = new LogStreamer(new LocalLogFeed(), () => Promise.resolve(state), () => file, { chunkBytes });
+  const streamer = new LogStreamer({ feed: new LocalLogFeed(), state: () => Promise.resolve(state), logPath: () => file }, { chunkBytes });
   const events: StreamEvent[] = [];
   for await (const e of streamer.events('r', 0, new AbortController().signal)) events.push(e);
   return events;

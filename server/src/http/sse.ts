@@ -39,7 +39,7 @@ export async function serveLogStream({ req, res, runId, services, onError }: Run
   for (const [field, raw] of Object.entries(given).reverse()) {
     if (raw === undefined || raw === '') continue;
     const id = LogEventId.safeParse(raw);
-    if (!id.success) return sendError(res, 400, `${field}: ${id.error.issues[0]?.message ?? 'invalid'}`);
+    if (!id.success) return sendError({ res, status: 400, message: `${field}: ${id.error.issues[0]?.message ?? 'invalid'}` });
     from = Number(id.data);
   }
   let principal;

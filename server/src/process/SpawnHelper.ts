@@ -172,10 +172,11 @@ export class SpawnHelper {
     if (!pending) return;
     if (message.op === 'failed') return pending.reject(Object.assign(new Error(message.message), { code: message.code ?? undefined }));
     // Known as live here and now: its exit may be the very next message, handled before any promise settles.
-    pending.resolve(this.child(gen, message.id, message.pid, message.startTicks, pending.group));
+    pending.resolve(this.child({ gen, id: message.id, pid: message.pid, startTicks: message.startTicks, group: pending.group }));
   }
 
-  private child(gen: Generation, id: number, pid: number, startTicks: string, group: boolean): HelperChild {
+  /** `id`: the helper's number for it; `group`: whether it leads a process group of its own. */
+  private child({ gen, id, pid, startTicks, group }: { gen: Generation; id: number; pid: number; startTicks: string; group: boolean }): HelperChild {
     const state = { exited: false };
     const exit = new Promise<HelperExit>((resolve, reject) => gen.live.set(id, { pid, startTicks, group, state, resolve, reject }));
     holdLoop(gen);

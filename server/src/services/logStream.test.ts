@@ -11,28 +11,28 @@ const b = (s: string) => Buffer.from(s, 'latin1');
 
 describe('cutPoint', () => {
   it('cuts after the last line break', () => {
-    expect(cutPoint(b('a\nb\nc'), 5, false, 64)).toBe(4);
-    expect(cutPoint(b('a\r\nb'), 4, false, 64)).toBe(3);
+    expect(cutPoint({ buf: b('a\nb\nc'), n: 5, final: false, chunkBytes: 64 })).toBe(4);
+    expect(cutPoint({ buf: b('a\r\nb'), n: 4, final: false, chunkBytes: 64 })).toBe(3);
   });
 
   it('holds a CR at the end until it knows whether LF follows', () => {
-    expect(cutPoint(b('a\nb\r'), 4, false, 64)).toBe(2);
-    expect(cutPoint(b('b\r'), 2, false, 64)).toBe(0);
-    expect(cutPoint(b('b\r'), 2, true, 64)).toBe(2);
+    expect(cutPoint({ buf: b('a\nb\r'), n: 4, final: false, chunkBytes: 64 })).toBe(2);
+    expect(cutPoint({ buf: b('b\r'), n: 2, final: false, chunkBytes: 64 })).toBe(0);
+    expect(cutPoint({ buf: b('b\r'), n: 2, final: true, chunkBytes: 64 })).toBe(2);
   });
 
   it('waits for the rest of a short partial line, takes it whole at the end', () => {
-    expect(cutPoint(b('abc'), 3, false, 64)).toBe(0);
-    expect(cutPoint(b('abc'), 3, true, 64)).toBe(3);
+    expect(cutPoint({ buf: b('abc'), n: 3, final: false, chunkBytes: 64 })).toBe(0);
+    expect(cutPoint({ buf: b('abc'), n: 3, final: true, chunkBytes: 64 })).toBe(3);
   });
 
   it('splits a line longer than a chunk, never inside a UTF-8 sequence', () => {
-    expect(cutPoint(b('aaaa'), 4, false, 4)).toBe(4);
+    expect(cutPoint({ buf: b('aaaa'), n: 4, final: false, chunkBytes: 4 })).toBe(4);
     const euro = Buffer.from('aa€€€', 'utf8'); // € is 3 bytes: e2 82 ac
-    expect(cutPoint(euro, 4, false, 4)).toBe(2);
-    expect(cutPoint(euro, 5, false, 5)).toBe(5);
-    expect(cutPoint(euro, 6, false, 6)).toBe(5);
-    expect(cutPoint(euro, 8, false, 8)).toBe(8);
+    expect(cutPoint({ buf: euro, n: 4, final: false, chunkBytes: 4 })).toBe(2);
+    expect(cutPoint({ buf: euro, n: 5, final: false, chunkBytes: 5 })).toBe(5);
+    expect(cutPoint({ buf: euro, n: 6, final: false, chunkBytes: 6 })).toBe(5);
+    expect(cutPoint({ buf: euro, n: 8, final: false, chunkBytes: 8 })).toBe(8);
   });
 });
 
@@ -58,7 +58,7 @@ describe('LogStreamer', () => {
     writeFileSync(file, '');
     const feed = new LocalLogFeed();
     let state: LogState = { length: 0, ended: null };
-    const streamer = new LogStreamer(feed, () => Promise.resolve(state), () => file, { chunkBytes: 8, pollMs: 10_000 });
+    const streamer = new LogStreamer({ feed, state: () => Promise.resolve(state), logPath: () => file }, { chunkBytes: 8, pollMs: 10_000 });
     const collecting = collect(streamer);
     const write = async (text: string, ended = false) => {
       appendFileSync(file, text);
@@ -92,7 +92,7 @@ describe('LogStreamer', () => {
     const text = Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n';
     writeFileSync(file, text);
     const state: LogState = { length: Buffer.byteLength(text), ended: run };
-    const streamer = new LogStreamer(new LocalLogFeed(), () => Promise.resolve(state), () => file, { chunkBytes: 4096 });
+    const streamer = new LogStreamer({ feed: new LocalLogFeed(), state: () => Promise.resolve(state), logPath: () => file }, { chunkBytes: 4096 });
     const [a, b] = await Promise.all([collect(streamer), collect(streamer)]);
     expect(a.length).toBe(b.length);
     a.forEach((e, i) => {

@@ -53,7 +53,7 @@ const DEFAULTS: LogStreamOptions = { chunkBytes: 96 * 1024, pollMs: 1000 };
  * of it at the end of a finished log; or, for a line longer than a whole chunk, at the chunk's last
  * UTF-8 character boundary. 0 means wait for more.
  */
-export function cutPoint(buf: Uint8Array, n: number, final: boolean, chunkBytes: number): number {
+export function cutPoint({ buf, n, final, chunkBytes }: { buf: Uint8Array; n: number; final: boolean; chunkBytes: number }): number {
   if (n === 0) return 0;
   if (final) return n;
   // A CR at the very end may be the first half of a CRLF: keep it until the next byte is known.
@@ -227,20 +227,37 @@ export interface StreamEvent extends LogEvent {
   chunk?: LogChunk;
 }
 
+/** Where the streamer finds a run's log: announcements of writes, how much may be read, the file. */
+export interface LogSource {
+  feed: LogFeed;
+  state: (runId: string) => Promise<LogState>;
+  logPath: (runId: string) => string;
+}
+
+/** A read of the chunk at `pos` of a run's log, `length` bytes of which may be read; `ended`: nothing more will come. */
+interface ChunkRead {
+  shared: SharedRun;
+  runId: string;
+  pos: number;
+  length: number;
+  ended: boolean;
+}
+
 export class LogStreamer {
   private readonly options: LogStreamOptions;
+  private readonly feed: LogFeed;
+  private readonly state: (runId: string) => Promise<LogState>;
+  private readonly logPath: (runId: string) => string;
   private readonly runs = new Map<string, SharedRun>();
   /** Reads are synchronous and their bytes are copied out at once: one buffer serves them all. */
   private readonly scratch: Buffer;
 
   private readonly observer: StreamObserver | undefined;
 
-  constructor(
-    private readonly feed: LogFeed,
-    private readonly state: (runId: string) => Promise<LogState>,
-    private readonly logPath: (runId: string) => string,
-    options: Partial<LogStreamOptions> = {},
-  ) {
+  constructor({ feed, state, logPath }: LogSource, options: Partial<LogStreamOptions> = {}) {
+    this.feed = feed;
+    this.state = state;
+    this.logPath = logPath;
     this.options = { ...DEFAULTS, ...options };
     this.observer = options.observer;
     this.scratch = Buffer.allocUnsafe(this.options.chunkBytes);
@@ -250,10 +267,11 @@ export class LogStreamer {
    * The chunk of the log that starts at `pos`. Readers at the same offset share one read and one
    * decoding (many readers following a live run cost about as much as one). Null: no whole line yet.
    */
-  private chunkAt(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): LogChunk | null {
+  private chunkAt(read: ChunkRead): LogChunk | null {
+    const { shared, pos } = read;
     const cached = shared.chunkAt(pos);
     if (cached) return cached;
-    const chunk = this.readChunk(shared, runId, pos, length, ended);
+    const chunk = this.readChunk(read);
     // Only whole chunks are kept: a position with no complete line yet is read again later.
     if (chunk) {
       shared.keep(pos, chunk);
@@ -265,13 +283,13 @@ export class LogStreamer {
    * Reads synchronously: the log was just written, so it is in the page cache, where reading a chunk
    * takes microseconds, less than a thread-pool round trip, and keeps readers right behind the writer.
    */
-  private readChunk(shared: SharedRun, runId: string, pos: number, length: number, ended: boolean): LogChunk | null {
+  private readChunk({ shared, runId, pos, length, ended }: ChunkRead): LogChunk | null {
     const { chunkBytes } = this.options;
     shared.fd ??= openSync(this.logPath(runId), 'r');
     const buf = this.scratch;
     const bytesRead = readSync(shared.fd, buf, 0, Math.min(chunkBytes, length - pos), pos);
     const final = ended && pos + bytesRead >= length;
-    const cut = cutPoint(buf, bytesRead, final, chunkBytes);
+    const cut = cutPoint({ buf, n: bytesRead, final, chunkBytes });
     if (cut === 0) return null;
     const raw = Buffer.from(buf.subarray(0, cut));
     const ascii = isAscii(raw);
@@ -295,6 +313,7 @@ export class LogStreamer {
    * The run's log as events, from byte offset `from` (0, or an id received earlier), live until the
    * run ends; the last event is `end` with the final run. Stops early when `signal` aborts.
    */
+  // eslint-disable-next-line max-params -- called from routers/runs.ts, changed elsewhere meanwhile (issue 18: an options object after the fleet work merges)
   async *events(runId: string, from: number, signal: AbortSignal, transport: Transport = 'sse'): AsyncGenerator<StreamEvent> {
     const { pollMs } = this.options;
     this.observer?.opened(transport);
@@ -311,7 +330,7 @@ export class LogStreamer {
         if (state.ended) final = state;
         const { length, ended } = state;
         if (pos < length) {
-          const chunk = this.chunkAt(shared, runId, pos, length, ended !== null);
+          const chunk = this.chunkAt({ shared, runId, pos, length, ended: ended !== null });
           if (chunk) {
             this.observer?.sent(transport, chunk.end - pos);
             pos = chunk.end;

@@ -31,18 +31,23 @@ export class LogWriter {
   /** Whether the log so far ends a line (the note then needs no newline before it). */
   private lineEnded = true;
 
-  private constructor(
-    private fd: number | null,
-    private readonly path: string,
-    private readonly maxBytes: number,
-    /** When each part of the output arrived, beside the log. */
-    readonly times: ArrivalTimes,
-  ) {}
+  private fd: number | null;
+  private readonly path: string;
+  private readonly maxBytes: number;
+  /** When each part of the output arrived, beside the log. */
+  readonly times: ArrivalTimes;
+
+  private constructor({ fd, path, maxBytes, times }: { fd: number; path: string; maxBytes: number; times: ArrivalTimes }) {
+    this.fd = fd;
+    this.path = path;
+    this.maxBytes = maxBytes;
+    this.times = times;
+  }
 
   static create(path: string, maxBytes: number, times: ArrivalTimesOptions = ARRIVAL_TIMES_DEFAULTS): LogWriter {
     // Readable too: on a disk that stays full the note is placed after the last whole line written.
     const fd = openSync(path, 'wx+', 0o640);
-    return new LogWriter(fd, path, maxBytes, ArrivalTimes.create(path, times));
+    return new LogWriter({ fd, path, maxBytes, times: ArrivalTimes.create(path, times) });
   }
 
   /** Whether output was left out of the log. */
@@ -70,7 +75,7 @@ export class LogWriter {
       // The head, straight into the log; what does not fit goes round the ring.
       const room = Math.min(chunk.length, Math.max(0, this.headBytes() - this.received));
       if (room > 0) {
-        this.length += writeAll(this.fd, chunk, 0, room, this.length);
+        this.length += writeAll(this.fd, chunk.subarray(0, room), this.length);
         this.lineEnded = chunk[room - 1] === 0x0a;
       }
       this.received += room;
@@ -91,7 +96,7 @@ export class LogWriter {
     const line = `[oss-runner: ${why} (${code}): output from here on is left out of the log]\n`;
     try {
       const note = Buffer.from(`${this.lineEnded ? '' : '\n'}${line}`);
-      this.length += writeAll(this.fd, note, 0, note.length, this.length);
+      this.length += writeAll(this.fd, note, this.length);
       this.noted = true;
       return;
     } catch {
@@ -109,7 +114,7 @@ export class LogWriter {
     }
     const note = Buffer.from(`${lineStart ? '' : '\n'}${line}`);
     try {
-      writeAll(this.fd, note, 0, note.length, cut);
+      writeAll(this.fd, note, cut);
       this.length = cut + note.length;
       this.noted = true;
     } catch {
@@ -128,8 +133,8 @@ export class LogWriter {
     const keep = bytes.length > size ? bytes.subarray(bytes.length - size) : bytes;
     const start = (this.received + (bytes.length - keep.length) - this.headBytes()) % size;
     const first = Math.min(keep.length, size - start);
-    writeAll(fd, keep, 0, first, start);
-    if (first < keep.length) writeAll(fd, keep, first, keep.length - first, 0);
+    writeAll(fd, keep.subarray(0, first), start);
+    if (first < keep.length) writeAll(fd, keep.subarray(first), 0);
     this.received += bytes.length;
   }
 
@@ -158,13 +163,13 @@ export class LogWriter {
       if (nl >= 0 && nl < length - 1) from = nl + 1;
       const skipped = this.received - this.length - (length - from);
       const marker = Buffer.from(`\n[oss-runner: the log is capped at ${this.maxBytes} bytes: ${skipped} bytes of output are left out here]\n`);
-      this.length += writeAll(log, marker, 0, marker.length, this.length);
+      this.length += writeAll(log, marker, this.length);
     }
     const logAt = this.length;
     for (let at = from; at < length; at += piece.length) {
       const n = Math.min(piece.length, length - at);
       readAt(at, n);
-      this.length += writeAll(log, piece, 0, n, this.length);
+      this.length += writeAll(log, piece.subarray(0, n), this.length);
       this.lineEnded = piece[n - 1] === 0x0a;
     }
     // The tail's bytes are where they are in the log only now: so are their arrival times.
@@ -200,7 +205,8 @@ export class LogWriter {
 /** Pieces the tail is copied in when the log closes. */
 const TAIL_COPY_BYTES = 1024 * 1024;
 
-function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number {
-  for (let done = 0; done < length; ) done += writeSync(fd, bytes, offset + done, length - done, position + done);
-  return length;
+/** Writes all of `bytes` at `position` (a write may take fewer than it was given); returns how many. */
+function writeAll(fd: number, bytes: Uint8Array, position: number): number {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  return bytes.length;
 }

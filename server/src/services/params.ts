@@ -236,7 +236,7 @@ const within = (dir: string, target: string) => target === dir || target.startsW
  * root both as written and with symlinks followed. Whether a path outside the roots exists is never
  * told: that is checked only inside them.
  */
-function resolvePath(name: string, value: string, roots: string[], forbidden: readonly string[] | null): string {
+function resolvePath({ name, value, roots, forbidden }: { name: string; value: string; roots: string[]; forbidden: readonly string[] | null }): string {
   const absolute = path.resolve(roots[0] ?? '/', value);
   const notUnder = () => badRequest(`params.${name}: ${value} is not under ${roots.join(' or ')}`);
   if (!roots.some((root) => within(path.resolve(root), absolute))) throw notUnder();
@@ -282,13 +282,13 @@ export function validateParams(specs: ParamSpecs, input: Record<string, unknown>
   const values = parsed.data as Record<string, unknown>;
   for (const [name, spec] of Object.entries(specs)) {
     const v = values[name];
-    if (spec.type === 'path' && typeof v === 'string') values[name] = resolvePath(name, v, spec.roots, forbidden);
+    if (spec.type === 'path' && typeof v === 'string') values[name] = resolvePath({ name, value: v, roots: spec.roots, forbidden });
   }
   return values;
 }
 
 /** The argv with each placeholder replaced by its one value (a false boolean drops its element). */
-export function buildArgv(cmd: string[], specs: ParamSpecs, values: Record<string, unknown>, artifactsDir: string): string[] {
+export function buildArgv({ cmd, specs, values, artifactsDir }: { cmd: string[]; specs: ParamSpecs; values: Record<string, unknown>; artifactsDir: string }): string[] {
   const argv: string[] = [];
   for (const element of cmd) {
     if (ARTIFACTS.test(element)) {

@@ -13,6 +13,13 @@ export interface RetentionOptions {
   intervalMs: number;
 }
 
+/** What retention works on, and where its failures are told. */
+export interface RetentionDeps {
+  store: RunStore;
+  runs: RunService;
+  onError: (message: string, e: unknown) => void;
+}
+
 /** Runs deleted per batch: each batch is one transaction, so the server stays responsive meanwhile. */
 const BATCH = 500;
 
@@ -20,12 +27,18 @@ export class Retention {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
 
+  private readonly store: RunStore;
+  private readonly runs: RunService;
+  private readonly onError: (message: string, e: unknown) => void;
+
   constructor(
-    private readonly store: RunStore,
-    private readonly runs: RunService,
+    { store, runs, onError }: RetentionDeps,
     private readonly options: RetentionOptions,
-    private readonly onError: (message: string, e: unknown) => void,
-  ) {}
+  ) {
+    this.store = store;
+    this.runs = runs;
+    this.onError = onError;
+  }
 
   get enabled(): boolean {
     return this.options.maxAgeDays > 0 || this.options.keepPerTool > 0;

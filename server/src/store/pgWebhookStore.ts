@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import type { DeliveryList, WebhookDelivery } from '../../../shared/src/schemas/webhook';
 import { selectPagePg, withoutNul } from './pgDb';
-import type { AttemptResult, ClaimedDelivery, DeliveryFilter, NewDelivery, WebhookPatch, WebhookRecord, WebhookStore } from './webhookStore';
+import type { AttemptEnded, ClaimedDelivery, DeliveryFilter, NewDelivery, WebhookPatch, WebhookRecord, WebhookStore } from './webhookStore';
 
 const ENDPOINT_COLUMNS = ['url', 'description', 'format', 'enabled', 'filter', 'secret', 'updated_at'] as const;
 
@@ -82,7 +82,7 @@ export class PgWebhookStore implements WebhookStore {
     return rows.map(({ url, secret, ...row }) => ({ ...toDelivery(row), payload: row.payload, url, secret }));
   }
 
-  async settle(id: string, attempt: number, lastAttemptAt: string, r: AttemptResult): Promise<void> {
+  async settle({ id, attempt, lastAttemptAt, result: r }: AttemptEnded): Promise<void> {
     await this.pool.query(
       `UPDATE webhook_deliveries SET state = $3, response_status = $4, error = $5, next_attempt_at = $6, delivered_at = $7, last_attempt_at = $8
        WHERE id = $1 AND attempts = $2 AND state = 'sending'`,

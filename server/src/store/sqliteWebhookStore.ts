@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import type { DeliveryList, WebhookDelivery, WebhookFilter } from '../../../shared/src/schemas/webhook';
 import { selectPage } from './sqliteDb';
-import type { AttemptResult, ClaimedDelivery, DeliveryFilter, NewDelivery, WebhookPatch, WebhookRecord, WebhookStore } from './webhookStore';
+import type { AttemptEnded, ClaimedDelivery, DeliveryFilter, NewDelivery, WebhookPatch, WebhookRecord, WebhookStore } from './webhookStore';
 
 const ENDPOINT_COLUMNS = ['url', 'description', 'format', 'enabled', 'filter', 'secret', 'updated_at'] as const;
 
@@ -88,7 +88,7 @@ export class SqliteWebhookStore implements WebhookStore {
     );
   }
 
-  settle(id: string, attempt: number, lastAttemptAt: string, result: AttemptResult): Promise<void> {
+  settle({ id, attempt, lastAttemptAt, result }: AttemptEnded): Promise<void> {
     this.db
       .prepare(
         `UPDATE webhook_deliveries SET state = @state, response_status = @response_status, error = @error, next_attempt_at = @next_attempt_at,

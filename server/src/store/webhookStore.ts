@@ -41,6 +41,14 @@ export interface AttemptResult {
   delivered_at: string | null;
 }
 
+/** An attempt that ended: the delivery, which of its attempts (the row is left alone if it has been claimed again since), when it was made, how it went. */
+export interface AttemptEnded {
+  id: string;
+  attempt: number;
+  lastAttemptAt: string;
+  result: AttemptResult;
+}
+
 export interface DeliveryFilter {
   endpointId: string;
   state?: DeliveryState | undefined;
@@ -67,7 +75,7 @@ export interface WebhookStore {
    */
   claim(now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]>;
   /** Records an attempt's end, unless the row has been taken again since (its lease ran out). */
-  settle(id: string, attempt: number, lastAttemptAt: string, result: AttemptResult): Promise<void>;
+  settle(ended: AttemptEnded): Promise<void>;
   /** When the next pending delivery of an enabled endpoint is due (null: none). */
   nextDue(): Promise<string | null>;
   /** Deletes delivered and failed deliveries created before `before`; answers how many went. */

@@ -24,11 +24,21 @@ export const authHeaders = (c: Connection): Record<string, string> => (c.key ? {
 /** Attempts at a request that could not reach the server or got a 502-504, and the pause before each retry. */
 const RETRIES = [1000, 2000, 4000];
 
+export interface ApiRequest {
+  connection: Connection;
+  method: string;
+  /** From the server's base URL on: `/runs?status=running`. */
+  path: string;
+  /** Sent as JSON; none when undefined. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
 /**
  * One request. Those safe to repeat (GETs, and a start with its Idempotency-Key) are retried a few
  * times when the server cannot be reached or its proxy answers 502-504.
  */
-export async function request<T>(c: Connection, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+export async function request<T>({ connection: c, method, path, body, headers = {} }: ApiRequest): Promise<T> {
   const retry = method === 'GET' || 'Idempotency-Key' in headers;
   for (let attempt = 0; ; attempt++) {
     let res: Response;

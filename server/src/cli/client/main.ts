@@ -80,9 +80,9 @@ async function follow(c: Connection, values: Values, runId: string): Promise<num
 async function runCommand(c: Connection, values: Values, args: string[]): Promise<number> {
   const name = one(args, 'a tool name: oss-runner run <tool>');
   // The catalog types the parameters; an unknown tool is left to the server to refuse.
-  const { items } = await request<ToolList>(c, 'GET', '/opensource-list');
+  const { items } = await request<ToolList>({ connection: c, method: 'GET', path: '/opensource-list' });
   const params = paramsOf(values.param, items.find((t) => t.name === name)?.params);
-  const { run } = await request<RunEnvelope>(c, 'POST', `/set/${encodeURIComponent(name)}`, { params }, { 'Idempotency-Key': newIdempotencyKey() });
+  const { run } = await request<RunEnvelope>({ connection: c, method: 'POST', path: `/set/${encodeURIComponent(name)}`, body: { params }, headers: { 'Idempotency-Key': newIdempotencyKey() } });
   if (!values.follow) {
     out(values.json ? JSON.stringify({ run }) : run.run_id);
     return 0;
@@ -106,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
   const print = (doc: unknown, text: string) => out(values.json ? JSON.stringify(doc) : text);
   switch (command) {
     case 'tools': {
-      const list = await request<ToolList>(c, 'GET', '/opensource-list');
+      const list = await request<ToolList>({ connection: c, method: 'GET', path: '/opensource-list' });
       print(list, toolsTable(list.items));
       return 0;
     }
@@ -122,12 +122,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'runs': {
       const query = new URLSearchParams(Object.entries({ status: values.status, name: values.name, limit: values.limit }).filter((e): e is [string, string] => e[1] !== undefined));
-      const list = await request<RunList>(c, 'GET', `/runs${query.size ? `?${query}` : ''}`);
+      const list = await request<RunList>({ connection: c, method: 'GET', path: `/runs${query.size ? `?${query}` : ''}` });
       print(list, runsTable(list.items));
       return 0;
     }
     case 'stop': {
-      const { run } = await request<{ run: Run }>(c, 'POST', `/runs/${encodeURIComponent(one(args, 'a run id: oss-runner stop <run_id>'))}/stop`);
+      const { run } = await request<{ run: Run }>({ connection: c, method: 'POST', path: `/runs/${encodeURIComponent(one(args, 'a run id: oss-runner stop <run_id>'))}/stop` });
       print({ run }, `run ${run.run_id} ${run.status}`);
       return 0;
     }

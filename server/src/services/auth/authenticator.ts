@@ -41,16 +41,28 @@ const ANONYMOUS: Principal = { id: 'anonymous', role: 'admin', expiresAt: null }
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
+/** Where credentials are checked (stored API keys, JWTs) and where what happens to them is recorded. */
+export interface AuthenticatorDeps {
+  apiKeys: ApiKeyService;
+  jwt: JwtVerifier;
+  audit: AuditLog;
+}
+
 export class Authenticator {
   private readonly failures: RateLimiterAbstract;
   private readonly starts: RateLimiterAbstract;
 
+  private readonly apiKeys: ApiKeyService;
+  private readonly jwt: JwtVerifier;
+  private readonly audit: AuditLog;
+
   constructor(
-    private readonly apiKeys: ApiKeyService,
-    private readonly jwt: JwtVerifier,
-    private readonly audit: AuditLog,
+    { apiKeys, jwt, audit }: AuthenticatorDeps,
     private readonly options: AuthOptions,
   ) {
+    this.apiKeys = apiKeys;
+    this.jwt = jwt;
+    this.audit = audit;
     const limits = options.limits ?? memoryLimits;
     this.failures = limits('auth-failures', options.authFailuresPerMinute, options.authFailuresWindowS);
     this.starts = limits('starts', options.startsPerMinute, 60);

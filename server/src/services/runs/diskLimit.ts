@@ -15,7 +15,7 @@ export function watchDisk(active: ActiveRun, o: { dirs: string[]; intervalMs: nu
     limitBytes,
     intervalMs: o.intervalMs,
     onOver: (bytes) => {
-      overDisk(active, bytes, limitBytes, 'while it ran');
+      overDisk(active, { bytes, limitBytes, when: 'while it ran' });
       o.stop();
     },
     onError: o.onError,
@@ -26,10 +26,11 @@ export function watchDisk(active: ActiveRun, o: { dirs: string[]; intervalMs: nu
 export async function checkDiskAtEnd(active: ActiveRun): Promise<void> {
   const { watch } = active;
   const limit = active.limits.disk_bytes;
-  if (watch && limit && !active.stop && (await watch.over())) overDisk(active, watch.used, limit, 'when it ended');
+  if (watch && limit && !active.stop && (await watch.over())) overDisk(active, { bytes: watch.used, limitBytes: limit, when: 'when it ended' });
 }
 
-function overDisk(active: ActiveRun, bytes: number, limitBytes: number, when: string): void {
+/** Fails the run `disk_limit`: its directories took `bytes` at `when` ('while it ran' stops it). */
+function overDisk(active: ActiveRun, { bytes, limitBytes, when }: { bytes: number; limitBytes: number; when: 'while it ran' | 'when it ended' }): void {
   active.overDisk = `its work and artifact directories took ${bytes} bytes ${when}, over its disk limit of ${limitBytes} bytes (limits.disk_bytes or RUN_DISK_BYTES)${when === 'while it ran' ? ', so it was stopped' : ''}`;
   active.stop ??= { reason: 'disk_limit', by: null };
   active.writer?.write(Buffer.from(`oss-runner: ${active.overDisk}\n`));

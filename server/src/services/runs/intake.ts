@@ -27,10 +27,11 @@ export function recordedIntake(store: RunStore): RunIntake {
 }
 
 /** A worker: claims the run in the fleet's database; installed, limits enforceable and paths checked here. */
+// eslint-disable-next-line max-params -- called from worker.ts, changed elsewhere meanwhile (issue 18: an options object after the fleet work merges)
 export function claimingIntake(claim: (runId: string) => Promise<Run | undefined>, catalog: Catalog, logDir: string, artifactsDir: (runId: string) => string): RunIntake {
   return {
     take: claim,
     refusal: (entry) => catalog.unavailableReason(entry),
-    argv: (entry, run) => buildArgv(entry.cmd, entry.params, validateParams(entry.params, run.params, [logDir]), artifactsDir(run.run_id)),
+    argv: (entry, run) => buildArgv({ cmd: entry.cmd, specs: entry.params, values: validateParams(entry.params, run.params, [logDir]), artifactsDir: artifactsDir(run.run_id) }),
   };
 }

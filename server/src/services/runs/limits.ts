@@ -19,7 +19,7 @@ export interface LimitDefaults {
 }
 
 /** A tool whose own limit cannot be enforced is refused before this. */
-export function limitsFor(entry: ToolEntry, can: Capabilities, defaults: LimitDefaults, maxLogBytes: number): RunLimits {
+export function limitsFor({ entry, can, defaults, maxLogBytes }: { entry: ToolEntry; can: Capabilities; defaults: LimitDefaults; maxLogBytes: number }): RunLimits {
   const pick = (own: number | undefined, fallback: number, capability: keyof Capabilities) => (can[capability].enforced ? own ?? (fallback || null) : null);
   return {
     memory_bytes: pick(entry.limits?.memory_bytes, defaults.memoryBytes, 'memory'),
@@ -41,7 +41,8 @@ export interface SandboxBase {
   hiddenFiles: string[];
 }
 
-export function sandboxFor(entry: ToolEntry, base: SandboxBase, limits: RunLimits, writable: string[]): SandboxSpec {
+/** `writable`: the run's own directories. */
+export function sandboxFor({ entry, base, limits, writable }: { entry: ToolEntry; base: SandboxBase; limits: RunLimits; writable: string[] }): SandboxSpec {
   // Mount points must be real paths, and may only be mounted over where they exist (now).
   const real = (p: string) => {
     try {

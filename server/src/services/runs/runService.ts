@@ -115,7 +115,7 @@ export class RunService {
     const params = dispatcher.admit(entry, input.params);
     const runId = randomUUID();
     // The argv that will run, each parameter value in its own element, fixed now (it survives a restart).
-    const run = newRun({ run_id: runId, name: entry.name, cmd: buildArgv(entry.cmd, entry.params, params, this.artifactsDir(runId)), params, requested_by: requestedBy });
+    const run = newRun({ run_id: runId, name: entry.name, cmd: buildArgv({ cmd: entry.cmd, specs: entry.params, values: params, artifactsDir: this.artifactsDir(runId) }), params, requested_by: requestedBy });
     const claim = idempotencyKey
       ? { principal: requestedBy ?? 'anonymous', key: idempotencyKey, fingerprint: JSON.stringify([entry.name, params]), ttlMs: IDEMPOTENCY_TTL_MS }
       : undefined;

@@ -5,18 +5,17 @@
 import path from 'node:path';
 import { isFinal, type Run } from '../../../../shared/src/schemas/run';
 import type { RunStore } from '../../store/runStore';
-import type { ToolEntry } from '../catalog';
 import type { ReportFile } from '../reports/summary';
 import { summarizeInWorker } from '../reports/worker';
+import type { ActiveRun } from './activeRun';
 
 /** JSON with object keys sorted: the same parameters compare equal whichever store (jsonb reorders keys) gave them. */
 const canonical = (value: unknown): string =>
   JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
 
+/** The summary of a run's reports (`artifacts`: what it left), or null when it has none or they cannot be read. */
 export async function summarize(
-  entry: ToolEntry,
-  run: Run,
-  artifacts: Run['artifacts'],
+  { entry, run, artifacts }: Pick<ActiveRun, 'entry' | 'run' | 'artifacts'>,
   deps: { store: RunStore; artifactsDir: (runId: string) => string; onError: (message: string, e: unknown) => void },
 ): Promise<Run['summary']> {
   const runId = run.run_id;

@@ -93,7 +93,7 @@ export class RunSupervisor implements RunLauncher {
     const active: ActiveRun = {
       run,
       entry: tool,
-      limits: limitsFor(tool, this.deps.executor.capabilities, this.options.defaults, this.options.maxLogBytes),
+      limits: limitsFor({ entry: tool, can: this.deps.executor.capabilities, defaults: this.options.defaults, maxLogBytes: this.options.maxLogBytes }),
       spawned: false,
       exit: { exitCode: null, signal: null, usage: null },
       error: refusal,
@@ -141,7 +141,7 @@ export class RunSupervisor implements RunLauncher {
       await this.awaitExit(active, proc);
       await this.drain(proc, pumped);
       await this.collect(active);
-      active.summary = await summarize(active.entry, active.run, active.artifacts, { store: this.deps.records.store, artifactsDir: this.deps.paths.artifacts, onError: this.options.onError });
+      active.summary = await summarize(active, { store: this.deps.records.store, artifactsDir: this.deps.paths.artifacts, onError: this.options.onError });
     } catch (e) {
       await this.failed(active, e);
     }
@@ -180,7 +180,7 @@ export class RunSupervisor implements RunLauncher {
         ...(cacheDir ? { XDG_CACHE_HOME: cacheDir } : {}),
       },
       limits: { memoryBytes: limits.memory_bytes, pids: limits.pids, cpuS: limits.cpu_s, fileBytes: limits.file_bytes },
-      sandbox: sandboxFor(entry, this.options.sandbox, limits, [workDir, this.deps.paths.artifacts(runId), ...(cacheDir ? [cacheDir] : [])]),
+      sandbox: sandboxFor({ entry, base: this.options.sandbox, limits, writable: [workDir, this.deps.paths.artifacts(runId), ...(cacheDir ? [cacheDir] : [])] }),
       runAsRoot: entry.run_as_root,
     });
     active.spawned = true;

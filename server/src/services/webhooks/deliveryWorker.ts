@@ -37,8 +37,8 @@ export function retryGap(policy: RetryPolicy, attempts: number): number {
   return Math.min(policy.maxIntervalMs, policy.baseMs * 2 ** Math.min(attempts - 1, 40));
 }
 
-/** What a delivery becomes after attempt number `attempts` ended with `outcome`. */
-export function afterAttempt(policy: RetryPolicy, delivery: Pick<ClaimedDelivery, 'attempts' | 'created_at'>, outcome: AttemptOutcome, now: number): AttemptResult {
+/** What a delivery becomes after its attempt number `delivery.attempts` ended with `outcome` at `now` (ms). */
+export function afterAttempt({ policy, delivery, outcome, now }: { policy: RetryPolicy; delivery: Pick<ClaimedDelivery, 'attempts' | 'created_at'>; outcome: AttemptOutcome; now: number }): AttemptResult {
   const iso = (ms: number) => new Date(ms).toISOString();
   if (outcome.error === null) return { state: 'delivered', response_status: outcome.status, error: null, next_attempt_at: null, delivered_at: iso(now) };
   const next = now + retryGap(policy, delivery.attempts);
@@ -101,10 +101,10 @@ export class DeliveryWorker {
     const started = new Date().toISOString();
     const stopping = this.stopping.signal;
     const outcome = await this.deps.send({ url: delivery.url, secret: delivery.secret, deliveryId: delivery.id, event: delivery.event, body: delivery.payload, signal: stopping });
-    const result = afterAttempt(this.options.retry, delivery, outcome, Date.now());
+    const result = afterAttempt({ policy: this.options.retry, delivery, outcome, now: Date.now() });
     // Cut short by a shutdown, it is not held against the receiver: due again at once.
     const settled: AttemptResult = stopping.aborted && outcome.error !== null ? { ...result, state: 'pending', next_attempt_at: new Date().toISOString() } : result;
-    await this.deps.store.settle(delivery.id, delivery.attempts, started, settled);
+    await this.deps.store.settle({ id: delivery.id, attempt: delivery.attempts, lastAttemptAt: started, result: settled });
   }
 
   /** Waits until the next delivery is due, the poll interval passes, or wake() is called. */

@@ -35,7 +35,7 @@ function slackText(run: Run, links: RunLinks, appName: string): string {
 }
 
 /** The body to POST, as the endpoint's format wants it. */
-export function runEndedBody(format: WebhookFormat, run: Run, links: RunLinks, appName: string): string {
+export function runEndedBody({ format, run, links, appName }: { format: WebhookFormat; run: Run; links: RunLinks; appName: string }): string {
   if (format === 'slack') return JSON.stringify({ text: slackText(run, links, appName) });
   const event: RunEndedEvent = { event: 'run.ended', run, summary: run.summary, links };
   return JSON.stringify(event);

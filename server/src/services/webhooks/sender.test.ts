@@ -72,11 +72,11 @@ describe('the retry schedule', () => {
   it('gives up once the next attempt would come after WEBHOOK_RETRY_FOR_S', () => {
     const created = Date.parse('2026-01-01T00:00:00Z');
     const failure = { status: 500, error: 'the receiver answered 500' };
-    const early = afterAttempt(policy, { attempts: 3, created_at: new Date(created).toISOString() }, failure, created + 60_000);
+    const early = afterAttempt({ policy, delivery: { attempts: 3, created_at: new Date(created).toISOString() }, outcome: failure, now: created + 60_000 });
     expect(early).toMatchObject({ state: 'pending', response_status: 500, next_attempt_at: new Date(created + 60_000 + 120_000).toISOString() });
-    const late = afterAttempt(policy, { attempts: 20, created_at: new Date(created).toISOString() }, failure, created + 23.5 * 3600_000);
+    const late = afterAttempt({ policy, delivery: { attempts: 20, created_at: new Date(created).toISOString() }, outcome: failure, now: created + 23.5 * 3600_000 });
     expect(late).toMatchObject({ state: 'failed', next_attempt_at: null });
     expect(late.error).toContain('given up after 20 attempt(s)');
-    expect(afterAttempt(policy, { attempts: 1, created_at: new Date(created).toISOString() }, { status: 204, error: null }, created)).toMatchObject({ state: 'delivered', response_status: 204 });
+    expect(afterAttempt({ policy, delivery: { attempts: 1, created_at: new Date(created).toISOString() }, outcome: { status: 204, error: null }, now: created })).toMatchObject({ state: 'delivered', response_status: 204 });
   });
 });

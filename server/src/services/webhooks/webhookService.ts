@@ -156,7 +156,7 @@ export class WebhookService {
         endpoint_id: e.id,
         event: 'run.ended' as const,
         run_id: run.run_id,
-        payload: runEndedBody(e.format, run, links, this.options.appName),
+        payload: runEndedBody({ format: e.format, run, links, appName: this.options.appName }),
         created_at: at,
         next_attempt_at: at,
         redelivery_of: null,
