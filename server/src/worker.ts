@@ -6,6 +6,7 @@
  * /metrics on METRICS_PORT, when set.
  */
 import { ConfigError } from './config';
+import { claimLimitsOf } from './fleet/fleetStore';
 import { linkFleet } from './fleet/link';
 import { LogPublisher } from './fleet/logPublisher';
 import { FleetMember, nodeInfo } from './fleet/member';
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
     liveTtlS: config.RUN_TIMEOUT_S + config.LOG_STREAM_TTL_S,
     onError: log.error,
   });
-  const intake = claimingIntake((id) => fleet.store.claim(id, node.id), catalog, rt.logDir, runPaths(rt.logDir).artifacts);
+  const claimLimits = { limitsOf: claimLimitsOf(catalog), leaseS: config.FLEET_LEASE_S };
+  const intake = claimingIntake((id) => fleet.store.claim(id, node.id, claimLimits), catalog, rt.logDir, runPaths(rt.logDir).artifacts);
   const { runs, dispatcher, logs }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store: stores.runs, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
   const member = new FleetMember(fleet.store, node, {
     leaseS: config.FLEET_LEASE_S,
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     prefix: config.REDIS_PREFIX,
     tags: config.WORKER_TAGS,
     concurrency: config.MAX_CONCURRENT_RUNS,
+    waitRetryMs: config.FLEET_WAIT_RETRY_S * 1000,
     execute: async ({ run_id, name }) => {
       const over = dispatcher.execute(run_id, name);
       consumer.throttle(full());

@@ -139,6 +139,8 @@ const MIGRATIONS = [
    CREATE UNIQUE INDEX webhook_deliveries_once ON webhook_deliveries (endpoint_id, run_id, event) WHERE redelivery_of IS NULL;
    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
    CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, seq);`,
+  // A fleet holds a tool's concurrency and cache across its workers: counted among the runs that hold them.
+  `CREATE INDEX runs_held ON runs (name) WHERE owner IS NOT NULL AND (status IN ('queued', 'running') OR process IS NOT NULL);`,
 ];
 
 /** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */

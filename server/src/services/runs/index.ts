@@ -78,7 +78,7 @@ export function createLocalRuns(
         return stopped ?? run;
       },
     },
-    { maxConcurrentRuns: options.maxConcurrentRuns, logDir: options.logDir },
+    { maxConcurrentRuns: options.maxConcurrentRuns, logDir: options.logDir, limitsHeldElsewhere: intake.holdsLimits },
   );
   const logs = new LocalRunLogs({ paths, store, records, live: supervisor });
   return { runs: createRunService({ records, catalog, dispatcher, logs }, options), dispatcher, logs };
