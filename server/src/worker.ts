@@ -9,8 +9,10 @@ import { ConfigError } from './config';
 import { claimLimitsOf } from './fleet/fleetStore';
 import { linkFleet } from './fleet/link';
 import { LogPublisher } from './fleet/logPublisher';
-import { FleetMember, nodeInfo } from './fleet/member';
+import { FleetMember, heartbeatMsOf, nodeInfo } from './fleet/member';
+import type { StopRequest } from './fleet/runBus';
 import { QueueConsumer } from './fleet/runQueue';
+import { workerBeat } from './fleet/workerBeat';
 import { Metrics } from './metrics';
 import { killLeftover } from './process/executor';
 import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
@@ -39,9 +41,21 @@ async function main(): Promise<void> {
   const claimLimits = { limitsOf: claimLimitsOf(catalog), leaseS: config.FLEET_LEASE_S };
   const intake = claimingIntake((id) => fleet.store.claim(id, node.id, claimLimits), catalog, rt.logDir, runPaths(rt.logDir).artifacts);
   const { runs, dispatcher, logs }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store: stores.runs, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
+  const held = () => dispatcher.held;
+  // A stop asked on any API node reaches every worker by message, and the one holding the run at its heartbeat too.
+  const stopping = new Set<string>();
+  const stop = ({ run_id, by }: StopRequest) => {
+    if (!dispatcher.held.includes(run_id) || stopping.has(run_id)) return;
+    stopping.add(run_id);
+    runs
+      .stop(run_id, by)
+      .catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e))
+      .finally(() => stopping.delete(run_id));
+  };
   const member = new FleetMember(fleet.store, node, {
     leaseS: config.FLEET_LEASE_S,
-    held: () => dispatcher.held,
+    heartbeatMs: heartbeatMsOf(config),
+    held,
     onLost: (run) => fleet.bus.publish(run),
     // A dead worker of this host may have left processes (where no PID namespace ended them with it).
     endLeftover: killLeftover,
@@ -49,15 +63,11 @@ async function main(): Promise<void> {
       const ended = dispatcher.abandon(runIds);
       if (ended.length) log.warn(`the fleet counted ${ended.length} run(s) of this worker lost while it was cut off from the database: ending them (${ended.join(', ')})`);
     },
+    onBeat: () => workerBeat({ store: fleet.store, held, stop }),
     onError: log.error,
   });
   await member.join();
-
-  // A stop asked on any API node reaches every worker; the one holding the run stops it.
-  fleet.bus.onStop(({ run_id, by }) => {
-    if (!dispatcher.held.includes(run_id)) return;
-    runs.stop(run_id, by).catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e));
-  });
+  fleet.bus.onStop(stop);
   const full = () => dispatcher.held.length >= config.MAX_CONCURRENT_RUNS;
   const consumer: QueueConsumer = new QueueConsumer({
     url: config.REDIS_URL,

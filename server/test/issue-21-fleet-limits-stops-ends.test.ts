@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { fleetBase, type FleetBase } from './fleetHarness';
-import { api, endRun, linesOf, readSse, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, endRun, linesOf, processesWith, readSse, startServer, tcpRelay, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
 
 const LEASE_S = 2;
 const gates = tempDir('oss-runner-gates-');
@@ -130,6 +130,30 @@ describe('issue 21: a fleet keeps limits, stops and ends across its workers', ()
       expect((await api<RunEnvelope>(node.url, 'POST', `/runs/${second.run_id}/stop`)).body.run.status).toBe('stopped');
     } finally {
       await Promise.all(held.map((w) => w.stop()));
+    }
+  }, 40_000);
+
+  it('a stop asked while its worker is cut from Redis reaches the worker through PostgreSQL, and the answer is the stopped run', async () => {
+    const relay = await tcpRelay(base.redis.url);
+    const worker = await startWorker('cut', { REDIS_URL: `redis://127.0.0.1:${relay.port}` });
+    try {
+      const run = await start('cut-sleeper');
+      await untilStarted(run.run_id);
+      expect(await waitFor('the run to be held', () => holderOf(run.run_id))).toBe(worker.url);
+      await relay.cut();
+      // The message reaches the other workers only; the cut one reads the stop at its next heartbeat.
+      const stopped = await api<RunEnvelope>(node.url, 'POST', `/runs/${run.run_id}/stop`);
+      expect(stopped.status).toBe(200);
+      expect(stopped.body.run).toMatchObject({ status: 'stopped', end_reason: 'stopped', stopped_by: 'env:ADMIN_API_KEY', signal: 'SIGTERM' });
+      expect(processesWith('issue21-cut-marker')).toEqual([]);
+      // Back on Redis, the worker sends what the log lacks: it ends with the run's end.
+      await relay.restore();
+      const { events } = await readSse(`${node.url}/runs/${run.run_id}/logs`);
+      expect(linesOf(events)).toEqual(['started']);
+      expect(endRun(events).status).toBe('stopped');
+    } finally {
+      await relay.restore().catch(() => undefined);
+      await worker.stop();
     }
   }, 40_000);
 });

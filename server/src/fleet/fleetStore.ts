@@ -68,9 +68,11 @@ export class FleetStore {
     await this.pool.query('DELETE FROM nodes WHERE id = $1', [nodeId]);
   }
 
-  /** Forgets nodes silent for `forgetAfterS` (a day by default). */
+  /** Forgets nodes silent for `forgetAfterS` (a day by default), and stops asked for runs that have ended. */
   async prune(forgetAfterS = 24 * 3600): Promise<void> {
     await this.pool.query('DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => $1)', [forgetAfterS]);
+    // A stop is kept until its run has ended.
+    await this.pool.query("DELETE FROM stop_requests s USING runs r WHERE r.run_id = s.run_id AND r.status NOT IN ('queued', 'running')");
   }
 
   /** Every node remembered, by role, newest first, alive when its lease has not run out. */
@@ -125,6 +127,20 @@ export class FleetStore {
       [runId, stoppedBy, now()],
     );
     return rows[0] && toRun(rows[0]);
+  }
+
+  /**
+   * Keeps a stop asked for a run a worker holds until the run ends: the worker hears it over pub/sub,
+   * or reads it at its next heartbeat (`stopsAmong`) should it have missed the message.
+   */
+  async requestStop(runId: string, stoppedBy: string | null): Promise<void> {
+    await this.pool.query('INSERT INTO stop_requests (run_id, stopped_by) VALUES ($1, $2) ON CONFLICT (run_id) DO NOTHING', [runId, stoppedBy]);
+  }
+
+  /** The stops asked for any of these runs. */
+  async stopsAmong(runIds: string[]): Promise<{ run_id: string; by: string | null }[]> {
+    const { rows } = await this.pool.query<{ run_id: string; by: string | null }>('SELECT run_id, stopped_by AS by FROM stop_requests WHERE run_id = ANY($1)', [runIds]);
+    return rows;
   }
 
   /** The node that holds a run, if any. */

@@ -140,7 +140,13 @@ const MIGRATIONS = [
    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
    CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, seq);`,
   // A fleet holds a tool's concurrency and cache across its workers: counted among the runs that hold them.
-  `CREATE INDEX runs_held ON runs (name) WHERE owner IS NOT NULL AND (status IN ('queued', 'running') OR process IS NOT NULL);`,
+  // Stops asked for runs a worker holds, kept until the run ends: a worker that missed the message reads them.
+  `CREATE INDEX runs_held ON runs (name) WHERE owner IS NOT NULL AND (status IN ('queued', 'running') OR process IS NOT NULL);
+   CREATE TABLE stop_requests (
+     run_id TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+     stopped_by TEXT,
+     asked_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );`,
 ];
 
 /** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */
