@@ -40,8 +40,14 @@ async function main(): Promise<void> {
   });
   const claimLimits = { limitsOf: claimLimitsOf(catalog), leaseS: config.FLEET_LEASE_S };
   const intake = claimingIntake((id) => fleet.store.claim(id, node.id, claimLimits), catalog, rt.logDir, runPaths(rt.logDir).artifacts);
-  const { runs, dispatcher, logs }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store: stores.runs, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
-  const held = () => dispatcher.held;
+  // A run's record changes only while the run is this worker's: a run the fleet judged lost keeps that.
+  const store = fleet.store.ownedRuns({
+    owner: node.id,
+    onRefused: (runId, patch) => log.warn(`run ${runId}: ${patch.status ? `its end (${patch.status})` : Object.keys(patch).join(', ')} left unrecorded: the run is no longer this worker's to change (the fleet judged it lost meanwhile, or another node ended it)`),
+  });
+  const { runs, dispatcher, logs, records }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
+  // Held: waiting for a slot, running, or its end not recorded yet (sent again at each heartbeat).
+  const held = () => [...new Set([...dispatcher.held, ...records.pending])];
   // A stop asked on any API node reaches every worker by message, and the one holding the run at its heartbeat too.
   const stopping = new Set<string>();
   const stop = ({ run_id, by }: StopRequest) => {
@@ -63,7 +69,7 @@ async function main(): Promise<void> {
       const ended = dispatcher.abandon(runIds);
       if (ended.length) log.warn(`the fleet counted ${ended.length} run(s) of this worker lost while it was cut off from the database: ending them (${ended.join(', ')})`);
     },
-    onBeat: () => workerBeat({ store: fleet.store, held, stop }),
+    onBeat: () => workerBeat({ store: fleet.store, nodeId: node.id, held, stop, resend: () => records.resend(), onLost: (run) => fleet.bus.publish(run) }),
     onError: log.error,
   });
   await member.join();

@@ -5,10 +5,13 @@
  * stop reaches a worker cut from Redis; a run's end the database refuses is recorded once it can be,
  * a live worker's forgotten run is judged, and a run the fleet judged lost keeps that judgment.
  */
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
-import { fleetBase, type FleetBase } from './fleetHarness';
+import { fleetBase, TEST_PG, type FleetBase } from './fleetHarness';
 import { api, endRun, linesOf, processesWith, readSse, startServer, tcpRelay, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
 
 const LEASE_S = 2;
@@ -156,4 +159,74 @@ describe('issue 21: a fleet keeps limits, stops and ends across its workers', ()
       await worker.stop();
     }
   }, 40_000);
+
+  it("a run whose end the database refuses stays its live worker's, re-sent at each heartbeat, and is recorded once it can be", async () => {
+    const { admin, schema } = base;
+    await admin.query(`
+      CREATE TABLE ${schema}.refused (name TEXT PRIMARY KEY);
+      CREATE FUNCTION ${schema}.refuse_end() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.status NOT IN ('queued', 'running') AND EXISTS (SELECT 1 FROM ${schema}.refused WHERE name = NEW.name) THEN
+          RAISE EXCEPTION 'the test refuses the end of run %', NEW.run_id;
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_end BEFORE UPDATE ON ${schema}.runs FOR EACH ROW EXECUTE FUNCTION ${schema}.refuse_end();
+      INSERT INTO ${schema}.refused VALUES ('unrecorded');`);
+    const run = await start('unrecorded');
+    const worker = await waitFor('its worker to fail to record the end', () => workers.find((w) => w.output().includes(`recording the end of run ${run.run_id} failed`)));
+    // Its worker lists it while it sends its end again: a whole lease of heartbeats, and nobody counts it lost.
+    const listed = await waitFor('its worker to list it', async () => (await fleetOf()).nodes.find((n) => n.id === worker.url && n.running.includes(run.run_id)));
+    await waitFor('a lease to pass with the run listed', async () => {
+      const n = (await fleetOf()).nodes.find((n) => n.id === worker.url);
+      return n?.alive && n.running.includes(run.run_id) && Date.parse(n.heartbeat_at) - Date.parse(listed.heartbeat_at) > LEASE_S * 1000 ? true : undefined;
+    });
+    expect((await getRun(run.run_id)).status).toBe('running');
+    await admin.query(`DELETE FROM ${schema}.refused`);
+    const ended = await waitFor('the end to be recorded', async () => {
+      const r = await getRun(run.run_id);
+      return r.status !== 'running' ? r : undefined;
+    });
+    expect(ended).toMatchObject({ status: 'succeeded', exit_code: 0, log_bytes: 5 });
+    await waitFor('its worker to hold it no more', async () => ((await holderOf(run.run_id)) === undefined ? true : undefined));
+  }, 40_000);
+
+  it("a run recorded as a live worker's that the worker does not have ends lost (the reaper judges only dead workers)", async () => {
+    const runId = randomUUID();
+    const worker = workers[0];
+    const at = new Date().toISOString();
+    await base.admin.query(`INSERT INTO ${base.schema}.runs (run_id, name, cmd, params, status, created_at, started_at, owner) VALUES ($1, 'solo', '["true"]', '{}', 'running', $2, $2, $3)`, [runId, at, worker?.url]);
+    const lost = await waitFor('the run to be judged', async () => {
+      const r = await getRun(runId);
+      return r.status === 'lost' ? r : undefined;
+    });
+    expect(lost).toMatchObject({ end_reason: 'lost', error: expect.stringMatching(/its worker, still in the fleet, no longer had it/) as string });
+    expect((await fleetOf()).nodes.find((n) => n.id === worker?.url)?.alive).toBe(true);
+  });
+
+  it('a run that ended by itself while its worker was cut off from the database stays lost, as the fleet judged it', async () => {
+    const relay = await tcpRelay(TEST_PG);
+    const worker = await startWorker('gated', { DATABASE_URL: base.databaseUrlVia(relay.port) });
+    const gate = mkdtempSync(path.join(gates, 'gate-'));
+    // The tool may run as another user (RUN_AS_USER): it must be able to look in.
+    for (const dir of [gates, gate]) chmodSync(dir, 0o755);
+    try {
+      const run = await start('gated', { gate });
+      await untilStarted(run.run_id);
+      await relay.cut();
+      const lost = await waitFor('the fleet to count the run lost', async () => {
+        const r = await getRun(run.run_id);
+        return r.status === 'lost' ? r : undefined;
+      });
+      writeFileSync(path.join(gate, 'open'), '');
+      await waitFor('the tool to end by itself', () => (processesWith('issue21-gated-marker').length === 0 ? true : undefined));
+      await relay.restore();
+      // Back in touch, the worker tries to record the end it saw; the record keeps the fleet's judgment.
+      await waitFor('the worker to try to record the end', () => (worker.output().includes(`run ${run.run_id}: its end (succeeded) left unrecorded`) ? true : undefined), 30_000);
+      expect(await getRun(run.run_id)).toMatchObject({ status: 'lost', end_reason: 'lost', exit_code: null, error: lost.error, finished_at: lost.finished_at });
+    } finally {
+      await relay.restore().catch(() => undefined);
+      await worker.stop();
+    }
+  }, 60_000);
 });

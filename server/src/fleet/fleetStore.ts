@@ -14,8 +14,8 @@ import type { FleetNode } from '../../../shared/src/schemas/fleet';
 import type { Catalog } from '../services/catalog';
 import { RunMustWait } from '../services/runs/intake';
 import { transaction } from '../store/pgDb';
-import { toRun, type RunRow } from '../store/pgRunStore';
-import type { ProcessHandle } from '../store/runStore';
+import { PgRunStore, toRun, type RunOwner, type RunRow } from '../store/pgRunStore';
+import type { ProcessHandle, RunStore } from '../store/runStore';
 
 export interface NodeInfo {
   id: string;
@@ -179,6 +179,31 @@ export class FleetStore {
       [host],
     );
     return rows.map((r) => ({ runId: r.run_id, process: r.process, owner: r.owner, workerPid: r.pid }));
+  }
+
+  /** A worker's run store: it changes a run only while the run is its own and goes on (RunOwner). */
+  ownedRuns(owned: RunOwner): RunStore {
+    return new PgRunStore(this.pool, owned);
+  }
+
+  /** Runs recorded as this node's that have not ended. */
+  async unfinishedOf(nodeId: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ run_id: string }>("SELECT run_id FROM runs WHERE owner = $1 AND status IN ('queued', 'running')", [nodeId]);
+    return rows.map((r) => r.run_id);
+  }
+
+  /**
+   * Runs recorded as this live node's that it no longer has (neither running them nor recording their
+   * end) end as `lost`: the reaper judges only the runs of dead nodes. Answers the runs it ended.
+   */
+  async loseForgotten(nodeId: string, runIds: string[]): Promise<Run[]> {
+    const { rows } = await this.pool.query<RunRow>(
+      `UPDATE runs SET status = 'lost', end_reason = 'lost', finished_at = $3,
+              error = 'its worker, still in the fleet, no longer had it (it ended without a record that landed, or was never started there)'
+       WHERE owner = $1 AND run_id = ANY($2) AND status IN ('queued', 'running') RETURNING *`,
+      [nodeId, runIds, now()],
+    );
+    return rows.map(toRun);
   }
 
   /** Which of these runs, held by this node, the fleet counts lost. */
