@@ -63,7 +63,19 @@ export const Env = z.object({
     .min(1)
     .max(3600)
     .default(30)
-    .describe("Seconds a fleet node's lease lasts without a heartbeat (renewed every sixth of it): a node silent for this long is dead, and the runs it held end as `lost`."),
+    .describe("Seconds a fleet node's lease lasts without a heartbeat: a node silent for this long is dead, and the runs it held end as `lost`."),
+  FLEET_HEARTBEAT_S: z.coerce
+    .number()
+    .min(0.1)
+    .max(1800)
+    .optional()
+    .describe("Seconds between a fleet node's heartbeats, at most half of `FLEET_LEASE_S`. At each one a worker also reads the stops asked for its runs (should it have missed their message) and sends again the end of runs it has not recorded yet."),
+  FLEET_WAIT_RETRY_S: z.coerce
+    .number()
+    .min(0.05)
+    .max(60)
+    .default(1)
+    .describe("Seconds after which a run that waits for its tool's `concurrency` or its `cache` (both held across the fleet) is tried again; it keeps its place in its tool's line meanwhile."),
   WORKER_TAGS: z
     .string()
     .default('default')
@@ -251,7 +263,9 @@ export const Env = z.object({
     .string()
     .default('development')
     .describe('Not read by the server: error answers never carry stack traces, whatever it says. The Docker image sets `production` for the libraries that look at it.'),
-}).refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], error: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' });
+})
+  .refine((c) => !c.REDIS_URL || c.DATABASE_URL, { path: ['REDIS_URL'], error: 'a fleet (REDIS_URL) keeps its runs in PostgreSQL: set DATABASE_URL too' })
+  .refine((c) => c.FLEET_HEARTBEAT_S === undefined || c.FLEET_HEARTBEAT_S * 2 <= c.FLEET_LEASE_S, { path: ['FLEET_HEARTBEAT_S'], error: 'at most half of FLEET_LEASE_S (a lease must outlive a missed heartbeat)' });
 
 export type Config = Readonly<
   Omit<z.infer<typeof Env>, 'LOG_DIR' | 'CATALOG_FILE' | 'TOOLS_DIR' | 'OSS_RUNNER_CACHE'> & {

@@ -6,10 +6,13 @@
  * /metrics on METRICS_PORT, when set.
  */
 import { ConfigError } from './config';
+import { claimLimitsOf } from './fleet/fleetStore';
 import { linkFleet } from './fleet/link';
 import { LogPublisher } from './fleet/logPublisher';
-import { FleetMember, nodeInfo } from './fleet/member';
+import { FleetMember, heartbeatMsOf, nodeInfo } from './fleet/member';
+import type { StopRequest } from './fleet/runBus';
 import { QueueConsumer } from './fleet/runQueue';
+import { workerBeat } from './fleet/workerBeat';
 import { Metrics } from './metrics';
 import { killLeftover } from './process/executor';
 import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
@@ -35,11 +38,30 @@ async function main(): Promise<void> {
     liveTtlS: config.RUN_TIMEOUT_S + config.LOG_STREAM_TTL_S,
     onError: log.error,
   });
-  const intake = claimingIntake((id) => fleet.store.claim(id, node.id), catalog, rt.logDir, runPaths(rt.logDir).artifacts);
-  const { runs, dispatcher, logs }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store: stores.runs, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
+  const claimLimits = { limitsOf: claimLimitsOf(catalog), leaseS: config.FLEET_LEASE_S };
+  const intake = claimingIntake({ claim: (id) => fleet.store.claim(id, node.id, claimLimits), catalog, logDir: rt.logDir, artifactsDir: runPaths(rt.logDir).artifacts });
+  // A run's record changes only while the run is this worker's: a run the fleet judged lost keeps that.
+  const store = fleet.store.ownedRuns({
+    owner: node.id,
+    onRefused: (runId, patch) => log.warn(`run ${runId}: ${patch.status ? `its end (${patch.status})` : Object.keys(patch).join(', ')} left unrecorded: the run is no longer this worker's to change (the fleet judged it lost meanwhile, or another node ended it)`),
+  });
+  const { runs, dispatcher, logs, records }: ReturnType<typeof createLocalRuns> = createLocalRuns({ store, catalog, executor, feed: publisher, runFeed: fleet.bus, intake }, runServiceOptions(rt, metrics));
+  // Held: waiting for a slot, running, or its end not recorded yet (sent again at each heartbeat).
+  const held = () => [...new Set([...dispatcher.held, ...records.pending])];
+  // A stop asked on any API node reaches every worker by message, and the one holding the run at its heartbeat too.
+  const stopping = new Set<string>();
+  const stop = ({ run_id, by }: StopRequest) => {
+    if (!dispatcher.held.includes(run_id) || stopping.has(run_id)) return;
+    stopping.add(run_id);
+    runs
+      .stop(run_id, by)
+      .catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e))
+      .finally(() => stopping.delete(run_id));
+  };
   const member = new FleetMember(fleet.store, node, {
     leaseS: config.FLEET_LEASE_S,
-    held: () => dispatcher.held,
+    heartbeatMs: heartbeatMsOf(config),
+    held,
     onLost: (run) => fleet.bus.publish(run),
     // A dead worker of this host may have left processes (where no PID namespace ended them with it).
     endLeftover: killLeftover,
@@ -47,21 +69,18 @@ async function main(): Promise<void> {
       const ended = dispatcher.abandon(runIds);
       if (ended.length) log.warn(`the fleet counted ${ended.length} run(s) of this worker lost while it was cut off from the database: ending them (${ended.join(', ')})`);
     },
+    onBeat: () => workerBeat({ store: fleet.store, nodeId: node.id, held, stop, resend: () => records.resend(), onLost: (run) => fleet.bus.publish(run) }),
     onError: log.error,
   });
   await member.join();
-
-  // A stop asked on any API node reaches every worker; the one holding the run stops it.
-  fleet.bus.onStop(({ run_id, by }) => {
-    if (!dispatcher.held.includes(run_id)) return;
-    runs.stop(run_id, by).catch((e: unknown) => log.error(`stopping run ${run_id} failed`, e));
-  });
+  fleet.bus.onStop(stop);
   const full = () => dispatcher.held.length >= config.MAX_CONCURRENT_RUNS;
   const consumer: QueueConsumer = new QueueConsumer({
     url: config.REDIS_URL,
     prefix: config.REDIS_PREFIX,
     tags: config.WORKER_TAGS,
     concurrency: config.MAX_CONCURRENT_RUNS,
+    waitRetryMs: config.FLEET_WAIT_RETRY_S * 1000,
     execute: async ({ run_id, name }) => {
       const over = dispatcher.execute(run_id, name);
       consumer.throttle(full());

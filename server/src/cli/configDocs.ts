@@ -97,6 +97,8 @@ const SECTIONS: readonly Section[] = [
       REDIS_PREFIX: {},
       WORKER_TAGS: {},
       FLEET_LEASE_S: {},
+      FLEET_HEARTBEAT_S: { unset: 'a sixth of `FLEET_LEASE_S`' },
+      FLEET_WAIT_RETRY_S: {},
       LOG_STREAM_TTL_S: {},
     },
   },

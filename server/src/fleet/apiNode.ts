@@ -12,7 +12,7 @@ import { FleetApi } from './api';
 import { FleetDispatcher } from './fleetDispatcher';
 import { linkFleet } from './link';
 import { LogMirror } from './logMirror';
-import { FleetMember, nodeInfo } from './member';
+import { FleetMember, heartbeatMsOf, nodeInfo } from './member';
 import { redisLimits } from './rateLimits';
 import { RunQueue } from './runQueue';
 
@@ -29,9 +29,11 @@ export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunSe
     ...(archive ? { archivedLog: (id: string, from: number) => archive.readLog(id, from), archivedLogTimes: (id: string) => archive.readLogTimes(id) } : {}),
   });
   const records = createRecords(stores.runs, fleet.bus, options);
-  const dispatcher = new FleetDispatcher({ queue, catalog, fleet: fleet.store, bus: fleet.bus, records, onError: log.error }, { stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 });
+  // A stop reaches its worker at once, or at its next heartbeat; then the tool has STOP_GRACE_S to end.
+  const heartbeatMs = heartbeatMsOf(config);
+  const dispatcher = new FleetDispatcher({ queue, catalog, fleet: fleet.store, bus: fleet.bus, records, onError: log.error }, { stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 + heartbeatMs, pollMs: Math.min(heartbeatMs, 1000) });
   const fleetApi = new FleetApi(node.id, { queue, fleet: fleet.store, catalog }, { leaseS: config.FLEET_LEASE_S });
-  const member = new FleetMember(fleet.store, node, { leaseS: config.FLEET_LEASE_S, held: () => [], onLost: (run) => fleet.bus.publish(run), requeue: dispatcher.enqueue, onError: log.error });
+  const member = new FleetMember(fleet.store, node, { leaseS: config.FLEET_LEASE_S, heartbeatMs, held: () => [], onLost: (run) => fleet.bus.publish(run), requeue: dispatcher.enqueue, onError: log.error });
   metrics.watchFleet(() => fleetApi.describe());
   return {
     runs: createRunService({ records, catalog, dispatcher, logs: mirror }, options),

@@ -3,6 +3,7 @@
  * paths and tools on its own machine), stops to the worker that holds the run, or straight to the
  * database while none has claimed it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
 import { unavailable } from '../errors';
 import type { Catalog, ToolEntry } from '../services/catalog';
@@ -19,7 +20,8 @@ export class FleetDispatcher implements RunDispatcher {
 
   constructor(
     private readonly deps: { queue: RunQueue; catalog: Catalog; fleet: FleetStore; bus: RunBus; records: RunRecords; onError: (message: string, e: unknown) => void },
-    private readonly options: { stopWaitMs: number },
+    /** `stopWaitMs`: how long a stop waits for the run's end; `pollMs`: how often it reads the run meanwhile. */
+    private readonly options: { stopWaitMs: number; pollMs: number },
   ) {}
 
   /** Neither the paths nor the tool are on this machine: the worker checks them. */
@@ -53,30 +55,41 @@ export class FleetDispatcher implements RunDispatcher {
     return Promise.resolve();
   }
 
+  /**
+   * A run a worker holds: the stop is kept in the database (the worker reads it at its next heartbeat
+   * should it miss the message, reconnecting to Redis say) and sent over pub/sub, the fast way. Answers
+   * the run once ended, or as it is after `stopWaitMs`.
+   */
   async stop(run: Run, stoppedBy: string | null): Promise<Run> {
-    const { fleet, bus, records } = this.deps;
+    const { fleet, bus, records, onError } = this.deps;
     const runId = run.run_id;
     const stopped = await fleet.stopQueued(runId, stoppedBy);
     if (stopped) {
       bus.publish(stopped);
       return stopped;
     }
-    // A worker holds it: ask, and wait for the end it records (SIGTERM, then SIGKILL after STOP_GRACE_S).
+    // Its end comes over pub/sub, or is read from the database (the worker may be away from Redis).
     let unsubscribe = () => {};
-    const ended = new Promise<Run>((resolve) => {
+    const heard = new Promise<Run>((resolve) => {
       unsubscribe = bus.subscribe((r) => r.run_id === runId && isFinal(r.status) && resolve(r));
     });
+    const done = new AbortController();
+    const read = (async () => {
+      for (const until = Date.now() + this.options.stopWaitMs; Date.now() < until; ) {
+        await sleep(this.options.pollMs, undefined, { signal: done.signal });
+        const r = await records.store.get(runId).catch(() => undefined);
+        if (r && isFinal(r.status)) return r;
+      }
+      return undefined;
+    })().catch(() => undefined);
     try {
-      const heard = await bus.requestStop({ run_id: runId, by: stoppedBy }).catch((e: unknown) => {
-        throw unavailable(`the stop could not be sent to the workers: Redis is unavailable (${(e as Error).message}); try again shortly`, 5);
-      });
-      // No worker listening (all reconnecting, say): nobody will stop it now, and the caller must know.
-      if (heard === 0) throw unavailable('no worker is listening for stops right now (reconnecting to Redis?); try again shortly', 5);
-      const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, this.options.stopWaitMs));
-      const last = (await Promise.race([ended, timeout])) ?? (await records.store.get(runId));
+      await fleet.requestStop(runId, stoppedBy);
+      await bus.requestStop({ run_id: runId, by: stoppedBy }).catch((e: unknown) => onError(`sending the stop of run ${runId} over Redis failed: its worker reads it at its next heartbeat`, e));
+      const last = (await Promise.race([heard, read])) ?? (await records.store.get(runId));
       if (!last) throw new Error(`run ${runId} vanished while stopping`);
       return last;
     } finally {
+      done.abort();
       unsubscribe();
     }
   }

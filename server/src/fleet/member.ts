@@ -1,5 +1,6 @@
 /**
- * A node's membership of the fleet: its lease (a heartbeat in PostgreSQL every sixth of FLEET_LEASE_S),
+ * A node's membership of the fleet: its lease (a heartbeat in PostgreSQL every FLEET_HEARTBEAT_S, by
+ * default a sixth of FLEET_LEASE_S),
  * and the housekeeping every node does on the same beat: runs held by nodes whose lease ran out end as
  * `lost`, and (on API nodes) runs queued in the database that Redis no longer has are queued again.
  *
@@ -14,6 +15,8 @@ import type { FleetStore, NodeInfo } from './fleetStore';
 
 export interface MemberOptions {
   leaseS: number;
+  /** Between two heartbeats (`heartbeatMsOf`). */
+  heartbeatMs: number;
   /** What this node holds now (a worker's runs), sent with each heartbeat. */
   held: () => string[];
   /** Told of each run this node found lost. */
@@ -24,8 +27,12 @@ export interface MemberOptions {
   onHeldLost?: (runIds: string[]) => void;
   /** On API nodes: queues again a run the queue lost (Redis restarted empty). */
   requeue?: (run: { run_id: string; name: string }) => Promise<void>;
+  /** On workers: what else is checked at each heartbeat that landed (fleet/workerBeat.ts). */
+  onBeat?: () => Promise<void>;
   onError: (message: string, e: unknown) => void;
 }
+
+export const heartbeatMsOf = (config: { FLEET_LEASE_S: number; FLEET_HEARTBEAT_S?: number | undefined }): number => (config.FLEET_HEARTBEAT_S ?? config.FLEET_LEASE_S / 6) * 1000;
 
 /** Whether a process of this pid exists on this host (signal 0 tests without sending). */
 function isAlive(pid: number): boolean {
@@ -60,7 +67,7 @@ export class FleetMember {
     this.answeringSince = Date.now();
     this.timer = setInterval(() => {
       this.beating = this.beat();
-    }, (this.options.leaseS * 1000) / 6);
+    }, this.options.heartbeatMs);
     this.timer.unref();
   }
 
@@ -82,6 +89,7 @@ export class FleetMember {
         const lost = await this.store.lostAmong(this.node.id, held);
         if (lost.length) this.options.onHeldLost(lost);
       }
+      await this.options.onBeat?.();
       await this.store.prune();
       if (this.options.requeue) for (const run of await this.store.unclaimed(this.options.leaseS)) await this.options.requeue(run);
     } catch (e) {

@@ -4,8 +4,9 @@
  * nothing else; the run itself lives in PostgreSQL, where a worker claims it atomically before it
  * starts (a job delivered twice, after a Redis failover say, never runs a tool twice).
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { QueueCounts } from '../../../shared/src/schemas/fleet';
+import { RunMustWait } from '../services/runs/intake';
 import { bullConnection } from './redis';
 
 interface RunJob {
@@ -58,6 +59,8 @@ export class RunQueue {
  * A worker's side: takes jobs from the queues of its tags, up to `concurrency` per queue, and hands
  * each to `execute`, which resolves when the run is over. BullMQ renews the job's lock meanwhile; a
  * job whose worker died is not delivered again (maxStalledCount 0): the run's own lease says it is lost.
+ * A run that must wait its turn (RunMustWait: its tool's concurrency or cache, held across the fleet)
+ * goes back to the queue, delayed by `waitRetryMs`, for whichever worker is free then.
  */
 export class QueueConsumer {
   private readonly workers: Worker<RunJob>[];
@@ -65,9 +68,18 @@ export class QueueConsumer {
   /** Set once draining (shutdown): slots freed then take no new job. */
   private stopped = false;
 
-  constructor({ url, prefix, tags, concurrency, execute, onError }: { url: string; prefix: string; tags: string[]; concurrency: number; execute: (job: RunJob) => Promise<void>; onError: (message: string, e: unknown) => void }) {
+  constructor({ url, prefix, tags, concurrency, waitRetryMs, execute, onError }: { url: string; prefix: string; tags: string[]; concurrency: number; waitRetryMs: number; execute: (job: RunJob) => Promise<void>; onError: (message: string, e: unknown) => void }) {
+    const run = async (job: Job<RunJob>, token?: string) => {
+      try {
+        await execute(job.data);
+      } catch (e) {
+        if (!(e instanceof RunMustWait)) throw e;
+        await job.moveToDelayed(Date.now() + waitRetryMs, token);
+        throw new DelayedError();
+      }
+    };
     this.workers = tags.map((tag) => {
-      const worker = new Worker<RunJob>(`runs.${tag}`, (job: Job<RunJob>) => execute(job.data), {
+      const worker = new Worker<RunJob>(`runs.${tag}`, run, {
         connection: bullConnection(url),
         prefix,
         concurrency,

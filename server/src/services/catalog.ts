@@ -220,6 +220,11 @@ export class Catalog {
     return this.byName.get(name);
   }
 
+  /** The tools that name this cache (one run of them all at a time). */
+  sharing(cache: string): string[] {
+    return [...this.byName.values()].filter((e) => e.cache === cache).map((e) => e.name);
+  }
+
   /** Every tag a run may be queued under (a fleet's queues). */
   tags(): string[] {
     return [...new Set([DEFAULT_TAG, ...[...this.byName.values()].flatMap((e) => (e.tag ? [e.tag] : []))])];

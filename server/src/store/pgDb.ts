@@ -139,6 +139,14 @@ const MIGRATIONS = [
    CREATE UNIQUE INDEX webhook_deliveries_once ON webhook_deliveries (endpoint_id, run_id, event) WHERE redelivery_of IS NULL;
    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
    CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, seq);`,
+  // A fleet holds a tool's concurrency and cache across its workers: counted among the runs that hold them.
+  // Stops asked for runs a worker holds, kept until the run ends: a worker that missed the message reads them.
+  `CREATE INDEX runs_held ON runs (name) WHERE owner IS NOT NULL AND (status IN ('queued', 'running') OR process IS NOT NULL);
+   CREATE TABLE stop_requests (
+     run_id TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+     stopped_by TEXT,
+     asked_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );`,
 ];
 
 /** Lock keys (with the schema's hash as the second half): taken while migrating, and held while a server runs. */

@@ -23,8 +23,21 @@ export function toRun(row: Row): Run {
   return { ...rest, log_url: null } as Run;
 }
 
+/**
+ * A fleet's worker writes a run only while the run is its own (`owner`), and its state only while the
+ * run goes on: a run the fleet judged `lost` meanwhile keeps that judgment (the worker may add how its
+ * tool ended, `lost` still). A write left undone is told to `onRefused`.
+ */
+export interface RunOwner {
+  owner: string;
+  onRefused: (runId: string, patch: RunPatch) => void;
+}
+
 export class PgRunStore implements RunStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly owned?: RunOwner,
+  ) {}
 
   async insert(run: Run, claim?: IdempotencyClaim): Promise<{ runId: string; fingerprint: string | null }> {
     const entries = Object.entries(run).filter(([k]) => COLUMNS.has(k));
@@ -55,7 +68,15 @@ export class PgRunStore implements RunStore {
     const entries = Object.entries(patch).filter(([k, v]) => COLUMNS.has(k) && v !== undefined);
     if (!entries.length) return this.get(runId);
     const sets = entries.map(([k], i) => `${k} = $${i + 2}`).join(', ');
-    const { rows } = await this.pool.query<Row>(`UPDATE runs SET ${sets} WHERE run_id = $1 RETURNING *`, [runId, ...entries.map(([k, v]) => column(k, v))]);
+    const values = [runId, ...entries.map(([k, v]) => column(k, v))];
+    let where = 'run_id = $1';
+    if (this.owned) {
+      values.push(this.owned.owner);
+      where += ` AND owner = $${values.length}`;
+      if (patch.status) where += ` AND (status IN ('queued', 'running') OR (status = 'lost' AND $${entries.findIndex(([k]) => k === 'status') + 2} = 'lost'))`;
+    }
+    const { rows } = await this.pool.query<Row>(`UPDATE runs SET ${sets} WHERE ${where} RETURNING *`, values);
+    if (!rows[0] && this.owned) this.owned.onRefused(runId, patch);
     return rows[0] && toRun(rows[0]);
   }
 
@@ -80,7 +101,7 @@ export class PgRunStore implements RunStore {
   }
 
   async setProcess(runId: string, handle: ProcessHandle | null): Promise<void> {
-    await this.pool.query('UPDATE runs SET process = $1 WHERE run_id = $2', [handle && JSON.stringify(handle), runId]);
+    await this.pool.query(`UPDATE runs SET process = $1 WHERE run_id = $2${this.owned ? ' AND owner = $3' : ''}`, [handle && JSON.stringify(handle), runId, ...(this.owned ? [this.owned.owner] : [])]);
   }
 
   async expired(rule: { finishedBefore: string | null; keepPerTool: number; limit: number }): Promise<string[]> {

@@ -62,7 +62,7 @@ export function createRunService(deps: { records: RunRecords; catalog: Catalog; 
 export function createLocalRuns(
   deps: { store: RunStore; catalog: Catalog; executor: ProcessExecutor; feed: LogFeed; runFeed: RunFeed; intake: RunIntake },
   options: RunServiceOptions,
-): { runs: RunService; dispatcher: LocalDispatcher; logs: RunLogs } {
+): { runs: RunService; dispatcher: LocalDispatcher; logs: RunLogs; records: RunRecords } {
   const { store, catalog, executor, feed, intake } = deps;
   const paths = runPaths(options.logDir);
   const records = createRecords(store, deps.runFeed, options);
@@ -78,8 +78,8 @@ export function createLocalRuns(
         return stopped ?? run;
       },
     },
-    { maxConcurrentRuns: options.maxConcurrentRuns, logDir: options.logDir },
+    { maxConcurrentRuns: options.maxConcurrentRuns, logDir: options.logDir, limitsHeldElsewhere: intake.holdsLimits },
   );
   const logs = new LocalRunLogs({ paths, store, records, live: supervisor });
-  return { runs: createRunService({ records, catalog, dispatcher, logs }, options), dispatcher, logs };
+  return { runs: createRunService({ records, catalog, dispatcher, logs }, options), dispatcher, logs, records };
 }

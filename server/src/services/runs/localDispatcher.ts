@@ -29,6 +29,11 @@ export interface RunLauncher {
 
 export interface LocalDispatcherOptions {
   maxConcurrentRuns: number;
+  /**
+   * On a fleet's worker a tool's `concurrency` and `cache` are held across the fleet when the run is
+   * claimed (a run that must wait goes back to the queue, where any worker may take it): not here.
+   */
+  limitsHeldElsewhere?: boolean;
   /** Where path parameters must not point (LOG_DIR). */
   logDir: string;
 }
@@ -142,8 +147,9 @@ export class LocalDispatcher implements RunDispatcher {
     for (let i = 0; i < this.queue.length && this.accepting && this.slots.size < this.options.maxConcurrentRuns; ) {
       const { runId, name } = this.queue[i] ?? { runId: '', name: '' };
       const entry = this.deps.catalog.get(name);
-      const limit = entry?.concurrency;
-      if ((limit !== undefined && this.countOf(name) >= limit) || (entry?.cache !== undefined && this.cacheInUse(entry.cache))) {
+      const limit = this.options.limitsHeldElsewhere ? undefined : entry?.concurrency;
+      const cache = this.options.limitsHeldElsewhere ? undefined : entry?.cache;
+      if ((limit !== undefined && this.countOf(name) >= limit) || (cache !== undefined && this.cacheInUse(cache))) {
         i++;
         continue;
       }

@@ -1,8 +1,9 @@
 /**
  * One way a run's record changes: written to the store, then told to live lists (the run feed).
  * Writes that must land (a run that is going, a run's end) wait out a database outage; a final
- * record that still does not land is tried again until it does, the run answered as it ended
- * meanwhile. Listeners hear of each run whose end is recorded (logs, metrics, archiving).
+ * record that still does not land is tried again until it does (on a fleet's worker, at each
+ * heartbeat too), the run answered as it ended meanwhile. Listeners hear of each run whose end is
+ * recorded (logs, metrics, archiving).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Run } from '../../../../shared/src/schemas/run';
@@ -28,6 +29,8 @@ export class RunRecords {
   private readonly endListeners: ((run: Run) => void)[] = [];
   /** Shutting down, the wait is short: the server must exit within its grace. */
   private patienceMs = PERSIST_MS;
+  /** Wakes the final records waiting to be tried again (`resend`). */
+  private wake = Promise.withResolvers<void>();
 
   constructor(
     readonly store: RunStore,
@@ -72,6 +75,17 @@ export class RunRecords {
   /** A run as it ended when its final record has not landed yet; as stored otherwise. */
   asEnded(run: Run): Run {
     return this.ending.get(run.run_id) ?? run;
+  }
+
+  /** Runs that have ended whose final record has not landed yet (a fleet's worker still holds them). */
+  get pending(): string[] {
+    return [...this.ending.keys()];
+  }
+
+  /** Tries the final records that have not landed again now (a fleet's worker, at each heartbeat). */
+  resend(): void {
+    this.wake.resolve();
+    this.wake = Promise.withResolvers<void>();
   }
 
   /** The run as it ended, while its final record has not landed. */
@@ -123,7 +137,7 @@ export class RunRecords {
   private retryEnd(runId: string, patch: RunPatch, landedLate: (final: Run | null) => void): void {
     const work = (async () => {
       for (let attempt = 1; ; attempt++) {
-        await sleep(Math.min(RECORD_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 5)), undefined, { ref: false });
+        await Promise.race([sleep(Math.min(RECORD_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 5)), undefined, { ref: false }), this.wake.promise]);
         const final = await this.writeEnd(runId, patch).then((r) => r ?? null, () => undefined);
         if (final === undefined) continue;
         landedLate(final);

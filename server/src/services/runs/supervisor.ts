@@ -118,7 +118,8 @@ export class RunSupervisor implements RunLauncher {
   /** Ends a run the fleet counted lost (asked once: a stop under way keeps its grace); whether it began to end it. */
   abandon(runId: string): boolean {
     const active = this.active.get(runId);
-    if (!active || active.stop) return false;
+    // One that ended by itself is only being recorded: its record keeps the fleet's judgment.
+    if (!active || active.stop || active.exited) return false;
     void this.requestStop(active, 'lost', null).catch(() => undefined);
     return true;
   }
