@@ -141,7 +141,7 @@ export const Env = z.object({
     .default(0)
     .describe('Finished runs older than this many days (by their end; fractions allowed) are deleted with their logs, directories, artifacts and S3 copies; `0`: every run is kept.'),
   RETENTION_KEEP_PER_TOOL: z.coerce.number().int().min(0).default(0).describe('Only the newest this many finished runs of each tool are kept (`0`: no such limit).'),
-  RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600).describe('Seconds between retention sweeps (one also runs at start-up), for runs and the audit log.'),
+  RETENTION_INTERVAL_S: z.coerce.number().positive().default(3600).describe("Seconds between retention sweeps (one also runs at start-up), for runs and the audit log; on a fleet's workers, of the files they keep of runs whose records retention deleted."),
   AUDIT_RETENTION_DAYS: z.coerce.number().min(0).default(90).describe('Audit records older than this many days are deleted (`0`: kept forever).'),
   AUDIT_MAX_ROWS: z.coerce.number().int().min(0).default(1_000_000).describe('At most this many audit records are kept, the newest (`0`: no bound).'),
   AUDIT_COALESCE_S: z.coerce
