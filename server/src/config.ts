@@ -70,6 +70,14 @@ export const Env = z.object({
     .transform((s) => [...new Set(s.split(',').map((t) => t.trim()).filter(Boolean))])
     .refine((tags) => tags.length > 0 && tags.every((t) => /^[a-z0-9][a-z0-9_-]{0,31}$/.test(t)), 'comma-separated tags of a-z, 0-9, "_" or "-"')
     .describe('The tags of the tools a worker runs (catalog `tag`; untagged tools are `default`), comma-separated.'),
+  WORKER_TOOLS_CHECK_S: z.coerce
+    .number()
+    .min(0.1)
+    .max(3600)
+    .default(10)
+    .describe(
+      "Seconds between a fleet worker's checks of which tools of its tags it can run (program found on its tools' `PATH`, limits enforceable, version), which it tells the API nodes (at once when something changed, and when it starts or stops); API nodes read every live worker's word again as often. A program installed on a worker shows as runnable within this time.",
+    ),
   LOG_STREAM_TTL_S: positiveInt
     .default(3600)
     .describe("Seconds a run's log stays in Redis after the run ends (API nodes keep the copies they made). Redis then holds every log of that period: size its `maxmemory` for it, with `noeviction`."),

@@ -11,6 +11,7 @@ import { LogPublisher } from './fleet/logPublisher';
 import { FleetMember, nodeInfo } from './fleet/member';
 import { QueueConsumer } from './fleet/runQueue';
 import { WorkerFiles } from './fleet/workerFiles';
+import { WorkerToolsPublisher } from './fleet/workerTools';
 import { Metrics } from './metrics';
 import { killLeftover } from './process/executor';
 import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
@@ -51,6 +52,12 @@ async function main(): Promise<void> {
     onError: log.error,
   });
   await member.join();
+  // The API nodes list and admit tools by what the workers say they can run: said before taking any run.
+  const tools = new WorkerToolsPublisher(
+    { redis: fleet.redis, prefix: config.REDIS_PREFIX, node, version: rt.version, catalog, toolPath: config.TOOL_ENV.PATH ?? '', toolsDir: config.TOOLS_DIR },
+    { intervalMs: config.WORKER_TOOLS_CHECK_S * 1000, onError: log.error },
+  );
+  await tools.start();
 
   // A stop asked on any API node reaches every worker; the one holding the run stops it.
   fleet.bus.onStop(({ run_id, by }) => {
@@ -90,6 +97,7 @@ async function main(): Promise<void> {
 
   onStopSignals(log, `taking no new runs, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
     await consumer.pause();
+    await tools.leave();
     await files?.stop();
     await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
     for (const until = Date.now() + LOG_FLUSH_MS; publisher.pending > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));

@@ -97,6 +97,7 @@ const SECTIONS: readonly Section[] = [
       REDIS_PREFIX: {},
       WORKER_TAGS: {},
       FLEET_LEASE_S: {},
+      WORKER_TOOLS_CHECK_S: {},
       LOG_STREAM_TTL_S: {},
     },
   },

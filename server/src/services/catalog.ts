@@ -204,8 +204,13 @@ export function loadCatalogFile(file: string): ToolEntry[] {
   return parsed.data.tools;
 }
 
+/** What the transports list of the catalog: this server's own view, or on a fleet's API node, the workers'. */
+export interface CatalogView {
+  list(): Tool[];
+}
+
 /** The loaded whitelist, with each program's availability looked up on the PATH tools get. */
-export class Catalog {
+export class Catalog implements CatalogView {
   private readonly byName: Map<string, ToolEntry>;
 
   constructor(
@@ -218,6 +223,10 @@ export class Catalog {
 
   get(name: string): ToolEntry | undefined {
     return this.byName.get(name);
+  }
+
+  entries(): ToolEntry[] {
+    return [...this.byName.values()];
   }
 
   /** Every tag a run may be queued under (a fleet's queues). */
