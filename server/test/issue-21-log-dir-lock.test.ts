@@ -48,7 +48,7 @@ describe('one LOG_DIR, one server', () => {
     }
   });
 
-  it('a lock naming a live pid that started at another time (a reused pid) is taken over; one from another host is refused', async () => {
+  it('a lock naming a live pid that started at another time (a reused pid) is taken over; one from another host, or unreadable, is refused', async () => {
     const logDir = tempDir();
     const file = path.join(logDir, 'server.lock');
     // This test process is alive, but did not start at clock tick 1: the pid has been reused since.
@@ -62,5 +62,9 @@ describe('one LOG_DIR, one server', () => {
     expect(refused).toContain(`LOG_DIR ${logDir} is in use by an API node (pid 4242 on host elsewhere.example`);
     expect(refused).toContain(`if it is gone, delete ${file}`);
     expect((JSON.parse(readFileSync(file, 'utf8')) as { token: string }).token).toBe('remote');
+
+    // Not a lock this server could have written (a disk that filled as it was written, say): said, not guessed at.
+    writeFileSync(file, '');
+    expect(await tryStart(logDir)).toContain(`LOG_DIR ${logDir} has a lock file that cannot be read (${file}): delete it once no server uses this LOG_DIR`);
   });
 });

@@ -9,7 +9,7 @@
  * refused, saying whom it names and which file to delete once that process is known to be gone.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
@@ -145,7 +145,8 @@ export function lockDataDir(dir: string, name: string, role: string): { tookOver
       return { tookOverFrom };
     }
     const holder = holderOf(file);
-    if (!holder) continue; // gone meanwhile (released), or unreadable: try again
+    if (!holder && existsSync(file)) throw new DataDirLockError(`LOG_DIR ${dir} has a lock file that cannot be read (${file}): delete it once no server uses this LOG_DIR`);
+    if (!holder) continue; // released meanwhile: try again
     const state = holderState(holder, self);
     if (state !== 'gone') throw new DataDirLockError(refusal(dir, file, holder, state));
     if (!takeOver(file, holder, content)) throw new DataDirLockError(refusal(dir, file, holder, 'busy'));
