@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     metrics,
     stopping: stopStreams.signal,
     readiness,
-    catalog: rt.catalog,
+    catalog: mode.catalog,
     runs,
     logs: new LogStreamer({ feed: mode.feed, state: (id) => mode.logs.logState(id), logPath: (id) => mode.logs.logPath(id) }, { observer: metrics }),
     auth,

@@ -13,6 +13,7 @@ import type { Capabilities, Capability } from '../../shared/src/schemas/health';
 import type { Run } from '../../shared/src/schemas/run';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createMetricsServer } from './http/server';
+import { DataDirLockError, lockDataDir } from './lib/dataDirLock';
 import { createLogger, type Logger } from './log';
 import type { Metrics } from './metrics';
 import { probeCgroups } from './process/cgroups';
@@ -81,6 +82,20 @@ function warnUnreachable(logDir: string, runAs: ToolUser | null, log: Log): void
   if (runAs && blocked) log.warn(`tools run as uid ${runAs.uid} (RUN_AS_USER) cannot reach their directories in LOG_DIR: they may not pass through ${blocked}; let them (chmod o+x) or move LOG_DIR`);
 }
 
+/**
+ * LOG_DIR is this process's alone among its kind: `server.lock` for `npm start` (two servers would
+ * share a database or the API nodes' log copies), `worker.lock` for whoever runs tools (two would share
+ * run directories and caches, and each would end the other's runs as its own leftovers). A single
+ * server takes both; an API node and a worker may share a LOG_DIR.
+ */
+function lockLogDir(config: Config, role: 'server' | 'worker', log: Log): void {
+  const locks: [string, string][] = role === 'worker' ? [['worker', 'a worker']] : config.REDIS_URL ? [['server', 'an API node']] : [['server', 'a single server'], ['worker', 'a single server']];
+  for (const [name, holder] of locks) {
+    const { tookOverFrom } = lockDataDir(config.LOG_DIR, name, holder);
+    if (tookOverFrom) log.warn(`LOG_DIR ${config.LOG_DIR}: took over the ${name} lock of ${tookOverFrom}, which is no longer running`);
+  }
+}
+
 /** `server`: `npm start` (a single server, or a fleet's API node with REDIS_URL); `worker`: `npm run worker`. */
 export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<Runtime> {
   // Everything this process creates (the database, logs, run directories) is its own alone,
@@ -91,6 +106,7 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   log.logger = logger;
   const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const entries = loadCatalogFile(config.CATALOG_FILE);
+  lockLogDir(config, role, log);
   // Runs' cgroups are grouped by data directory: servers of other LOG_DIRs on this machine never sweep them.
   const cgroupScope = createHash('sha256').update(config.LOG_DIR).digest('hex').slice(0, 16);
   // What this machine cannot enforce matters where tools run: not on a fleet's API nodes.
@@ -189,7 +205,7 @@ export function onStopSignals(log: Log, what: string, shutdown: () => Promise<vo
 /** Exits on a start-up failure: a configuration or catalog mistake as its message alone, anything else logged. */
 export function failedToStart(log: Log): (e: unknown) => never {
   return (e) => {
-    if (e instanceof ConfigError || e instanceof CatalogError) console.error(e.message);
+    if (e instanceof ConfigError || e instanceof CatalogError || e instanceof DataDirLockError) console.error(e.message);
     else log.error('could not start', e);
     process.exit(1);
   };

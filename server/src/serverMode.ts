@@ -4,6 +4,7 @@
  */
 import type { FleetView } from './services';
 import type { Runtime } from './runtime';
+import type { CatalogView } from './services/catalog';
 import { memoryLimits, type RateLimits } from './services/auth/authenticator';
 import { LocalLogFeed, type LogFeed } from './services/logFeed';
 import { LocalRunFeed } from './services/runFeed';
@@ -12,6 +13,8 @@ import { recordedIntake } from './services/runs/intake';
 
 export interface ServerMode {
   runs: RunService;
+  /** The catalog as listed: what this machine can run, or on a fleet's API node, what its workers can. */
+  catalog: CatalogView;
   /** Tells log readers that a run's log grew or ended. */
   feed: LogFeed;
   logs: RunLogs;
@@ -34,6 +37,7 @@ export function singleServer(rt: Runtime, options: RunServiceOptions): ServerMod
   const { runs, logs } = createLocalRuns({ store: stores.runs, catalog, executor, feed, runFeed: new LocalRunFeed(), intake: recordedIntake(stores.runs) }, options);
   return {
     runs,
+    catalog,
     feed,
     logs,
     fleet: null,

@@ -13,6 +13,8 @@ import { FleetMember, heartbeatMsOf, nodeInfo } from './fleet/member';
 import type { StopRequest } from './fleet/runBus';
 import { QueueConsumer } from './fleet/runQueue';
 import { workerBeat } from './fleet/workerBeat';
+import { WorkerFiles } from './fleet/workerFiles';
+import { WorkerToolsPublisher } from './fleet/workerTools';
 import { Metrics } from './metrics';
 import { killLeftover } from './process/executor';
 import { createLog, failedToStart, onStopSignals, openRuntime, runServiceOptions, serveMetrics } from './runtime';
@@ -73,6 +75,12 @@ async function main(): Promise<void> {
     onError: log.error,
   });
   await member.join();
+  // The API nodes list and admit tools by what the workers say they can run: said before taking any run.
+  const tools = new WorkerToolsPublisher(
+    { redis: fleet.redis, prefix: config.REDIS_PREFIX, node, version: rt.version, catalog, toolPath: config.TOOL_ENV.PATH ?? '', toolsDir: config.TOOLS_DIR },
+    { intervalMs: config.WORKER_TOOLS_CHECK_S * 1000, onError: log.error },
+  );
+  await tools.start();
   fleet.bus.onStop(stop);
   const full = () => dispatcher.held.length >= config.MAX_CONCURRENT_RUNS;
   const consumer: QueueConsumer = new QueueConsumer({
@@ -93,11 +101,23 @@ async function main(): Promise<void> {
     onError: log.error,
   });
 
+  // Retention on the API nodes deletes records; the files this worker keeps of those runs go after them.
+  const files =
+    config.RETENTION_DAYS > 0 || config.RETENTION_KEEP_PER_TOOL > 0
+      ? new WorkerFiles(
+          { pool: fleet.pool, logDir: rt.logDir, inUse: (id) => dispatcher.held.includes(id) || runs.uploading.has(id) || publisher.sending(id), remove: (id) => runs.removeLocalFiles(id), onError: log.error },
+          { intervalMs: config.RETENTION_INTERVAL_S * 1000 },
+        )
+      : null;
+  files?.start();
+
   const metricsServer = await serveMetrics(rt, metrics);
   log.info(`${config.APP_NAME} ${rt.version} worker ${node.id} taking runs of tags ${config.WORKER_TAGS.join(', ')}, ${config.MAX_CONCURRENT_RUNS} at a time (isolation: ${executor.isolation})`);
 
   onStopSignals(log, `taking no new runs, ${config.SHUTDOWN_GRACE_S ? `giving running tools ${config.SHUTDOWN_GRACE_S} s to finish` : 'stopping running tools'}`, async () => {
     await consumer.pause();
+    await tools.leave();
+    await files?.stop();
     await runs.shutdown(config.SHUTDOWN_GRACE_S * 1000);
     for (const until = Date.now() + LOG_FLUSH_MS; publisher.pending > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
     await consumer.close();

@@ -225,29 +225,38 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     expect((await getRun(apiA, run.run_id)).status).toBe('stopped');
   });
 
-  it('tagged tools run only on workers of their tag; a tag no worker serves waits, and stops at once', async () => {
+  it('tagged tools run only on workers of their tag; a tag no worker serves is refused; a run no worker has taken stops at once', async () => {
     const edge = await start(apiA, 'edge-sleeper');
     const holder = await waitFor('the edge run to be held', () => holderOf(edge.run_id));
     const fleet = await fleetOf(apiB);
     expect(fleet.nodes.find((n) => n.id === holder)?.tags).toContain('edge');
     await api(apiA.url, 'POST', `/runs/${edge.run_id}/stop`);
 
-    const stranded = await start(apiB, 'nowhere');
-    // Not a pause that hopes to be long enough: a run started after it, which the workers serve, has
-    // been taken and done, and the stranded one is still waiting.
-    const after = await start(apiB, 'hello');
-    expect(endRun((await readSse(`${apiA.url}/runs/${after.run_id}/logs`)).events).status).toBe('succeeded');
-    expect((await getRun(apiA, stranded.run_id)).status).toBe('queued');
-    expect((await fleetOf(apiA)).queues.find((q) => q.tag === 'nowhere')?.waiting).toBe(1);
-    const stopped = await api<RunEnvelope>(apiA.url, 'POST', `/runs/${stranded.run_id}/stop`);
-    expect(stopped.body.run).toMatchObject({ status: 'stopped', stopped_by: 'env:ADMIN_API_KEY', started_at: null });
+    // The API node knows no live worker serves the tag: the start is refused, not left to wait.
+    const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/nowhere');
+    expect(refused.status).toBe(503);
+    expect(refused.body.message).toMatch(/^tool "nowhere" cannot start now: no live worker serves its tag "nowhere"/);
+
+    // The edge worker's slots all taken (MAX_CONCURRENT_RUNS=4, and as many jobs of a queue at once): one
+    // more edge run waits in the queue, where no worker can take it while the four go on.
+    const busy = await Promise.all([1, 2, 3, 4].map(() => start(apiA, 'edge-sleeper')));
+    try {
+      await waitFor('the edge worker to hold four runs', async () => ((await fleetOf(apiA)).nodes.find((n) => n.id === holder)?.running.length === 4 ? true : undefined));
+      const waiting = await start(apiB, 'edge-sleeper');
+      await waitFor('its job to wait in the queue', async () => ((await fleetOf(apiA)).queues.find((q) => q.tag === 'edge')?.waiting === 1 ? true : undefined));
+      expect((await getRun(apiA, waiting.run_id)).status).toBe('queued');
+      const stopped = await api<RunEnvelope>(apiA.url, 'POST', `/runs/${waiting.run_id}/stop`);
+      expect(stopped.body.run).toMatchObject({ status: 'stopped', stopped_by: 'env:ADMIN_API_KEY', started_at: null });
+    } finally {
+      await Promise.all(busy.map((r) => api(apiA.url, 'POST', `/runs/${r.run_id}/stop`)));
+    }
   });
 
-  it('what only the worker can know is checked on the worker: a program it does not have fails the run, saying why', async () => {
-    // The API node runs no tool, so it does not judge what is installed: the start is accepted.
-    const run = await start(apiA, 'absent');
-    const { events } = await readSse(`${apiB.url}/runs/${run.run_id}/logs`);
-    expect(endRun(events)).toMatchObject({ status: 'failed', end_reason: 'spawn_error', error: expect.stringMatching(/not available here: program "no-such-program-on-the-workers" is not installed/) as string });
+  it('a tool no live worker can run is refused at the start, saying why: the workers said what they can run', async () => {
+    // The API node runs no tool: what it knows of the workers' programs, they told it.
+    const res = await api<{ message: string }>(apiA.url, 'POST', '/set/absent');
+    expect(res.status).toBe(409);
+    expect(res.body.message).toMatch(/^tool "absent" is not available on this fleet: no live worker of tag "default" can run it: program "no-such-program-on-the-workers" is not installed on the tools' PATH \(2 workers\)$/);
   });
 
   it("a worker's artifacts are served by any API node, from their copy in S3", async () => {

@@ -17,6 +17,7 @@ let admin: pg.Client;
 let schema: string;
 let nodeA: TestServer;
 let nodeB: TestServer;
+let worker: TestServer;
 
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: PG });
@@ -31,13 +32,13 @@ beforeAll(async () => {
     START_RATE_PER_MINUTE: '2',
     AUTH_FAILURES_PER_MINUTE: '2',
   };
-  // The first node migrates the schema.
+  // The first node migrates the schema; a worker runs what is started (an API node refuses a start no worker can run).
   nodeA = await startServer({ catalog: CATALOG, env });
-  nodeB = await startServer({ catalog: CATALOG, env });
+  [nodeB, worker] = await Promise.all([startServer({ catalog: CATALOG, env }), startServer({ catalog: CATALOG, env, worker: true })]);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([nodeA, nodeB].map((s) => s?.stop()));
+  await Promise.all([nodeA, nodeB, worker].map((s) => s?.stop()));
   await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin?.end();
 });

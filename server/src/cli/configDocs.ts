@@ -99,6 +99,7 @@ const SECTIONS: readonly Section[] = [
       FLEET_LEASE_S: {},
       FLEET_HEARTBEAT_S: { unset: 'a sixth of `FLEET_LEASE_S`' },
       FLEET_WAIT_RETRY_S: {},
+      WORKER_TOOLS_CHECK_S: {},
       LOG_STREAM_TTL_S: {},
     },
   },

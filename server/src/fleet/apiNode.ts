@@ -9,6 +9,7 @@ import type { Runtime } from '../runtime';
 import type { ServerMode } from '../serverMode';
 import { createRecords, createRunService, type RunServiceOptions } from '../services/runs';
 import { FleetApi } from './api';
+import { FleetCatalog } from './fleetCatalog';
 import { FleetDispatcher } from './fleetDispatcher';
 import { linkFleet } from './link';
 import { LogMirror } from './logMirror';
@@ -31,19 +32,29 @@ export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunSe
   const records = createRecords(stores.runs, fleet.bus, options);
   // A stop reaches its worker at once, or at its next heartbeat; then the tool has STOP_GRACE_S to end.
   const heartbeatMs = heartbeatMsOf(config);
-  const dispatcher = new FleetDispatcher({ queue, catalog, fleet: fleet.store, bus: fleet.bus, records, onError: log.error }, { stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 + heartbeatMs, pollMs: Math.min(heartbeatMs, 1000) });
-  const fleetApi = new FleetApi(node.id, { queue, fleet: fleet.store, catalog }, { leaseS: config.FLEET_LEASE_S });
+  // The tools are where the workers are: listed, and starts admitted, by what they say they can run.
+  const tools = new FleetCatalog(
+    { catalog, fleet: fleet.store, redis: fleet.redis, subscriber: fleet.subscriber, prefix: config.REDIS_PREFIX },
+    { leaseS: config.FLEET_LEASE_S, intervalMs: config.WORKER_TOOLS_CHECK_S * 1000, onError: log.error },
+  );
+  const dispatcher = new FleetDispatcher({ queue, catalog, tools, fleet: fleet.store, bus: fleet.bus, records, onError: log.error }, { stopWaitMs: (config.STOP_GRACE_S + 5) * 1000 + heartbeatMs, pollMs: Math.min(heartbeatMs, 1000) });
+  const fleetApi = new FleetApi(node.id, { queue, fleet: fleet.store, catalog, tools }, { leaseS: config.FLEET_LEASE_S });
   const member = new FleetMember(fleet.store, node, { leaseS: config.FLEET_LEASE_S, heartbeatMs, held: () => [], onLost: (run) => fleet.bus.publish(run), requeue: dispatcher.enqueue, onError: log.error });
   metrics.watchFleet(() => fleetApi.describe());
   return {
     runs: createRunService({ records, catalog, dispatcher, logs: mirror }, options),
+    catalog: tools,
     feed: mirror.feed,
     logs: mirror,
     fleet: fleetApi,
     limits: redisLimits(fleet.redis, config.REDIS_PREFIX),
     describe: `fleet API node ${node.id}: runs go to workers`,
-    start: () => member.join(),
+    start: async () => {
+      await member.join();
+      await tools.start();
+    },
     close: async () => {
+      tools.close();
       await mirror.close();
       await queue.close();
       await member.leave();

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../../shared/src/schemas/run';
 import { unavailable } from '../errors';
 import type { Catalog, ToolEntry } from '../services/catalog';
+import type { FleetCatalog } from './fleetCatalog';
 import { validateParams } from '../services/params';
 import type { QueuedRun, RunDispatcher } from '../services/runs/dispatcher';
 import type { RunRecords } from '../services/runs/records';
@@ -19,14 +20,17 @@ export class FleetDispatcher implements RunDispatcher {
   readonly queuedCount = 0;
 
   constructor(
-    private readonly deps: { queue: RunQueue; catalog: Catalog; fleet: FleetStore; bus: RunBus; records: RunRecords; onError: (message: string, e: unknown) => void },
+    private readonly deps: { queue: RunQueue; catalog: Catalog; tools: Pick<FleetCatalog, 'refusal'>; fleet: FleetStore; bus: RunBus; records: RunRecords; onError: (message: string, e: unknown) => void },
     /** `stopWaitMs`: how long a stop waits for the run's end; `pollMs`: how often it reads the run meanwhile. */
     private readonly options: { stopWaitMs: number; pollMs: number },
   ) {}
 
-  /** Neither the paths nor the tool are on this machine: the worker checks them. */
+  /** The paths are not on this machine (the worker checks them); a tool no live worker can run is refused. */
   admit(entry: ToolEntry, params: Record<string, unknown> | undefined): Record<string, unknown> {
-    return validateParams(entry.params, params, null);
+    const valid = validateParams(entry.params, params, null);
+    const refused = this.deps.tools.refusal(entry);
+    if (refused) throw refused;
+    return valid;
   }
 
   /** Queues a new run, or again one still queued in the database that Redis lost, under its tool's tag. */

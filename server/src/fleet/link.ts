@@ -2,6 +2,7 @@
  * A node's link to its fleet (REDIS_URL): the Redis connections, the bus of run changes and stops, and
  * the fleet's tables in PostgreSQL. Imported only by a fleet's nodes: a single server never loads Redis.
  */
+import type pg from 'pg';
 import { ConfigError } from '../config';
 import type { Log } from '../runtime';
 import type { Stores } from '../store';
@@ -14,6 +15,8 @@ export interface FleetLink {
   subscriber: Redis;
   bus: RunBus;
   store: FleetStore;
+  /** The fleet's PostgreSQL. */
+  pool: pg.Pool;
   close(): void;
 }
 
@@ -36,6 +39,7 @@ export async function linkFleet({ url, prefix, stores, log, role }: { url: strin
     subscriber,
     bus,
     store: new FleetStore(stores.pool),
+    pool: stores.pool,
     close: () => {
       subscriber.disconnect();
       redis.disconnect();

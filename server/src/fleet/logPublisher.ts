@@ -53,6 +53,11 @@ export class LogPublisher implements LogFeed {
     else if (!out.retry) void this.flush(runId, out);
   }
 
+  /** Whether this run's log is still being copied (its file must stay meanwhile). */
+  sending(runId: string): boolean {
+    return this.outgoing.has(runId);
+  }
+
   /** Logs still being copied (shutdown waits for them briefly). */
   get pending(): number {
     return this.outgoing.size;

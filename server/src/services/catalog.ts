@@ -204,8 +204,13 @@ export function loadCatalogFile(file: string): ToolEntry[] {
   return parsed.data.tools;
 }
 
+/** What the transports list of the catalog: this server's own view, or on a fleet's API node, the workers'. */
+export interface CatalogView {
+  list(): Tool[];
+}
+
 /** The loaded whitelist, with each program's availability looked up on the PATH tools get. */
-export class Catalog {
+export class Catalog implements CatalogView {
   private readonly byName: Map<string, ToolEntry>;
 
   constructor(
@@ -223,6 +228,10 @@ export class Catalog {
   /** The tools that name this cache (one run of them all at a time). */
   sharing(cache: string): string[] {
     return [...this.byName.values()].filter((e) => e.cache === cache).map((e) => e.name);
+  }
+
+  entries(): ToolEntry[] {
+    return [...this.byName.values()];
   }
 
   /** Every tag a run may be queued under (a fleet's queues). */

@@ -6,7 +6,7 @@ import type { AuditLog } from './audit';
 import type { ApiKeyService } from './auth/apiKeys';
 import type { Authenticator } from './auth/authenticator';
 import type { LogTokenService } from './auth/logTokens';
-import type { Catalog } from './catalog';
+import type { CatalogView } from './catalog';
 import type { LogStreamer } from './logStream';
 import type { RunService } from './runs';
 import type { ScheduleService } from './schedules/scheduleService';
@@ -32,7 +32,8 @@ export interface Services {
   /** Aborted when the server begins to shut down: live streams end so their clients resume elsewhere. */
   stopping: AbortSignal;
   readiness: () => Promise<Readiness>;
-  catalog: Catalog;
+  /** The catalog as listed: this server's, or on a fleet's API node, where its workers can run each tool. */
+  catalog: CatalogView;
   runs: RunService;
   logs: LogStreamer;
   auth: Authenticator;

@@ -2,6 +2,18 @@ import { z } from 'zod';
 
 const count = z.number().int().nonnegative();
 
+/** What a worker says of one tool of its tags: whether it can run it there, and why not. */
+export const WorkerTool = z
+  .object({
+    name: z.string(),
+    available: z.boolean(),
+    unavailable_reason: z.string().nullable(),
+    program: z.string().nullable().describe("where the program was found on the worker's tools' PATH"),
+    version: z.string().nullable().describe('its version, when `npm run tools -- install` installed it (TOOLS_DIR/<name>-<version>)'),
+  })
+  .meta({ id: 'WorkerTool' });
+export type WorkerTool = z.infer<typeof WorkerTool>;
+
 /** One node of a fleet (REDIS_URL): an API node or a worker, as its last heartbeat left it. */
 export const FleetNode = z
   .object({
@@ -15,6 +27,8 @@ export const FleetNode = z
     started_at: z.iso.datetime({ offset: true }),
     heartbeat_at: z.iso.datetime({ offset: true }),
     alive: z.boolean().describe('whether its lease (FLEET_LEASE_S) is current; a dead worker\'s runs end as lost'),
+    version: z.string().optional().describe("a live worker's OSS Runner version, as it last said"),
+    tools: z.array(WorkerTool).optional().describe('the tools of its tags a live worker can run and why not, as it last said (every WORKER_TOOLS_CHECK_S, and at once when it changes)'),
   })
   .meta({ id: 'FleetNode' });
 export type FleetNode = z.infer<typeof FleetNode>;

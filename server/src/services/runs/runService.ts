@@ -86,9 +86,14 @@ export class RunService {
 
   /** Deletes a finished run's files: its log, working directory, artifacts and S3 copies. */
   async removeFiles(runId: string): Promise<void> {
+    await this.removeLocalFiles(runId);
+    await this.deps.archiver?.remove(runId);
+  }
+
+  /** Deletes what this node keeps of a finished run: its log, working directory and artifacts (not S3's copies). */
+  async removeLocalFiles(runId: string): Promise<void> {
     const { paths } = this.deps;
     await Promise.all([this.logPath(runId), timesPath(this.logPath(runId)), paths.work(runId), paths.artifacts(runId)].map((p) => rm(p, { recursive: true, force: true })));
-    await this.deps.archiver?.remove(runId);
   }
 
   /**
