@@ -9,7 +9,7 @@
  * nothing is sent until the server's Retry-After is over; then the connections start again.
  */
 import { QueryCache, QueryClient, MutationCache } from '@tanstack/react-query';
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, TRPCClientError, wsLink, type TRPCLink } from '@trpc/client';
+import { createTRPCClient, createWSClient, httpBatchLink, httpLink, splitLink, TRPCClientError, wsLink, type TRPCLink } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 import type { AppRouter } from '../../../server/src/routers';
@@ -74,14 +74,20 @@ export function createClients(credential: string | null, onConnection: (state: C
       onConnection(state === 'pending' ? 'open' : state === 'connecting' && wasOpen ? 'reconnecting' : state);
     },
   });
+  const headers = () => (credential ? { authorization: `Bearer ${credential}` } : {});
   const client = createTRPCClient<AppRouter>({
     links: [
       holdWhileBlocked,
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: wsLink({ client: wsClient }),
-        // The server refuses batches of more than TRPC_MAX_BATCH procedures (50 by default).
-        false: httpBatchLink({ url: '/trpc', maxItems: 10, headers: () => (credential ? { authorization: `Bearer ${credential}` } : {}) }),
+        false: splitLink({
+          // A log's count of lines takes a moment for a long log: asked alone, it holds back no other answer.
+          condition: (op) => op.path === 'runs.logLines',
+          true: httpLink({ url: '/trpc', headers }),
+          // The server refuses batches of more than TRPC_MAX_BATCH procedures (50 by default).
+          false: httpBatchLink({ url: '/trpc', maxItems: 10, headers }),
+        }),
       }),
     ],
   });

@@ -202,7 +202,8 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
     }
     let numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
     if (whole > 0 || numbering === 'numbered') options.show(end.shown());
-    const caughtUp = whole < CAUGHT_UP_BYTES || ++read >= CATCH_UP_READS;
+    // The first read was of its end only: what it wrote meanwhile is read before anything is judged caught up.
+    const caughtUp = read++ > 0 && (whole < CAUGHT_UP_BYTES || read > CATCH_UP_READS);
     if (caughtUp && end.before === null) {
       // Caught up but not numbered: the count is awaited, asked again if the log outgrew it, read up to if past what was read.
       for (;;) {

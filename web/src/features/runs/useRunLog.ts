@@ -102,8 +102,8 @@ export function useRunLog(runId: string): RunLog {
   const path = `/runs/${encodeURIComponent(runId)}/log`;
   // Asked for as the page opens, beside the run's record: every log is read by bytes.
   const token = useEarly(useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]));
-  // Asked for beside the first read of the log's end, which shows before it comes (the count of a long log takes a moment).
-  const mark = useCallback(() => client.runs.logLines.query({ run_id: runId }), [client, runId]);
+  // The count of lines that numbers the log's end (which shows before it comes): the first is asked as the page opens too.
+  const mark = useEarly(useCallback(() => client.runs.logLines.query({ run_id: runId }), [client, runId]));
 
   // A finished log by byte ranges (its end first); a running one's written part in one read of its
   // bytes, the rest then live from there. Read once per run: the record's later updates change neither.
