@@ -6,9 +6,7 @@
  * on the other; a worker killed with SIGKILL loses its run within the lease; Redis restarted mid-run
  * loses no line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -22,6 +20,7 @@ import type { Health } from '../../shared/src/schemas/health';
 import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { streamKey } from '../src/fleet/logStreams';
+import { TestRedis } from './fleetHarness';
 import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
 
 const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -51,26 +50,6 @@ tools:
     tag: nowhere
     cmd: ["echo", "no worker serves this tag"]
 `;
-
-/** A Redis of the test's own: started, killed and started again on the same port. */
-class TestRedis {
-  proc: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-  async start(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    this.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor('redis-server to listen', () => out.includes('Ready to accept connections'));
-  }
-  async kill(): Promise<void> {
-    const exited = this.proc && once(this.proc, 'exit');
-    this.proc?.kill('SIGKILL');
-    await exited;
-  }
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-}
 
 let redis: TestRedis;
 let s3server: S3rver;

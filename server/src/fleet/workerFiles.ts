@@ -11,6 +11,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { Periodic } from '../lib/periodic';
 
 export interface WorkerFilesDeps {
   pool: pg.Pool;
@@ -29,33 +30,30 @@ const BATCH = 500;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class WorkerFiles {
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<number> | undefined;
+  private readonly sweeper: Periodic<number>;
 
   constructor(
     private readonly deps: WorkerFilesDeps,
-    private readonly options: { intervalMs: number },
-  ) {}
+    options: { intervalMs: number },
+  ) {
+    this.sweeper = new Periodic(() => this.sweepOnce(), {
+      intervalMs: options.intervalMs,
+      onError: (e) => deps.onError("deleting the files of runs the fleet no longer has failed (the database did not answer?); trying again at the next sweep", e),
+    });
+  }
 
   /** Sweeps now and then every interval, until stop(). */
   start(): void {
-    const tick = () => {
-      this.sweep().catch((e: unknown) => this.deps.onError("deleting the files of runs the fleet no longer has failed (the database did not answer?); trying again at the next sweep", e));
-      this.timer = setTimeout(tick, this.options.intervalMs);
-      this.timer.unref();
-    };
-    tick();
+    this.sweeper.start();
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.sweeping?.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.sweeper.stop();
   }
 
   /** Deletes the files of runs whose records are gone; answers how many runs' files went. One sweep at a time. */
   sweep(): Promise<number> {
-    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
-    return this.sweeping;
+    return this.sweeper.run();
   }
 
   private async sweepOnce(): Promise<number> {

@@ -4,6 +4,7 @@
  * artifacts and S3 copies; then the database gives the space back. Queued and running runs are
  * never touched (the store's query and its delete both leave them out).
  */
+import { Periodic } from '../lib/periodic';
 import type { RunStore } from '../store/runStore';
 import type { RunService } from './runs';
 
@@ -24,8 +25,7 @@ export interface RetentionDeps {
 const BATCH = 500;
 
 export class Retention {
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<number> | undefined;
+  private readonly sweeper: Periodic<number>;
 
   private readonly store: RunStore;
   private readonly runs: RunService;
@@ -38,6 +38,7 @@ export class Retention {
     this.store = store;
     this.runs = runs;
     this.onError = onError;
+    this.sweeper = new Periodic(() => this.sweepOnce(), { intervalMs: options.intervalMs, onError: (e) => onError('retention failed', e) });
   }
 
   get enabled(): boolean {
@@ -46,24 +47,16 @@ export class Retention {
 
   /** Sweeps now and then every interval, until stop(). */
   start(): void {
-    if (!this.enabled) return;
-    const tick = () => {
-      this.sweep().catch((e: unknown) => this.onError('retention failed', e));
-      this.timer = setTimeout(tick, this.options.intervalMs);
-      this.timer.unref();
-    };
-    tick();
+    if (this.enabled) this.sweeper.start();
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.sweeping?.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.sweeper.stop();
   }
 
   /** Deletes what the rules say may go; answers how many runs were deleted. One sweep at a time. */
   sweep(): Promise<number> {
-    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
-    return this.sweeping;
+    return this.sweeper.run();
   }
 
   private async sweepOnce(): Promise<number> {
