@@ -31,11 +31,6 @@ export default tseslint.config(
     rules: { 'max-params': ['error', { max: 3 }] },
   },
   {
-    // TODO: issue 18, converted after the fleet work merges (these files are being changed elsewhere meanwhile).
-    files: ['server/src/fleet/**/*.ts', 'server/src/services/arrivalTimes.ts'],
-    rules: { 'max-params': 'off' },
-  },
-  {
     files: ['server/src/services/**/*.ts', 'server/src/process/**/*.ts', 'server/src/store/**/*.ts'],
     // A colocated test may check a service and a transport's form of it together.
     ignores: ['**/*.test.ts'],

@@ -48,7 +48,7 @@ async function serverMode(rt: Runtime, options: RunServiceOptions, metrics: Metr
   const redisUrl = rt.config.REDIS_URL;
   if (!redisUrl) return singleServer(rt, options);
   const { fleetApiNode } = await import('./fleet/apiNode');
-  return fleetApiNode(rt, redisUrl, options, metrics);
+  return fleetApiNode({ rt, redisUrl, options, metrics });
 }
 
 async function main(): Promise<void> {

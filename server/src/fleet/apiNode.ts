@@ -17,7 +17,7 @@ import { FleetMember, heartbeatMsOf, nodeInfo } from './member';
 import { redisLimits } from './rateLimits';
 import { RunQueue } from './runQueue';
 
-export async function fleetApiNode(rt: Runtime, redisUrl: string, options: RunServiceOptions, metrics: Metrics): Promise<ServerMode> {
+export async function fleetApiNode({ rt, redisUrl, options, metrics }: { rt: Runtime; redisUrl: string; options: RunServiceOptions; metrics: Metrics }): Promise<ServerMode> {
   const { config, catalog, stores, archive, logDir, log } = rt;
   const fleet = await linkFleet({ url: redisUrl, prefix: config.REDIS_PREFIX, stores, log, role: 'server' });
   const node = nodeInfo('api', [], 0);

@@ -137,7 +137,7 @@ export class LogMirror implements RunLogs {
         if (entries.length === 0) {
           const over = await this.isOver(runId);
           quietSince = over ? (quietSince ?? Date.now()) : null;
-          const end = over && (await this.endedWithoutMarker(over, key, reader, Date.now() - (quietSince ?? 0)));
+          const end = over && (await this.endedWithoutMarker({ run: over, key, reader, quietMs: Date.now() - (quietSince ?? 0) }));
           if (over && end === 'gone') await this.fillFromArchive(over, copying);
           if (end) return this.finish(runId, copying, end !== 'for now');
           continue;
@@ -180,7 +180,7 @@ export class LogMirror implements RunLogs {
    * died, or, cut off from the database, may still send), or nothing came for `idleEndMs` since it
    * was seen over.
    */
-  private async endedWithoutMarker(run: Run, key: string, reader: Redis, quietMs: number): Promise<'gone' | 'for now' | null> {
+  private async endedWithoutMarker({ run, key, reader, quietMs }: { run: Run; key: string; reader: Redis; quietMs: number }): Promise<'gone' | 'for now' | null> {
     if ((await reader.exists(key).catch(() => 1)) === 0) return 'gone';
     return run.status === 'lost' || quietMs > this.options.idleEndMs ? 'for now' : null;
   }

@@ -83,7 +83,7 @@ export class ArrivalTimes {
    * on, and nothing past `logEnd`: entries move to where their bytes are in the log, those of output
    * left out go (the one in force where the kept tail starts moves there), and the file is written anew.
    */
-  remap(head: number, keptFrom: number, logAt: number, logEnd: number): void {
+  remap({ head, keptFrom, logAt, logEnd }: { head: number; keptFrom: number; logAt: number; logEnd: number }): void {
     const offsets: number[] = [];
     const at: number[] = [];
     const add = (offset: number, time: number) => {

@@ -173,7 +173,7 @@ export class LogWriter {
       this.lineEnded = piece[n - 1] === 0x0a;
     }
     // The tail's bytes are where they are in the log only now: so are their arrival times.
-    this.times.remap(head, this.received - length + from, logAt, this.length);
+    this.times.remap({ head, keptFrom: this.received - length + from, logAt, logEnd: this.length });
   }
 
   /** Ends the log: when it was capped, the marker and the tail follow the head. Never throws: a failure is in `failure`. */
