@@ -149,6 +149,15 @@ export class FleetStore {
     return rows[0]?.owner ?? null;
   }
 
+  /** Whether no node with a running lease holds the run (its worker was killed, left, or never took it). */
+  async ownerGone(runId: string, leaseS: number): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      'SELECT 1 FROM runs r JOIN nodes n ON n.id = r.owner WHERE r.run_id = $1 AND n.heartbeat_at > now() - make_interval(secs => $2)',
+      [runId, leaseS],
+    );
+    return rows.length === 0;
+  }
+
   /**
    * Runs held by nodes whose lease ran out (a worker killed, or cut off from the database for a whole
    * lease) end as `lost`. Answers the runs it ended; their process handles stay for `leftovers`.
