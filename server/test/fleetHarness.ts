@@ -40,6 +40,8 @@ export interface FleetBase {
   env: Record<string, string>;
   /** The DATABASE_URL of the schema, through another host port (a relay's). */
   databaseUrlVia(port: number): string;
+  /** The REDIS_URL of the test's Redis, through another host port (a relay's). */
+  redisUrlVia(port: number): string;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function fleetBase(env: Record<string, string> = {}): Promise<Fleet
       ...env,
     },
     databaseUrlVia: (port) => `postgres://${target.username}@127.0.0.1:${port}${target.pathname}${search}`,
+    redisUrlVia: (port) => `redis://127.0.0.1:${port}`,
     async close() {
       await redis.kill();
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

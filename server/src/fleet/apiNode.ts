@@ -23,7 +23,7 @@ export async function fleetApiNode({ rt, redisUrl, options, metrics }: { rt: Run
   const node = nodeInfo('api', [], 0);
   const queue = new RunQueue({ url: redisUrl, prefix: config.REDIS_PREFIX, tags: catalog.tags(), onError: log.error });
   // Copies of logs in a directory of their own: a worker sharing this LOG_DIR keeps its runs/ to itself.
-  const mirror = new LogMirror({ redis: fleet.redis, prefix: config.REDIS_PREFIX, dir: path.join(logDir, 'mirror'), getRun: (id) => stores.runs.get(id) }, {
+  const mirror = new LogMirror({ redis: fleet.redis, prefix: config.REDIS_PREFIX, dir: path.join(logDir, 'mirror'), getRun: (id) => stores.runs.get(id), writerGone: (id) => fleet.store.ownerGone(id, config.FLEET_LEASE_S) }, {
     blockMs: 1000,
     idleEndMs: 10_000,
     onError: log.error,

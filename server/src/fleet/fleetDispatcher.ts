@@ -38,12 +38,17 @@ export class FleetDispatcher implements RunDispatcher {
 
   /** When the queue cannot take the run, it fails now, clearly. */
   async dispatch(run: QueuedRun): Promise<void> {
-    const { records } = this.deps;
+    const { records, fleet } = this.deps;
     try {
       await this.enqueue(run);
     } catch (e) {
       const error = `could not be queued: the run queue (Redis) is unavailable: ${(e as Error).message}`;
-      await records.update(run.run_id, { status: 'failed', end_reason: 'spawn_error', error, finished_at: new Date().toISOString() }).catch(() => undefined);
+      // Only while no worker has claimed it: the job may have landed with its answer lost (Redis cut as it
+      // replied), and a worker that took it runs it; failing it then would answer "not started" for a run
+      // that goes on (and a retry would run the tool twice). Once failed, no worker can claim it.
+      const failed = await fleet.failUnclaimed(run.run_id, error).catch(() => null);
+      if (failed === undefined) return;
+      if (failed) records.publish(failed);
       // The answer says "try again": a retry with the same Idempotency-Key must start the run, not get this one back.
       await records.store.releaseIdempotencyKey(run.run_id).catch(() => undefined);
       throw unavailable(`the run queue (Redis) is unavailable, so the run was not started: try again shortly (${(e as Error).message})`, 5);

@@ -129,6 +129,15 @@ export class FleetStore {
     return rows[0] && toRun(rows[0]);
   }
 
+  /** Fails a run no worker has claimed yet, so none can claim it afterwards; undefined when one has (or it was stopped). */
+  async failUnclaimed(runId: string, error: string): Promise<Run | undefined> {
+    const { rows } = await this.pool.query<RunRow>(
+      "UPDATE runs SET status = 'failed', end_reason = 'spawn_error', error = $2, finished_at = $3 WHERE run_id = $1 AND status = 'queued' AND owner IS NULL RETURNING *",
+      [runId, error, now()],
+    );
+    return rows[0] && toRun(rows[0]);
+  }
+
   /**
    * Keeps a stop asked for a run a worker holds until the run ends: the worker hears it over pub/sub,
    * or reads it at its next heartbeat (`stopsAmong`) should it have missed the message.
@@ -147,6 +156,15 @@ export class FleetStore {
   async ownerOf(runId: string): Promise<string | null> {
     const { rows } = await this.pool.query<{ owner: string | null }>('SELECT owner FROM runs WHERE run_id = $1', [runId]);
     return rows[0]?.owner ?? null;
+  }
+
+  /** Whether no node with a running lease holds the run (its worker was killed, left, or never took it). */
+  async ownerGone(runId: string, leaseS: number): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      'SELECT 1 FROM runs r JOIN nodes n ON n.id = r.owner WHERE r.run_id = $1 AND n.heartbeat_at > now() - make_interval(secs => $2)',
+      [runId, leaseS],
+    );
+    return rows.length === 0;
   }
 
   /**

@@ -43,6 +43,8 @@ export class LogMirror implements RunLogs {
       /** Where the copies go. */
       dir: string;
       getRun: (runId: string) => Promise<Run | undefined>;
+      /** Whether the node that ran the run has no lease any more (killed, or gone): then nothing more of its log will come. */
+      writerGone: (runId: string) => Promise<boolean>;
     },
     private readonly options: {
       blockMs: number;
@@ -137,7 +139,10 @@ export class LogMirror implements RunLogs {
         if (entries.length === 0) {
           const over = await this.isOver(runId);
           quietSince = over ? (quietSince ?? Date.now()) : null;
-          const end = over && (await this.endedWithoutMarker({ run: over, key, reader, quietMs: Date.now() - (quietSince ?? 0) }));
+          let end = over && (await this.endedWithoutMarker({ run: over, key, reader, quietMs: Date.now() - (quietSince ?? 0) }));
+          // Its worker died before sending all it had written (cut from Redis when its run ended, then killed):
+          // nobody will send the rest, so what the record counts and the copy lacks is said, as for a gone stream.
+          if (over && end === 'for now' && copying.length < over.log_bytes && (await this.deps.writerGone(runId).catch(() => false))) end = 'gone';
           if (over && end === 'gone') await this.fillFromArchive(over, copying);
           if (end) return this.finish(runId, copying, end !== 'for now');
           continue;
