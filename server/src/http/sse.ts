@@ -5,23 +5,99 @@
  * the SSE form of each chunk of log once, for every reader of it.
  */
 import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { LogEventId } from '../../../shared/src/schemas/logEvent';
-import type { LogChunk, StreamEvent } from '../services/logStream';
+import { leaseOf, type Bytes } from '../lib/bufferPool';
+import { hasByte, repeated } from '../lib/wordScan';
+import { linesEnd, type LogChunk, type StreamEvent } from '../services/logStream';
 import { authorizeLogRead } from './auth';
 import { sendError, sendThrown } from './respond';
 import type { RunRequest } from './runFiles';
 
 
 const DATA_LINE = /\n/g;
+const LF = 0x0a;
+const CR = 0x0d;
+const LF_WORD = repeated(LF);
+const CR_WORD = repeated(CR);
+/** Bytes written at most for one byte of log (a line break becomes `\ndata: `). */
+const MOST_PER_BYTE = 7;
+
+/** Writes `\ndata: ` at `o`; answers where it ends. */
+function dataPrefix(out: Uint8Array, o: number): number {
+  out[o] = LF;
+  out[o + 1] = 0x64; // d
+  out[o + 2] = 0x61; // a
+  out[o + 3] = 0x74; // t
+  out[o + 4] = 0x61; // a
+  out[o + 5] = 0x3a; // :
+  out[o + 6] = 0x20; // space
+  return o + 7;
+}
+
+/** Copies `src[from, to)` byte by byte into `out` at `o`, `\ndata: ` for each line break (\n, \r\n or \r); answers where it ends. */
+function copyDataBytes(src: Uint8Array, from: number, to: number, out: Uint8Array, o: number): number {
+  for (let k = from; k < to; k++) {
+    const c = src[k] ?? 0;
+    if (c === LF || (c === CR && src[k + 1] !== LF)) o = dataPrefix(out, o);
+    else if (c !== CR) out[o++] = c;
+  }
+  return o;
+}
 
 /**
- * A chunk's event: `id:`, then its lines, each after `data: `. Valid UTF-8 is built from the log's
- * bytes as they are (one character per byte, back to bytes as Latin-1, a plain copy): only the line
- * breaks change, nothing is decoded or encoded. Other bytes go through the decoded text (bad bytes
- * as U+FFFD). Made once and written as the same Buffer to every reader of the chunk (LogChunk.formOf).
+ * Writes the lines of `src[0, n)` into `out` from `o`, each line break made `\ndata: `, and answers
+ * where they end; -1 if that would pass `limit`. Eight bytes at a time while they hold no line break
+ * (two 32-bit words, copied as they are), byte by byte where they do: about a third of the time of
+ * building the same bytes as a string with `replace` (which V8 makes as a tree of pieces that each
+ * write then flattens), and nothing allocated on V8's heap.
  */
-export function sseOfChunk(chunk: LogChunk): Buffer {
-  return Buffer.from(`id: ${chunk.end}\ndata: ${chunk.body().replace(DATA_LINE, '\ndata: ')}\n\n`, chunk.utf8 ? 'latin1' : 'utf8');
+export function writeDataLines(src: Buffer, n: number, out: Buffer, o: number, limit: number): number {
+  const words = new DataView(src.buffer, src.byteOffset, src.length);
+  const into = new DataView(out.buffer, out.byteOffset, out.length);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (o + 8 * MOST_PER_BYTE > limit) return -1;
+    const a = words.getUint32(i, true);
+    const b = words.getUint32(i + 4, true);
+    if (hasByte(a, LF_WORD) || hasByte(a, CR_WORD) || hasByte(b, LF_WORD) || hasByte(b, CR_WORD)) {
+      o = copyDataBytes(src, i, i + 8, out, o);
+    } else {
+      into.setUint32(o, a, true);
+      into.setUint32(o + 4, b, true);
+      o += 8;
+    }
+  }
+  if (o + (n - i) * MOST_PER_BYTE > limit) return -1;
+  return copyDataBytes(src, i, n, out, o);
+}
+
+/**
+ * A chunk's event: `id:`, then its lines, each after `data: `. Valid UTF-8 is copied from the log's
+ * bytes as they are, into a buffer lent to the chunk (LogChunk.lend): only the line breaks change,
+ * nothing is decoded or encoded. Other bytes go through the decoded text (bad bytes as U+FFFD), as
+ * does a chunk no longer held (a Buffer of its own). Made once and written as the same bytes to every
+ * reader of the chunk (LogChunk.formOf).
+ */
+export function sseOfChunk(chunk: LogChunk): Bytes {
+  const head = `id: ${chunk.end}\ndata: `;
+  if (chunk.utf8) {
+    const bytes = chunk.bytes();
+    const n = linesEnd(bytes);
+    const lease = chunk.lend(head.length + n + 2);
+    if (lease) {
+      const out = lease.buffer;
+      const end = writeDataLines(bytes, n, out, out.write(head, 0, 'latin1'), out.length - 2);
+      if (end >= 0) {
+        out[end] = LF;
+        out[end + 1] = LF;
+        return lease.view(0, end + 2);
+      }
+      lease.release(); // too many short lines for a pooled buffer: made as a string below
+    }
+  }
+  const body = chunk.body().replace(DATA_LINE, '\ndata: ');
+  return Buffer.from(`${head}${body}\n\n`, chunk.utf8 ? 'latin1' : 'utf8');
 }
 
 /** An event in Server-Sent Events form: `data:` lines, the offset as `id:`; `event: end` with the run. */
@@ -29,6 +105,14 @@ export function sseOf(event: StreamEvent): Buffer {
   if (event.chunk) return event.chunk.formOf(sseOfChunk);
   if (event.data.type === 'end') return Buffer.from(`event: end\nid: ${event.id}\ndata: ${JSON.stringify(event.data.run)}\n\n`);
   return Buffer.from(`id: ${event.id}\ndata: ${event.data.lines.join('\ndata: ')}\n\n`);
+}
+
+/** Writes `bytes`; a pooled buffer is held until the socket is done with it (the callback comes on error too). */
+function writeHeld(res: ServerResponse, bytes: Buffer): boolean {
+  const lease = leaseOf(bytes);
+  if (!lease) return res.write(bytes);
+  lease.hold();
+  return res.write(bytes, () => lease.release());
 }
 
 export async function serveLogStream({ req, res, runId, services, onError }: RunRequest, heartbeatMs: number): Promise<void> {
@@ -66,7 +150,7 @@ export async function serveLogStream({ req, res, runId, services, onError }: Run
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
   try {
     for await (const event of services.logs.events(runId, from, stop, 'sse')) {
-      if (!res.write(sseOf(event))) await once(res, 'drain', { signal: stop });
+      if (!writeHeld(res, sseOf(event))) await once(res, 'drain', { signal: stop });
     }
   } catch (e) {
     if (!closed.signal.aborted && !lost.aborted) onError(e);

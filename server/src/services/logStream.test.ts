@@ -58,7 +58,7 @@ describe('LogStreamer', () => {
     writeFileSync(file, '');
     const feed = new LocalLogFeed();
     let state: LogState = { length: 0, ended: null };
-    const streamer = new LogStreamer(feed, () => Promise.resolve(state), () => file, { chunkBytes: 8, pollMs: 10_000 });
+    const streamer = new LogStreamer({ feed, state: () => Promise.resolve(state), logPath: () => file, chunkBytes: 8, pollMs: 10_000 });
     const collecting = collect(streamer);
     const write = async (text: string, ended = false) => {
       appendFileSync(file, text);
@@ -92,7 +92,7 @@ describe('LogStreamer', () => {
     const text = Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n';
     writeFileSync(file, text);
     const state: LogState = { length: Buffer.byteLength(text), ended: run };
-    const streamer = new LogStreamer(new LocalLogFeed(), () => Promise.resolve(state), () => file, { chunkBytes: 4096 });
+    const streamer = new LogStreamer({ feed: new LocalLogFeed(), state: () => Promise.resolve(state), logPath: () => file, chunkBytes: 4096 });
     const [a, b] = await Promise.all([collect(streamer), collect(streamer)]);
     expect(a.length).toBe(b.length);
     a.forEach((e, i) => {
