@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { LogEventId } from '../../../shared/src/schemas/logEvent';
 import { leaseOf, type Bytes } from '../lib/bufferPool';
-import { hasByte, repeated } from '../lib/wordScan';
+import { belowMark, HIGH_BITS, repeated } from '../lib/wordScan';
 import { linesEnd, type LogChunk, type StreamEvent } from '../services/logStream';
 import { authorizeLogRead } from './auth';
 import { sendError, sendThrown } from './respond';
@@ -18,8 +18,8 @@ import type { RunRequest } from './runFiles';
 const DATA_LINE = /\n/g;
 const LF = 0x0a;
 const CR = 0x0d;
-const LF_WORD = repeated(LF);
-const CR_WORD = repeated(CR);
+/** Bytes below CR: line breaks (and a few control characters, rare in logs, taken byte by byte too). */
+const BREAKS_BOUND = repeated(CR + 1);
 /** Bytes written at most for one byte of log (a line break becomes `\ndata: `). */
 const MOST_PER_BYTE = 7;
 
@@ -48,28 +48,29 @@ function copyDataBytes(src: Uint8Array, from: number, to: number, out: Uint8Arra
 /**
  * Writes the lines of `src[0, n)` into `out` from `o`, each line break made `\ndata: `, and answers
  * where they end; -1 if that would pass `limit`. Eight bytes at a time while they hold no line break
- * (two 32-bit words, copied as they are), byte by byte where they do: about a third of the time of
- * building the same bytes as a string with `replace` (which V8 makes as a tree of pieces that each
- * write then flattens), and nothing allocated on V8's heap.
+ * (two 32-bit words, copied as they are), byte by byte where they do. Measured against building the
+ * same bytes as a string (`replace`, which V8 makes as a tree of pieces that writing then flattens):
+ * 0.6-0.95 of its CPU time for lines of 80 bytes, 0.7 for lines of 20, and nothing on V8's heap.
  */
 export function writeDataLines(src: Buffer, n: number, out: Buffer, o: number, limit: number): number {
   const words = new DataView(src.buffer, src.byteOffset, src.length);
   const into = new DataView(out.buffer, out.byteOffset, out.length);
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
+  // One loop to the end, the last few bytes in it too: code after a loop that V8 compiled while in it
+  // (on-stack replacement, in the first call) has no type feedback yet and sent every call back to the
+  // interpreter.
+  for (let i = 0; i < n; i += 8) {
     if (o + 8 * MOST_PER_BYTE > limit) return -1;
+    if (i + 8 > n) return copyDataBytes(src, i, n, out, o);
     const a = words.getUint32(i, true);
     const b = words.getUint32(i + 4, true);
-    if (hasByte(a, LF_WORD) || hasByte(a, CR_WORD) || hasByte(b, LF_WORD) || hasByte(b, CR_WORD)) {
-      o = copyDataBytes(src, i, i + 8, out, o);
-    } else {
+    if ((belowMark(a, BREAKS_BOUND) | belowMark(b, BREAKS_BOUND)) & HIGH_BITS) o = copyDataBytes(src, i, i + 8, out, o);
+    else {
       into.setUint32(o, a, true);
       into.setUint32(o + 4, b, true);
       o += 8;
     }
   }
-  if (o + (n - i) * MOST_PER_BYTE > limit) return -1;
-  return copyDataBytes(src, i, n, out, o);
+  return o;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasByte, hasByteBelow, repeated } from './wordScan';
+import { belowMark, equalMark, HIGH_BITS, repeated } from './wordScan';
 
 /** A little-endian word of four bytes. */
 const word = (bytes: number[]) => Buffer.from(bytes).readUInt32LE(0);
@@ -16,7 +16,7 @@ describe('wordScan', () => {
           for (const other of neighbours) {
             const bytes = [other, other, other, other];
             bytes[at] = b;
-            if (hasByte(word(bytes), repeated(target)) !== bytes.includes(target)) wrong.push([target, ...bytes]);
+            if (((equalMark(word(bytes), repeated(target)) & HIGH_BITS) !== 0) !== bytes.includes(target)) wrong.push([target, ...bytes]);
           }
         }
       }
@@ -32,7 +32,7 @@ describe('wordScan', () => {
           for (const other of neighbours) {
             const bytes = [other, other, other, other];
             bytes[at] = b;
-            if (hasByteBelow(word(bytes), repeated(bound)) !== bytes.some((x) => x < bound)) wrong.push([bound, ...bytes]);
+            if (((belowMark(word(bytes), repeated(bound)) & HIGH_BITS) !== 0) !== bytes.some((x) => x < bound)) wrong.push([bound, ...bytes]);
           }
         }
       }
