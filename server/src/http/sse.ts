@@ -4,7 +4,6 @@
  * event is `event: end` with the final run. Adapts the same LogStreamer iterable as tRPC, and makes
  * the SSE form of each chunk of log once, for every reader of it.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { LogEventId } from '../../../shared/src/schemas/logEvent';
 import { leaseOf, type Bytes } from '../lib/bufferPool';
@@ -116,6 +115,31 @@ function writeHeld(res: ServerResponse, bytes: Buffer): boolean {
   return res.write(bytes, () => lease.release());
 }
 
+/**
+ * Waits for the response's next 'drain', or until `stop` aborts. One listener on `stop` for the whole
+ * stream, not one per wait (`events.once` with a signal): the wait comes after nearly every event, and
+ * adding a listener to a combined signal (AbortSignal.any) costs several microseconds each time.
+ */
+function drainWaiter(res: ServerResponse, stop: AbortSignal) {
+  let stopped = stop.aborted;
+  let wake: (() => void) | undefined;
+  const onStop = () => {
+    stopped = true;
+    wake?.();
+  };
+  stop.addEventListener('abort', onStop);
+  return {
+    next: () =>
+      stopped
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            wake = resolve;
+            res.once('drain', resolve);
+          }),
+    dispose: () => stop.removeEventListener('abort', onStop),
+  };
+}
+
 export async function serveLogStream({ req, res, runId, services, onError }: RunRequest, heartbeatMs: number): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   // Each one sent is checked (an empty one is none); the header, which EventSource sends when it resumes, wins.
@@ -149,14 +173,16 @@ export async function serveLogStream({ req, res, runId, services, onError }: Run
   const lost = services.auth.watch(principal, closed.signal);
   const stop = AbortSignal.any([closed.signal, services.stopping, lost]);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+  const drained = drainWaiter(res, stop);
   try {
     for await (const event of services.logs.events(runId, from, stop, 'sse')) {
-      if (!writeHeld(res, sseOf(event))) await once(res, 'drain', { signal: stop });
+      if (!writeHeld(res, sseOf(event))) await drained.next();
     }
   } catch (e) {
     if (!closed.signal.aborted && !lost.aborted) onError(e);
   } finally {
     clearInterval(heartbeat);
+    drained.dispose();
     // Shutting down: ask EventSource to come back in a few seconds (from its Last-Event-ID) rather than at once.
     if (services.stopping.aborted && !closed.signal.aborted) res.write('retry: 3000\n\n');
     res.end();

@@ -88,34 +88,53 @@ export function cutPoint(buf: Uint8Array, n: number, final: boolean, chunkBytes:
   return lead > 0 && lead + size > n ? lead : n;
 }
 
-/** Resolves a waiting reader when it is notified, aborted, or after a poll interval. */
+/**
+ * Resolves a waiting reader when it is notified, stopped, or after a poll interval. One listener on
+ * the stop signal and one timer (re-armed) for the whole stream, not one of each per wait: a reader
+ * that follows a live run waits once per event, and adding a listener to a combined signal
+ * (AbortSignal.any) costs several microseconds each time.
+ */
 class Wakeup {
+  /** Set once the stream's signal aborts. */
+  stopped = false;
   private pending = false;
   private resolve: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly pollMs: number,
+  ) {
+    this.stopped = signal.aborted;
+    signal.addEventListener('abort', this.stop);
+  }
 
   notify = () => {
-    if (this.resolve) {
-      this.resolve();
-      this.resolve = undefined;
-    } else this.pending = true;
+    const resolve = this.resolve;
+    this.resolve = undefined;
+    if (resolve) resolve();
+    else this.pending = true;
   };
 
-  wait(signal: AbortSignal, pollMs: number): Promise<void> {
-    if (this.pending || signal.aborted) {
+  private readonly stop = () => {
+    this.stopped = true;
+    this.notify();
+  };
+
+  wait(): Promise<void> {
+    if (this.pending || this.stopped) {
       this.pending = false;
       return Promise.resolve();
     }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.resolve = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, pollMs);
-      signal.addEventListener('abort', done);
-      this.resolve = done;
-    });
+    // The timer may go off after a notification instead: one extra look, which finds nothing new.
+    if (this.timer) this.timer.refresh();
+    else this.timer = setTimeout(this.notify, this.pollMs);
+    return new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.signal.removeEventListener('abort', this.stop);
   }
 }
 
@@ -268,9 +287,8 @@ export class LogStreamer {
    * held until the consumer asks for the next event: make its forms before that.
    */
   async *events(runId: string, from: number, signal: AbortSignal, transport: Transport = 'sse'): AsyncGenerator<StreamEvent> {
-    const { pollMs } = this.options;
     this.observer?.opened(transport);
-    const wakeup = new Wakeup();
+    const wakeup = new Wakeup(signal, this.options.pollMs);
     // Subscribe before the first look at the state, so nothing written in between goes unnoticed.
     const unsubscribe = this.sources.feed.subscribe(runId, wakeup.notify);
     const shared = this.acquire(runId);
@@ -278,7 +296,7 @@ export class LogStreamer {
     // Once this stream has seen the run ended, the rest is read without asking again at every chunk.
     let final: LogState | undefined;
     try {
-      while (!signal.aborted) {
+      while (!wakeup.stopped) {
         const state = final ?? (await this.sources.state(runId));
         if (state.ended) final = state;
         const { length, ended } = state;
@@ -299,12 +317,13 @@ export class LogStreamer {
           yield { id: String(Math.max(pos, length)), data: { type: 'end', run: ended } };
           return;
         }
-        await wakeup.wait(signal, pollMs);
+        await wakeup.wait();
         // Let the writes already on their way land first: one bigger event instead of many small ones,
         // for the cost of one turn of the event loop.
         await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
+      wakeup.dispose();
       unsubscribe();
       this.release(runId, shared);
       this.observer?.closed(transport);
