@@ -219,6 +219,19 @@ export interface StreamEvent extends LogEvent {
   chunk?: LogChunk;
 }
 
+/** A `lines` event: its lines are made only for a consumer that asks (the SSE route and tRPC use the chunk's forms). */
+class ChunkEvent implements StreamEvent {
+  readonly id: string;
+
+  constructor(readonly chunk: LogChunk) {
+    this.id = String(chunk.end);
+  }
+
+  get data() {
+    return this.chunk.linesData();
+  }
+}
+
 export class LogStreamer {
   private readonly options: LogStreamOptions;
   private readonly sources: LogSources;
@@ -306,8 +319,7 @@ export class LogStreamer {
             this.observer?.sent(transport, chunk.end - pos);
             pos = chunk.end;
             try {
-              // Its lines are made only for a consumer that asks (the SSE route and tRPC use its forms).
-              yield { id: String(chunk.end), chunk, get data() { return chunk.linesData(); } };
+              yield new ChunkEvent(chunk);
             } finally {
               chunk.release();
             }
