@@ -45,7 +45,7 @@ try {
   }
   if (one && wants('ten')) {
     step('10 readers');
-    rows.push(await tenReaders(server, sizes, one));
+    rows.push(...(await tenReaders(server, sizes, one)));
   }
   if (wants('many')) {
     step(`${sizes.manyReaders} readers`);

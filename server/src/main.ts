@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     readiness,
     catalog: mode.catalog,
     runs,
-    logs: new LogStreamer({ feed: mode.feed, state: (id) => mode.logs.logState(id), logPath: (id) => mode.logs.logPath(id) }, { observer: metrics }),
+    logs: new LogStreamer({ feed: mode.feed, state: (id) => mode.logs.logState(id), logPath: (id) => mode.logs.logPath(id), observer: metrics }),
     auth,
     apiKeys,
     logTokens: new LogTokenService(stores.settings, config.LOG_TOKEN_TTL_S),

@@ -13,7 +13,7 @@ import { frameOf } from '../trpc/logFrames';
 async function* streamLogs(ctx: Context, input: LogsInput, stop: AbortSignal) {
   await ctx.services.runs.get(input.run_id);
   const from = input.lastEventId ? Number(input.lastEventId) : 0;
-  for await (const event of ctx.services.logs.events(input.run_id, from, stop, ctx.transport)) {
+  for await (const event of ctx.services.logs.events({ runId: input.run_id, from, signal: stop, transport: ctx.transport })) {
     await ctx.waitForDrain(stop);
     yield tracked(event.id, frameOf(event));
   }

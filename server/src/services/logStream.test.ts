@@ -48,7 +48,7 @@ describe('LogStreamer', () => {
 
   async function collect(streamer: LogStreamer, from = 0): Promise<StreamEvent[]> {
     const events: StreamEvent[] = [];
-    for await (const e of streamer.events('r', from, new AbortController().signal)) events.push(e);
+    for await (const e of streamer.events({ runId: 'r', from, signal: new AbortController().signal })) events.push(e);
     return events;
   }
 
@@ -58,7 +58,7 @@ describe('LogStreamer', () => {
     writeFileSync(file, '');
     const feed = new LocalLogFeed();
     let state: LogState = { length: 0, ended: null };
-    const streamer = new LogStreamer({ feed, state: () => Promise.resolve(state), logPath: () => file }, { chunkBytes: 8, pollMs: 10_000 });
+    const streamer = new LogStreamer({ feed, state: () => Promise.resolve(state), logPath: () => file, chunkBytes: 8, pollMs: 10_000 });
     const collecting = collect(streamer);
     const write = async (text: string, ended = false) => {
       appendFileSync(file, text);
@@ -92,7 +92,7 @@ describe('LogStreamer', () => {
     const text = Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n';
     writeFileSync(file, text);
     const state: LogState = { length: Buffer.byteLength(text), ended: run };
-    const streamer = new LogStreamer({ feed: new LocalLogFeed(), state: () => Promise.resolve(state), logPath: () => file }, { chunkBytes: 4096 });
+    const streamer = new LogStreamer({ feed: new LocalLogFeed(), state: () => Promise.resolve(state), logPath: () => file, chunkBytes: 4096 });
     const [a, b] = await Promise.all([collect(streamer), collect(streamer)]);
     expect(a.length).toBe(b.length);
     a.forEach((e, i) => {

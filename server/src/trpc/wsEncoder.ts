@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { jsonEncoder, type Encoder } from '@trpc/server/adapters/ws';
 import { WebSocket } from 'ws';
+import { leaseOf, type Bytes } from '../lib/bufferPool';
 import { jsonBytesOf } from '../lib/preEncoded';
 
 /**
@@ -25,30 +26,45 @@ function dataOf(message: unknown): unknown {
 }
 
 /**
- * The messages made lately from each data that carries its JSON, by the rest of the message (the
- * subscription's id, the event's id): clients whose envelopes are alike (tRPC clients number their
- * subscriptions from 1) get the very same message, put together once. Kept while the data is.
+ * The messages made lately from each shared JSON, by the rest of the message (the subscription's id,
+ * the event's id): clients whose envelopes are alike (tRPC clients number their subscriptions from 1)
+ * get the very same message, put together once. Kept while the JSON is (a chunk makes its JSON again,
+ * as a new Buffer, once its pooled one has gone back).
  */
-const messages = new WeakMap<object, Map<string, Message>>();
-type Message = string | Buffer<ArrayBuffer>;
+const messages = new WeakMap<Bytes, Map<string, Bytes>>();
 /** Envelopes kept per shared JSON: a bound on the memory, not on the clients (others are put together each time). */
 const ENVELOPES_KEPT = 4;
+
+/**
+ * The message `before` + `json` + `after` written around the JSON in its pooled buffer's free room
+ * (ENVELOPE_ROOM), with nothing copied: once per JSON, for its first envelope. Null when it is not
+ * pooled or the envelope does not fit (a long subscription id).
+ */
+function inPlace(json: Bytes, before: string, after: string): Bytes | null {
+  const lease = leaseOf(json);
+  if (!lease) return null;
+  const at = json.byteOffset - lease.buffer.byteOffset;
+  const end = at + json.length;
+  const [b, a] = [Buffer.byteLength(before), Buffer.byteLength(after)];
+  if (b > at || end + a > lease.buffer.length) return null;
+  lease.buffer.write(before, at - b);
+  lease.buffer.write(after, end);
+  return lease.view(at - b, end + a);
+}
 
 export const wsEncoder: Encoder = {
   encode(message) {
     const data = dataOf(message);
-    const bytes = jsonBytesOf(data);
-    if (!bytes) return jsonEncoder.encode(message);
+    const json = jsonBytesOf(data);
+    if (!json) return jsonEncoder.encode(message);
     const envelope = JSON.stringify(message, (_key, value: unknown) => (value === data ? HOLE : value));
-    const carrier = data as object;
-    let made = messages.get(carrier);
-    if (!made) messages.set(carrier, (made = new Map<string, Message>()));
+    let made = messages.get(json);
+    if (!made) messages.set(json, (made = new Map<string, Bytes>()));
     let out = made.get(envelope);
     if (!out) {
       const at = envelope.indexOf(QUOTED_HOLE);
       const [before, after] = [envelope.slice(0, at), envelope.slice(at + QUOTED_HOLE.length)];
-      // JSON as text stays a string (a young V8 string, written by ws as UTF-8); as bytes, one Buffer.
-      out = typeof bytes === 'string' ? before + bytes + after : Buffer.concat([Buffer.from(before), bytes, Buffer.from(after)]);
+      out = (made.size === 0 ? inPlace(json, before, after) : null) ?? Buffer.concat([Buffer.from(before), json, Buffer.from(after)]);
       if (made.size < ENVELOPES_KEPT) made.set(envelope, out);
     }
     return out;
@@ -59,12 +75,28 @@ export const wsEncoder: Encoder = {
 type SendOptions = Parameters<WebSocket['send']>[1] & object;
 type SendCallback = (err?: Error) => void;
 
-/** A ws WebSocket that sends bytes as a text frame: every message here is JSON, whether tRPC hands it over as a string or as bytes from wsEncoder. */
+/**
+ * A ws WebSocket that sends bytes as a text frame: every message here is JSON, whether tRPC hands it
+ * over as a string or as bytes from wsEncoder. Bytes in a pooled buffer are held until the socket has
+ * written them (ws calls back on failure too).
+ */
 export class JsonWebSocket extends WebSocket {
   override send(data: Parameters<WebSocket['send']>[0], cb?: SendCallback): void;
   override send(data: Parameters<WebSocket['send']>[0], options: SendOptions, cb?: SendCallback): void;
   override send(data: Parameters<WebSocket['send']>[0], options?: SendOptions | SendCallback, cb?: SendCallback): void {
-    if (typeof options === 'function') super.send(data, { binary: false }, options);
-    else super.send(data, { ...options, binary: false }, cb);
+    const done = typeof options === 'function' ? options : cb;
+    const text = { ...(typeof options === 'function' ? undefined : options), binary: false };
+    const lease = leaseOf(data);
+    if (!lease) return super.send(data, text, done);
+    lease.hold();
+    try {
+      super.send(data, text, (err) => {
+        lease.release();
+        done?.(err);
+      });
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
   }
 }
