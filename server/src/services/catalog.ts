@@ -160,10 +160,13 @@ export function resolveProgram(program: string, searchPath: string): string | nu
         .map((dir) => path.join(dir, program));
   for (const file of candidates) {
     try {
+      // A start asks this of each directory before the one that has the program: a missing file is
+      // answered without an exception (making one, with its stack, cost more than the lookup).
+      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) continue;
       accessSync(file, constants.X_OK);
-      if (statSync(file).isFile()) return file;
+      return file;
     } catch {
-      // not here: try the next directory
+      // not executable, or not a directory on the way: try the next directory
     }
   }
   return null;
