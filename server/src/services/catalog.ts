@@ -215,6 +215,8 @@ export interface CatalogView {
 /** The loaded whitelist, with each program's availability looked up on the PATH tools get. */
 export class Catalog implements CatalogView {
   private readonly byName: Map<string, ToolEntry>;
+  /** Where each program was found last: looked at first, one stat rather than one per PATH directory at every start. */
+  private readonly found = new Map<string, string>();
 
   constructor(
     entries: ToolEntry[],
@@ -262,9 +264,19 @@ export class Catalog implements CatalogView {
       if (can && !can.enforced) return `it requires ${field}, which this server cannot enforce: ${can.reason}`;
     }
     const program = entry.cmd[0] ?? '';
-    if (resolveProgram(program, this.toolPath)) return null;
+    if (this.installed(program)) return null;
     const where = program.includes('/') ? `at ${program}` : "on the tools' PATH";
     return `program "${program}" is not installed ${where}${entry.install_hint ? `; ${entry.install_hint}` : ''}`;
+  }
+
+  /** Whether `program` is on the tools' PATH now (where it was last found still holds it, or a new search finds it). */
+  private installed(program: string): boolean {
+    const last = this.found.get(program);
+    if (last !== undefined && resolveProgram(last, '') !== null) return true;
+    const file = resolveProgram(program, this.toolPath);
+    if (file === null) this.found.delete(program);
+    else this.found.set(program, file);
+    return file !== null;
   }
 
   list(): Tool[] {
