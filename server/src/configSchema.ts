@@ -248,6 +248,9 @@ export const Env = z.object({
     .default('info')
     .describe('`fatal`, `error`, `warn`, `info` (a line per request), `debug`, `trace` or `silent`.'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`: one JSON object per line; `pretty`: for people; `auto`: pretty on a terminal, JSON otherwise.'),
+  LOG_BUFFER_BYTES: byteSize()
+    .default(4 * 1024 * 1024)
+    .describe("The server's own JSON log lines are written to stdout off the event loop: at most this many bytes of them wait for stdout (past it, lines are dropped, and a warning then says how many). `0`: each line is written at once, the server waiting for stdout."),
   SCHEDULE_GRACE_S: z.coerce
     .number()
     .min(0)

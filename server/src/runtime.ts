@@ -102,7 +102,7 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   // whatever the umask it was started with: the database holds the secret that signs log tokens.
   process.umask(0o077);
   const config = loadConfig();
-  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, bufferBytes: config.LOG_BUFFER_BYTES });
   log.logger = logger;
   const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const entries = loadCatalogFile(config.CATALOG_FILE);

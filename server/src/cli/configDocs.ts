@@ -193,6 +193,7 @@ const SECTIONS: readonly Section[] = [
     settings: {
       LOG_LEVEL: {},
       LOG_FORMAT: {},
+      LOG_BUFFER_BYTES: {},
       METRICS_ROLE: {},
       METRICS_PORT: { example: '9464', unset: 'not served apart' },
       METRICS_HOST: {},
