@@ -4,7 +4,9 @@
  * most time under them (each sample counted once per function on its stack), with their files.
  * `node --import tsx bench/profile.ts <file.cpuprofile> [top]`, or `--from=<s> --to=<s>` (seconds
  * from the profile's start) to read one part of it, such as a start storm, and `--callers=<text>`
- * for the stacks (6 frames up) that lead to the functions whose label holds that text.
+ * for the stacks (6 frames up) that lead to the functions whose label holds that text, and
+ * `--long=<ms>` for the stretches the event loop was busy without a pause for longer than that
+ * (what a delay of the loop is made of), each with the functions that took most of it.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,6 +34,7 @@ const top = Number(topArg ?? 25);
 const from = flag('from');
 const to = flag('to');
 const callersOf = args.find((a) => a.startsWith('--callers='))?.slice('--callers='.length);
+const longMs = flag('long');
 
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -47,6 +50,9 @@ const label = (n: Node) => {
 const self = new Map<string, number>();
 const total = new Map<string, number>();
 const stacks = new Map<string, number>();
+/** Busy stretches: from the first busy sample after an idle one to the next idle one. */
+const stretches: { at: number; us: number; self: Map<string, number> }[] = [];
+let stretch: (typeof stretches)[number] | null = null;
 const add = (m: Map<string, number>, k: string, us: number) => m.set(k, (m.get(k) ?? 0) + us);
 let t = 0;
 let idle = 0;
@@ -60,10 +66,15 @@ for (let i = 0; i < profile.samples.length; i++) {
   if (!leaf) continue;
   if (leaf.callFrame.functionName === '(idle)') {
     idle += us;
+    if (stretch) stretches.push(stretch);
+    stretch = null;
     continue;
   }
   busy += us;
   add(self, label(leaf), us);
+  stretch ??= { at: t, us: 0, self: new Map() };
+  stretch.us += us;
+  add(stretch.self, label(leaf), us);
   const seen = new Set<string>();
   for (let n: Node | undefined = leaf; n; n = byId.get(parent.get(n.id) ?? -1)) {
     const k = label(n);
@@ -87,3 +98,11 @@ console.log(`${file}: ${ms(t)} profiled, busy ${ms(busy)}, idle ${ms(idle)}${Num
 table('self time', self);
 table('total time (the function and what it called)', total);
 if (callersOf) table(`stacks to ${callersOf}`, stacks);
+if (!Number.isNaN(longMs)) {
+  const long = stretches.filter((x) => x.us >= longMs * 1000);
+  console.log(`\nbusy without a pause for ${longMs} ms or more: ${long.length} times, ${ms(long.reduce((n, x) => n + x.us, 0))} in all`);
+  for (const x of long.sort((a, b) => b.us - a.us).slice(0, top)) {
+    const most = [...x.self].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, us]) => `${k} ${ms(us)}`);
+    console.log(`${ms(x.us).padStart(9)}  at ${(x.at / 1e6).toFixed(2)} s: ${most.join(', ')}`);
+  }
+}
