@@ -149,6 +149,7 @@ export function runServiceOptions(rt: Runtime, metrics: Metrics): RunServiceOpti
     defaultTimeoutS: config.RUN_TIMEOUT_S,
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
+    startsPerTurn: config.STARTS_PER_TURN,
     maxLogBytes: config.MAX_LOG_BYTES,
     logTimes: { resolutionMs: config.LOG_TIMES_RESOLUTION_MS, maxEntries: config.LOG_TIMES_MAX_ENTRIES },
     defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, diskBytes: config.RUN_DISK_BYTES, network: config.RUN_NETWORK },
