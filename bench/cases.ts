@@ -67,12 +67,19 @@ export function benchCatalog(sizes: Sizes): string {
   return `tools:\n${tools.join('\n')}\n`;
 }
 
+/**
+ * BENCH_CPU_PROF=<dir>: the bench server writes a V8 CPU profile there when it stops (`node --cpu-prof`,
+ * sampled every 200 us), to open in Chrome's DevTools or read with bench/profile.ts.
+ */
+const profiling = (dir: string | undefined): Record<string, string> =>
+  dir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(dir)} --cpu-prof-interval=200` } : {};
+
 export async function startBenchServer(sizes: Sizes, env: Record<string, string> = {}): Promise<TestServer> {
   return startServer({
     built: true,
     catalog: benchCatalog(sizes),
     // Logs up to 200 MB are kept whole (the million-line cases are 81 MB); the large-output case is capped.
-    env: { START_RATE_PER_MINUTE: '1000000', METRICS_PORT: '0', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', MAX_LOG_BYTES: String(BENCH_LOG_CAP), ...env },
+    env: { START_RATE_PER_MINUTE: '1000000', METRICS_PORT: '0', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', MAX_LOG_BYTES: String(BENCH_LOG_CAP), ...profiling(process.env.BENCH_CPU_PROF), ...env },
   });
 }
 

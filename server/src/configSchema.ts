@@ -132,6 +132,9 @@ export const Env = z.object({
     .default(0)
     .describe("Seconds running tools may go on finishing after the server gets SIGTERM, before they are stopped (each then gets `STOP_GRACE_S`). Keep `SHUTDOWN_GRACE_S + STOP_GRACE_S` under your orchestrator's kill timeout (`docker stop -t`, Kubernetes' `terminationGracePeriodSeconds`)."),
   MAX_CONCURRENT_RUNS: positiveInt.default(8).describe('Runs going at once (on a worker: of all its tags); more are `queued`, first in first out.'),
+  STARTS_PER_TURN: positiveInt
+    .default(4)
+    .describe("Starts that go on in one turn of the server's event loop once checked ready: more that arrive together go on in the turns after, so that a burst of starts never holds every stream and request for all of them at once."),
   MAX_LOG_BYTES: byteSize(1024)
     .default(64 * 1024 * 1024)
     .describe("A run's log cap (a tool may set its own, `limits: {log_bytes: N}`): past it the log keeps its first three quarters as written and the last quarter of the output after a marker line; the tool keeps running and the run says `log_truncated: true`."),
@@ -248,6 +251,9 @@ export const Env = z.object({
     .default('info')
     .describe('`fatal`, `error`, `warn`, `info` (a line per request), `debug`, `trace` or `silent`.'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto').describe('`json`: one JSON object per line; `pretty`: for people; `auto`: pretty on a terminal, JSON otherwise.'),
+  LOG_BUFFER_BYTES: byteSize()
+    .default(4 * 1024 * 1024)
+    .describe("The server's own JSON log lines are written to stdout off the event loop: at most this many bytes of them wait for stdout (past it, lines are dropped, and a warning then says how many). `0`: each line is written at once, the server waiting for stdout."),
   SCHEDULE_GRACE_S: z.coerce
     .number()
     .min(0)

@@ -14,7 +14,7 @@ import { Authenticator } from './services/auth/authenticator';
 import { JwtVerifier } from './services/auth/jwt';
 import { LogTokenService } from './services/auth/logTokens';
 import { LogStreamer } from './services/logStream';
-import { checkReadiness } from './services/readiness';
+import { checkReadiness, sharedProbe } from './services/readiness';
 import { Retention } from './services/retention';
 import { ScheduleService } from './services/schedules/scheduleService';
 import { Scheduler } from './services/schedules/scheduler';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const rt = await openRuntime(log, 'server');
   const { config, version, executor, stores, archive } = rt;
   const metrics = new Metrics({ running: () => runs.runningCount, queued: () => runs.queuedCount });
-  const readiness = () => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() });
+  const readiness = sharedProbe(() => checkReadiness({ logDir: config.LOG_DIR, minFreeBytes: config.READY_MIN_FREE_BYTES, pingDatabase: () => stores.ping() }));
   // While /ready fails, starts are answered 503 with Retry-After: the run could not be kept (a full disk) or recorded.
   const mode = await serverMode(rt, { ...runServiceOptions(rt, metrics), readiness }, metrics);
   const { runs } = mode;

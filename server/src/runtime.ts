@@ -102,7 +102,7 @@ export async function openRuntime(log: Log, role: 'server' | 'worker'): Promise<
   // whatever the umask it was started with: the database holds the secret that signs log tokens.
   process.umask(0o077);
   const config = loadConfig();
-  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, bufferBytes: config.LOG_BUFFER_BYTES });
   log.logger = logger;
   const version = (JSON.parse(readFileSync(path.join(config.PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const entries = loadCatalogFile(config.CATALOG_FILE);
@@ -149,6 +149,7 @@ export function runServiceOptions(rt: Runtime, metrics: Metrics): RunServiceOpti
     defaultTimeoutS: config.RUN_TIMEOUT_S,
     stopGraceMs: config.STOP_GRACE_S * 1000,
     maxConcurrentRuns: config.MAX_CONCURRENT_RUNS,
+    startsPerTurn: config.STARTS_PER_TURN,
     maxLogBytes: config.MAX_LOG_BYTES,
     logTimes: { resolutionMs: config.LOG_TIMES_RESOLUTION_MS, maxEntries: config.LOG_TIMES_MAX_ENTRIES },
     defaults: { memoryBytes: config.RUN_MEMORY_BYTES, pids: config.RUN_PIDS, cpuS: config.RUN_CPU_S, fileBytes: config.RUN_FILE_BYTES, diskBytes: config.RUN_DISK_BYTES, network: config.RUN_NETWORK },

@@ -111,6 +111,7 @@ const SECTIONS: readonly Section[] = [
       STOP_GRACE_S: {},
       SHUTDOWN_GRACE_S: {},
       MAX_CONCURRENT_RUNS: {},
+      STARTS_PER_TURN: {},
       READY_MIN_FREE_BYTES: {},
       LOG_TIMES_RESOLUTION_MS: {},
       LOG_TIMES_MAX_ENTRIES: {},
@@ -193,6 +194,7 @@ const SECTIONS: readonly Section[] = [
     settings: {
       LOG_LEVEL: {},
       LOG_FORMAT: {},
+      LOG_BUFFER_BYTES: {},
       METRICS_ROLE: {},
       METRICS_PORT: { example: '9464', unset: 'not served apart' },
       METRICS_HOST: {},

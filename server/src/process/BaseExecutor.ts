@@ -79,7 +79,7 @@ export abstract class BaseExecutor implements ProcessExecutor {
   async spawn(spec: SpawnSpec): Promise<RunningProcess> {
     // Behind the catalog's check (a queued run may predate a restart): never root for a tool that did not ask.
     if (this.identity.refusal && !spec.runAsRoot) throw new Error(this.identity.refusal);
-    const cgroup = this.cgroups?.create(spec.runId, { memoryBytes: spec.limits.memoryBytes ?? undefined, pids: spec.limits.pids ?? undefined }) ?? null;
+    const cgroup = (await this.cgroups?.create(spec.runId, { memoryBytes: spec.limits.memoryBytes ?? undefined, pids: spec.limits.pids ?? undefined })) ?? null;
     try {
       return await this.spawnIn(spec, cgroup);
     } catch (e) {
@@ -107,7 +107,7 @@ export abstract class BaseExecutor implements ProcessExecutor {
     const exited = exitStatusOf(child, this.isolation).then(
       async (status) => {
         if (!cgroup) return status;
-        const usage = cgroup.usage();
+        const usage = await cgroup.usage();
         await cgroup.remove().catch(() => undefined);
         return { ...status, usage };
       },

@@ -16,6 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signal } from './procfs';
@@ -35,7 +36,7 @@ export interface CgroupUsage {
 export interface RunCgroup {
   /** The argv prefix that starts `argv` inside the run's cgroups. */
   wrap(argv: string[]): string[];
-  usage(): CgroupUsage;
+  usage(): Promise<CgroupUsage>;
   /** SIGKILL to every process in the run's cgroup, until none is left (or a few rounds have passed). */
   killAll(): Promise<void>;
   /** Removes the run's cgroup once its processes are gone (waits a moment for the last to be reaped). */
@@ -46,7 +47,7 @@ export interface Cgroups {
   readonly version: 'v1';
   readonly memory: boolean;
   readonly pids: boolean;
-  create(runId: string, limits: CgroupLimits): RunCgroup;
+  create(runId: string, limits: CgroupLimits): Promise<RunCgroup>;
   /** Removes the cgroups of runs a crashed server left behind (those still holding processes stay). */
   sweep(): void;
   /** At shutdown: removes this server's (empty) directory of run cgroups. */
@@ -108,9 +109,14 @@ function ownDir(mount: Mount, cgroupPath: string): string {
   return path.join(mount.dir, relative);
 }
 
-const readNumber = (file: string): number | null => {
+/*
+ * A run's cgroup files are read and written off the event loop (fs/promises): the kernel can take a
+ * while over them (reading a memory cgroup's usage flushes its statistics; making one allocates its
+ * state), and a start storm does this for every run.
+ */
+const readNumber = async (file: string): Promise<number | null> => {
   try {
-    const n = Number(readFileSync(file, 'utf8').trim());
+    const n = Number((await readFile(file, 'utf8')).trim());
     return Number.isFinite(n) ? n : null;
   } catch {
     return null;
@@ -118,9 +124,9 @@ const readNumber = (file: string): number | null => {
 };
 
 /** `key value` lines (memory.oom_control, memory.events, cpu.stat): one value, or null. */
-const readKey = (file: string, key: string): number | null => {
+const readKey = async (file: string, key: string): Promise<number | null> => {
   try {
-    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(await readFile(file, 'utf8'));
     return m?.[1] ? Number(m[1]) : null;
   } catch {
     return null;
@@ -141,7 +147,7 @@ function readPids(file: string): number[] {
 async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      rmdirSync(dir);
+      await rmdir(dir);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -184,36 +190,33 @@ class CgroupsV1 implements Cgroups {
     return this.bases.pids !== undefined;
   }
 
-  create(runId: string, limits: CgroupLimits): RunCgroup {
+  async create(runId: string, limits: CgroupLimits): Promise<RunCgroup> {
     const dirs = Object.fromEntries(Object.entries(this.bases).filter(([, base]) => base).map(([c, base]) => [c, path.join(base ?? '', runId)])) as typeof this.bases;
-    const made: string[] = [];
+    const wanted = Object.values(dirs).filter((dir) => dir !== undefined);
+    // Each hierarchy's directory at once; those made are removed again should any step fail.
+    const tried = await Promise.allSettled(wanted.map((dir) => mkdir(dir)));
+    const made = wanted.filter((_, i) => tried[i]?.status === 'fulfilled');
     try {
-      for (const dir of Object.values(dirs)) {
-        if (!dir) continue;
-        mkdirSync(dir);
-        made.push(dir);
-      }
-      if (dirs.memory && limits.memoryBytes) {
-        writeFileSync(path.join(dirs.memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-        // Where swap is accounted, memory plus swap gets the same limit, so the run cannot swap its way past it.
-        try {
-          writeFileSync(path.join(dirs.memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
-        } catch {
-          // no swap accounting on this kernel
-        }
-      }
-      if (dirs.pids && limits.pids) writeFileSync(path.join(dirs.pids, 'pids.max'), String(limits.pids));
+      const failed = tried.find((t) => t.status === 'rejected');
+      if (failed) throw failed.reason;
+      await Promise.all([
+        dirs.memory && limits.memoryBytes ? this.limitMemory(dirs.memory, limits.memoryBytes) : undefined,
+        dirs.pids && limits.pids ? writeFile(path.join(dirs.pids, 'pids.max'), String(limits.pids)) : undefined,
+      ]);
     } catch (e) {
-      for (const dir of made) rmdirSync(dir);
+      await Promise.all(made.map((dir) => rmdir(dir)));
       throw e;
     }
     return {
       wrap: (argv) => ['/bin/sh', '-c', JOIN_AND_EXEC, 'oss-runner-cgroup', ...made, '--', ...argv],
-      usage: () => ({
-        peakMemoryBytes: dirs.memory ? readNumber(path.join(dirs.memory, 'memory.max_usage_in_bytes')) : null,
-        cpuTimeMs: dirs.cpuacct ? Math.round((readNumber(path.join(dirs.cpuacct, 'cpuacct.usage')) ?? 0) / 1e6) : null,
-        oomKills: (dirs.memory && readKey(path.join(dirs.memory, 'memory.oom_control'), 'oom_kill')) || 0,
-      }),
+      usage: async () => {
+        const [peak, cpuNs, oomKills] = await Promise.all([
+          dirs.memory ? readNumber(path.join(dirs.memory, 'memory.max_usage_in_bytes')) : null,
+          dirs.cpuacct ? readNumber(path.join(dirs.cpuacct, 'cpuacct.usage')) : null,
+          dirs.memory ? readKey(path.join(dirs.memory, 'memory.oom_control'), 'oom_kill') : null,
+        ]);
+        return { peakMemoryBytes: peak, cpuTimeMs: dirs.cpuacct ? Math.round((cpuNs ?? 0) / 1e6) : null, oomKills: oomKills || 0 };
+      },
       killAll: async () => {
         for (let round = 0; round < KILL_ROUNDS; round++) {
           const pids = new Set(made.flatMap((dir) => readPids(path.join(dir, 'cgroup.procs'))));
@@ -226,6 +229,12 @@ class CgroupsV1 implements Cgroups {
         await Promise.all(made.map(removeDir));
       },
     };
+  }
+
+  /** The memory limit; where swap is accounted, memory plus swap gets the same, so the run cannot swap its way past it. */
+  private async limitMemory(dir: string, bytes: number): Promise<void> {
+    await writeFile(path.join(dir, 'memory.limit_in_bytes'), String(bytes));
+    await writeFile(path.join(dir, 'memory.memsw.limit_in_bytes'), String(bytes)).catch(() => undefined); // no swap accounting on this kernel
   }
 
   sweep(): void {

@@ -160,10 +160,13 @@ export function resolveProgram(program: string, searchPath: string): string | nu
         .map((dir) => path.join(dir, program));
   for (const file of candidates) {
     try {
+      // A start asks this of each directory before the one that has the program: a missing file is
+      // answered without an exception (making one, with its stack, cost more than the lookup).
+      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) continue;
       accessSync(file, constants.X_OK);
-      if (statSync(file).isFile()) return file;
+      return file;
     } catch {
-      // not here: try the next directory
+      // not executable, or not a directory on the way: try the next directory
     }
   }
   return null;
@@ -212,6 +215,8 @@ export interface CatalogView {
 /** The loaded whitelist, with each program's availability looked up on the PATH tools get. */
 export class Catalog implements CatalogView {
   private readonly byName: Map<string, ToolEntry>;
+  /** Where each program was found last: looked at first, one stat rather than one per PATH directory at every start. */
+  private readonly found = new Map<string, string>();
 
   constructor(
     entries: ToolEntry[],
@@ -259,9 +264,19 @@ export class Catalog implements CatalogView {
       if (can && !can.enforced) return `it requires ${field}, which this server cannot enforce: ${can.reason}`;
     }
     const program = entry.cmd[0] ?? '';
-    if (resolveProgram(program, this.toolPath)) return null;
+    if (this.installed(program)) return null;
     const where = program.includes('/') ? `at ${program}` : "on the tools' PATH";
     return `program "${program}" is not installed ${where}${entry.install_hint ? `; ${entry.install_hint}` : ''}`;
+  }
+
+  /** Whether `program` is on the tools' PATH now (where it was last found still holds it, or a new search finds it). */
+  private installed(program: string): boolean {
+    const last = this.found.get(program);
+    if (last !== undefined && resolveProgram(last, '') !== null) return true;
+    const file = resolveProgram(program, this.toolPath);
+    if (file === null) this.found.delete(program);
+    else this.found.set(program, file);
+    return file !== null;
   }
 
   list(): Tool[] {

@@ -194,8 +194,21 @@ function valueSchema(spec: ParamSpec): z.ZodType {
   }
 }
 
+/**
+ * Each declaration's schema, built at its first use: a catalog entry's `params` is one object for the
+ * entry's life, and building the schema (a RE2 pattern compiled, refinements made) cost more than
+ * checking values with it, at every start. Weak: a catalog loaded anew brings new objects.
+ */
+const schemas = new WeakMap<ParamSpecs, ReturnType<typeof buildParamsSchema>>();
+
 /** The zod schema of a tool's parameters: strict (unknown names are refused), defaults filled in. */
 export function paramsSchema(specs: ParamSpecs) {
+  let schema = schemas.get(specs);
+  if (!schema) schemas.set(specs, (schema = buildParamsSchema(specs)));
+  return schema;
+}
+
+function buildParamsSchema(specs: ParamSpecs) {
   const shape: Record<string, z.ZodType> = {};
   for (const [name, spec] of Object.entries(specs)) {
     let s: z.ZodType = valueSchema(spec);

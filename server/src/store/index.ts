@@ -9,7 +9,7 @@ import { openPool, type DatabaseMode } from './pgDb';
 import { PgRunStore } from './pgRunStore';
 import { PgScheduleStore } from './pgScheduleStore';
 import type { ScheduleStore } from './scheduleStore';
-import { openDatabase } from './sqliteDb';
+import { openDatabase, prepared } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
 import { SqliteScheduleStore } from './sqliteScheduleStore';
 import { PgWebhookStore } from './pgWebhookStore';
@@ -61,7 +61,7 @@ export async function openStores(logDir: string, databaseUrl?: string, mode: Dat
     schedules: new SqliteScheduleStore(db),
     webhooks: new SqliteWebhookStore(db),
     ping: () => {
-      db.prepare('SELECT 1').get();
+      prepared(db, 'SELECT 1').get();
       return Promise.resolve();
     },
     close: () => {

@@ -1,7 +1,7 @@
 /** Webhook endpoints and deliveries in the embedded SQLite database (one process: a claim is one statement). */
 import type Database from 'better-sqlite3';
 import type { DeliveryList, WebhookDelivery, WebhookFilter } from '../../../shared/src/schemas/webhook';
-import { selectPage } from './sqliteDb';
+import { prepared, selectPage } from './sqliteDb';
 import type { AttemptEnded, ClaimedDelivery, DeliveryFilter, NewDelivery, WebhookPatch, WebhookRecord, WebhookStore } from './webhookStore';
 
 const ENDPOINT_COLUMNS = ['url', 'description', 'format', 'enabled', 'filter', 'secret', 'updated_at'] as const;
@@ -18,38 +18,37 @@ export class SqliteWebhookStore implements WebhookStore {
 
   insert(endpoint: WebhookRecord): Promise<void> {
     const row = Object.fromEntries(Object.entries(endpoint).map(([k, v]) => [k, stored(k, v)]));
-    this.db
-      .prepare('INSERT INTO webhooks (id, url, description, format, enabled, filter, secret, created_at, created_by, updated_at) VALUES (@id, @url, @description, @format, @enabled, @filter, @secret, @created_at, @created_by, @updated_at)')
-      .run(row);
+    prepared(this.db, 'INSERT INTO webhooks (id, url, description, format, enabled, filter, secret, created_at, created_by, updated_at) VALUES (@id, @url, @description, @format, @enabled, @filter, @secret, @created_at, @created_by, @updated_at)').run(row);
     return Promise.resolve();
   }
 
   update(id: string, patch: WebhookPatch): Promise<WebhookRecord | undefined> {
     const entries = ENDPOINT_COLUMNS.flatMap((k) => (patch[k] === undefined ? [] : [[k, stored(k, patch[k])] as const]));
-    if (entries.length) this.db.prepare(`UPDATE webhooks SET ${entries.map(([k]) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ id, ...Object.fromEntries(entries) });
+    if (entries.length) prepared(this.db, `UPDATE webhooks SET ${entries.map(([k]) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ id, ...Object.fromEntries(entries) });
     return this.get(id);
   }
 
   get(id: string): Promise<WebhookRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM webhooks WHERE id = ?').get(id) as EndpointRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM webhooks WHERE id = ?').get(id) as EndpointRow | undefined;
     return Promise.resolve(row && toEndpoint(row));
   }
 
   list(): Promise<WebhookRecord[]> {
-    return Promise.resolve((this.db.prepare('SELECT * FROM webhooks ORDER BY created_at, id').all() as EndpointRow[]).map(toEndpoint));
+    return Promise.resolve((prepared(this.db, 'SELECT * FROM webhooks ORDER BY created_at, id').all() as EndpointRow[]).map(toEndpoint));
   }
 
   remove(id: string): Promise<boolean> {
     return Promise.resolve(
       this.db.transaction(() => {
-        this.db.prepare('DELETE FROM webhook_deliveries WHERE endpoint_id = ?').run(id);
-        return this.db.prepare('DELETE FROM webhooks WHERE id = ?').run(id).changes > 0;
+        prepared(this.db, 'DELETE FROM webhook_deliveries WHERE endpoint_id = ?').run(id);
+        return prepared(this.db, 'DELETE FROM webhooks WHERE id = ?').run(id).changes > 0;
       })(),
     );
   }
 
   enqueue(deliveries: NewDelivery[]): Promise<number> {
-    const insert = this.db.prepare(
+    const insert = prepared(
+      this.db,
       `INSERT INTO webhook_deliveries (id, endpoint_id, event, run_id, payload, state, created_at, next_attempt_at, redelivery_of)
        VALUES (@id, @endpoint_id, @event, @run_id, @payload, 'pending', @created_at, @next_attempt_at, @redelivery_of) ON CONFLICT DO NOTHING`,
     );
@@ -62,23 +61,22 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   getDelivery(id: string): Promise<(WebhookDelivery & { payload: string }) | undefined> {
-    const row = this.db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM webhook_deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
     if (!row) return Promise.resolve(undefined);
     return Promise.resolve({ ...toDelivery(row), payload: row.payload });
   }
 
   claim(now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]> {
-    const rows = this.db
-      .prepare(
-        `UPDATE webhook_deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = @leaseUntil
-         WHERE seq IN (SELECT d.seq FROM webhook_deliveries d JOIN webhooks w ON w.id = d.endpoint_id
-                       WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= @now AND w.enabled = 1
-                       ORDER BY d.next_attempt_at LIMIT @limit)
-         RETURNING *`,
-      )
-      .all({ now, leaseUntil, limit }) as DeliveryRow[];
+    const rows = prepared(
+      this.db,
+      `UPDATE webhook_deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = @leaseUntil
+       WHERE seq IN (SELECT d.seq FROM webhook_deliveries d JOIN webhooks w ON w.id = d.endpoint_id
+                     WHERE d.state IN ('pending', 'sending') AND d.next_attempt_at <= @now AND w.enabled = 1
+                     ORDER BY d.next_attempt_at LIMIT @limit)
+       RETURNING *`,
+    ).all({ now, leaseUntil, limit }) as DeliveryRow[];
     const endpoints = new Map<string, { url: string; secret: string }>();
-    const target = this.db.prepare('SELECT url, secret FROM webhooks WHERE id = ?');
+    const target = prepared(this.db, 'SELECT url, secret FROM webhooks WHERE id = ?');
     return Promise.resolve(
       rows.map((row) => {
         const endpoint = endpoints.get(row.endpoint_id) ?? (target.get(row.endpoint_id) as { url: string; secret: string });
@@ -89,23 +87,20 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   settle({ id, attempt, lastAttemptAt, result }: AttemptEnded): Promise<void> {
-    this.db
-      .prepare(
-        `UPDATE webhook_deliveries SET state = @state, response_status = @response_status, error = @error, next_attempt_at = @next_attempt_at,
-           delivered_at = @delivered_at, last_attempt_at = @lastAttemptAt WHERE id = @id AND attempts = @attempt AND state = 'sending'`,
-      )
-      .run({ id, attempt, lastAttemptAt, ...result });
+    prepared(
+      this.db,
+      `UPDATE webhook_deliveries SET state = @state, response_status = @response_status, error = @error, next_attempt_at = @next_attempt_at,
+         delivered_at = @delivered_at, last_attempt_at = @lastAttemptAt WHERE id = @id AND attempts = @attempt AND state = 'sending'`,
+    ).run({ id, attempt, lastAttemptAt, ...result });
     return Promise.resolve();
   }
 
   nextDue(): Promise<string | null> {
-    const row = this.db
-      .prepare("SELECT MIN(d.next_attempt_at) AS due FROM webhook_deliveries d JOIN webhooks w ON w.id = d.endpoint_id WHERE d.state IN ('pending', 'sending') AND w.enabled = 1")
-      .get() as { due: string | null };
+    const row = prepared(this.db, "SELECT MIN(d.next_attempt_at) AS due FROM webhook_deliveries d JOIN webhooks w ON w.id = d.endpoint_id WHERE d.state IN ('pending', 'sending') AND w.enabled = 1").get() as { due: string | null };
     return Promise.resolve(row.due);
   }
 
   prune(before: string): Promise<number> {
-    return Promise.resolve(this.db.prepare("DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND created_at < ?").run(before).changes);
+    return Promise.resolve(prepared(this.db, "DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND created_at < ?").run(before).changes);
   }
 }

@@ -28,6 +28,8 @@ export interface RunServiceOptions extends Omit<SupervisorOptions, 'sandbox'> {
   maxConcurrentRuns: number;
   /** This server's readiness (GET /ready): while it fails, starts are answered 503 with Retry-After. */
   readiness?: () => Promise<Readiness>;
+  /** Starts that go on in one turn of the event loop once ready (STARTS_PER_TURN). */
+  startsPerTurn?: number;
   /** Kept readable for every tool by the sandbox (the project, whose node_modules/.bin may hold tools). */
   readable: string[];
   /** Kept from every tool by the sandbox: the server's data directory and secrets files. */
@@ -52,7 +54,7 @@ export function createRunService(deps: { records: RunRecords; catalog: Catalog; 
   const paths = runPaths(options.logDir);
   const { records, logs } = deps;
   const archiver = options.archive ? new RunArchiver(options.archive, { records, logPath: (id) => logs.logPath(id), paths, onError: options.onError }) : null;
-  return new RunService({ ...deps, paths, archiver }, options.readiness);
+  return new RunService({ ...deps, paths, archiver }, { readiness: options.readiness, startsPerTurn: options.startsPerTurn });
 }
 
 /**

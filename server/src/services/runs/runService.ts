@@ -12,6 +12,7 @@ import type { Readiness, RunCounts } from '../../../../shared/src/schemas/health
 import { isFinal, type Run, type RunList, type RunListInput, RunListInput as RunListSchema } from '../../../../shared/src/schemas/run';
 import { badRequest, conflict, notFound, unavailable } from '../../errors';
 import { killLeftover } from '../../process/executor';
+import { TurnBudget } from '../../lib/turnBudget';
 import { InvalidCursorError } from '../../store/cursor';
 import type { Catalog, ToolEntry } from '../catalog';
 import type { LogState } from '../logStream';
@@ -26,6 +27,9 @@ import type { RunRecords } from './records';
 /** Seconds a start refused for readiness asks the client to wait: for the database to answer, or for space to be freed. */
 const NOT_READY_RETRY_S = { database: 5, disk: 30 };
 
+/** STARTS_PER_TURN's default. */
+const DEFAULT_STARTS_PER_TURN = 4;
+
 /** How long an Idempotency-Key keeps answering with the same run. */
 const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
@@ -36,6 +40,8 @@ export type StartInput = { name: string; params?: Record<string, unknown> | unde
 
 export class RunService {
   private accepting = true;
+  /** Starts woken together (one readiness probe answers all that asked meanwhile) go on a few per turn. */
+  private readonly turns: TurnBudget;
 
   constructor(
     private readonly deps: {
@@ -47,9 +53,15 @@ export class RunService {
       /** S3 archiving, when configured. */
       archiver: RunArchiver | null;
     },
-    /** This server's readiness (GET /ready): while it fails, starts are answered 503 with Retry-After. */
-    private readonly readiness?: () => Promise<Readiness>,
-  ) {}
+    private readonly options: {
+      /** This server's readiness (GET /ready): while it fails, starts are answered 503 with Retry-After. */
+      readiness?: (() => Promise<Readiness>) | undefined;
+      /** Starts that go on in one turn of the event loop once ready (STARTS_PER_TURN). */
+      startsPerTurn?: number | undefined;
+    } = {},
+  ) {
+    this.turns = new TurnBudget(options.startsPerTurn ?? DEFAULT_STARTS_PER_TURN);
+  }
 
   logPath(runId: string): string {
     return this.deps.logs.logPath(runId);
@@ -117,6 +129,7 @@ export class RunService {
     const { dispatcher, records } = this.deps;
     const entry = this.tool(input.name);
     await this.checkReady();
+    await this.turns.pass();
     const params = dispatcher.admit(entry, input.params);
     const runId = randomUUID();
     // The argv that will run, each parameter value in its own element, fixed now (it survives a restart).
@@ -137,7 +150,7 @@ export class RunService {
 
   /** A start while /ready fails (no room on LOG_DIR's disk, the database away) is "not now", not a server error. */
   private async checkReady(): Promise<void> {
-    const readiness = await this.readiness?.();
+    const readiness = await this.options.readiness?.();
     if (!readiness || readiness.ready) return;
     const failing = Object.entries(readiness.checks).flatMap(([name, check]) => (check.ok ? [] : [`${name}: ${check.error ?? 'failing'}`]));
     const onlyDatabase = readiness.checks.log_dir_writable.ok && readiness.checks.disk.ok;
