@@ -4,9 +4,10 @@
  * A refusal repeated by the same caller (same actor, address, action and reason) within a minute is
  * not written again: the first is written at once, the repeats as one record with their count when
  * the minute that the first began is over (each refusal's own window: one clock for all would split a
- * burst that straddles its tick, and make the window anything from nothing to a minute). A flood of refused requests so costs two records a minute per distinct
- * refusal, and distinct refusals beyond a bound are counted together. Records older than
- * AUDIT_RETENTION_DAYS, and all but the newest AUDIT_MAX_ROWS, are pruned.
+ * burst that straddles its tick, and make the window anything from nothing to a minute). A flood of
+ * refused requests so costs two records a minute per distinct refusal, and distinct refusals beyond a
+ * bound are counted together. Records older than AUDIT_RETENTION_DAYS, and all but the newest
+ * AUDIT_MAX_ROWS, are pruned.
  */
 import type { AuditList, AuditListInput, AuditRecord } from '../../../shared/src/schemas/auth';
 import { AuditListInput as AuditListSchema } from '../../../shared/src/schemas/auth';
