@@ -6,13 +6,11 @@
  * on the other; a worker killed with SIGKILL loses its run within the lease; Redis restarted mid-run
  * loses no line.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
@@ -20,10 +18,9 @@ import type { Health } from '../../shared/src/schemas/health';
 import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { streamKey } from '../src/fleet/logStreams';
-import { TestRedis } from './fleetHarness';
-import { api, endRun, fetchAuthed, freePort, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { fleetBase, TEST_PG, type FleetBase } from './fleetHarness';
+import { api, endRun, fetchAuthed, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const LEASE_S = 2;
 const CATALOG = `
 tools:
@@ -51,51 +48,36 @@ tools:
     cmd: ["echo", "no worker serves this tag"]
 `;
 
-let redis: TestRedis;
+let base: FleetBase;
 let s3server: S3rver;
-let admin: pg.Client;
-let schema: string;
 let apiA: TestServer;
 let apiB: TestServer;
 let workers: TestServer[];
-let env: Record<string, string>;
 const catalogFile = writeCatalog(tempDir(), CATALOG);
 
-const startWorker = (tags = 'default') => startServer({ catalogFile, env: { ...env, WORKER_TAGS: tags }, worker: true, built: true });
+const startWorker = (tags = 'default') => startServer({ catalogFile, env: { ...base.env, WORKER_TAGS: tags }, worker: true, built: true });
 
 beforeAll(async () => {
-  redis = new TestRedis(await freePort());
-  await redis.start();
   // Finished runs go to S3, from where API nodes serve what stays on workers' disks (artifacts).
   s3server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: tempDir('s3rver-'), configureBuckets: [{ name: 'fleet', configs: [] }] });
   const { port: s3Port } = await s3server.run();
-  admin = new pg.Client({ connectionString: PG });
-  await admin.connect();
-  schema = `osr_fleet_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  env = {
-    DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
+  base = await fleetBase({
     FLEET_LEASE_S: String(LEASE_S),
-    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
     MAX_CONCURRENT_RUNS: '4',
     S3_BUCKET: 'fleet',
     S3_ENDPOINT: `http://127.0.0.1:${s3Port}`,
     S3_ACCESS_KEY_ID: 'S3RVER',
     S3_SECRET_ACCESS_KEY: 'S3RVER',
-  };
+  });
   // The first node migrates the schema; the others start together.
-  apiA = await startServer({ catalogFile, env, built: true });
-  [apiB, ...workers] = await Promise.all([startServer({ catalogFile, env, built: true }), startWorker('default'), startWorker('default,edge')]);
+  apiA = await startServer({ catalogFile, env: base.env, built: true });
+  [apiB, ...workers] = await Promise.all([startServer({ catalogFile, env: base.env, built: true }), startWorker('default'), startWorker('default,edge')]);
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all([apiA, apiB, ...(workers ?? [])].map((s) => s?.stop()));
-  await redis?.kill();
   await s3server?.close();
-  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin?.end();
+  await base?.close();
 });
 
 const start = async (node: TestServer, name: string): Promise<Run> => {
@@ -263,10 +245,10 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
       });
     const [archived, unarchived] = [await archivedOf(archivedRun), await archivedOf(unarchivedRun)];
     // As if LOG_STREAM_TTL_S had passed; and one log missing from S3 as well.
-    const redisClient = new Redis(redis.url);
-    const s3 = new S3Client({ region: 'us-east-1', endpoint: env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const redisClient = new Redis(base.redis.url);
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: base.env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
     try {
-      await redisClient.del(streamKey(env.REDIS_PREFIX ?? '', archived.run_id), streamKey(env.REDIS_PREFIX ?? '', unarchived.run_id));
+      await redisClient.del(streamKey(base.env.REDIS_PREFIX ?? '', archived.run_id), streamKey(base.env.REDIS_PREFIX ?? '', unarchived.run_id));
       await s3.send(new DeleteObjectCommand({ Bucket: 'fleet', Key: `oss-runner/runs/${unarchived.run_id}/log` }));
     } finally {
       redisClient.disconnect();
@@ -306,7 +288,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     const run = await start(apiA, 'hello');
     const { events } = await readSse(`${apiB.url}/runs/${run.run_id}/logs`);
     const ended = endRun(events);
-    const queue = new Queue('runs.default', { connection: { url: redis.url }, prefix: env.REDIS_PREFIX });
+    const queue = new Queue('runs.default', { connection: { url: base.redis.url }, prefix: base.env.REDIS_PREFIX });
     try {
       await queue.add('run', { run_id: run.run_id, name: 'hello' }, { jobId: run.run_id, removeOnComplete: true, removeOnFail: true });
       await waitFor('the job to be taken', async () => (await queue.getJobCounts('waiting', 'active')).waiting === 0 && (await queue.getJobCounts('active')).active === 0);
@@ -323,7 +305,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     let read = 0;
     const reading = readSse(`${apiB.url}/runs/${run.run_id}/logs`, {}, (e) => void (read += linesOf([e]).length));
     await waitFor('the first ticks to reach the reader', () => read >= 5);
-    await redis.kill();
+    await base.redis.kill();
     const refused = await api<{ message: string }>(apiB.url, 'POST', '/set/hello', undefined, { 'idempotency-key': 'during-the-outage' });
     expect(refused.status).toBe(503);
     expect(refused.body.message).toMatch(/Redis/);
@@ -332,7 +314,7 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
     const written = () => workers.map((w) => path.join(w.logDir, 'runs', `${run.run_id}.log`)).filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8').split('\n').length - 1)[0] ?? 0;
     const atOutage = written();
     await waitFor('the tool to write while Redis is down', () => written() >= atOutage + 5);
-    await redis.start();
+    await base.redis.start();
     const { events } = await reading;
     expect(linesOf(events)).toEqual(ticks);
     expect(endRun(events).status).toBe('succeeded');
@@ -350,11 +332,10 @@ describe('a fleet: two API nodes, two workers, PostgreSQL and Redis', () => {
   }, 30_000);
 
   it('a worker cut off from the database past its lease: the fleet counts its run lost, and the worker ends it once it can see that', async () => {
-    const relay = await tcpRelay(PG);
-    const target = new URL(PG);
+    const relay = await tcpRelay(TEST_PG);
     const cutOff = await startServer({
       catalogFile,
-      env: { ...env, WORKER_TAGS: 'fenced', DATABASE_URL: `postgres://${target.username}@127.0.0.1:${relay.port}${target.pathname}?options=-c%20search_path%3D${schema}` },
+      env: { ...base.env, WORKER_TAGS: 'fenced', DATABASE_URL: base.databaseUrlVia(relay.port) },
       worker: true,
       built: true,
     });

@@ -1,7 +1,7 @@
 /**
- * What a fleet test needs beside the nodes it starts: a Redis of its own (redis-server from Debian, on a
- * free port, so the test can kill and restart it without touching the machine's), a PostgreSQL schema
- * of its own (dropped afterwards), and the environment every node of the fleet shares.
+ * What a fleet test needs beside the nodes it starts: a Redis (by default one of its own: redis-server
+ * from Debian, on a free port, so the test can kill and restart it without touching the machine's), a
+ * PostgreSQL schema of its own (dropped afterwards), and the environment every node of the fleet shares.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,10 @@ import pg from 'pg';
 import { freePort, waitFor } from './harness';
 
 export const TEST_PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The DATABASE_URL of `schema` in the test database (or the same database at `server`): a server there keeps its tables in it. */
+export const schemaUrl = (schema: string, server = TEST_PG): string => `${server}?options=-c%20search_path%3D${schema}`;
 
 /** A Redis of the test's own: started, killed and started again on the same port. */
 export class TestRedis {
@@ -31,8 +35,16 @@ export class TestRedis {
   }
 }
 
-export interface FleetBase {
-  redis: TestRedis;
+/**
+ * The fleet's Redis. `own` (the default): a redis-server of the test's own, which it may kill and start
+ * again. `machine`: the machine's (TEST_REDIS_URL), shared with other tests and kept apart by the
+ * fleet's REDIS_PREFIX, for a test that leaves Redis alone: it saves starting one.
+ */
+export type FleetRedis = 'own' | 'machine';
+
+export interface FleetBase<R extends TestRedis | null = TestRedis> {
+  /** The test's own Redis; null on the machine's. */
+  redis: R;
   /** A connection to the test database, outside the fleet's schema (name its tables `${schema}.x`). */
   admin: pg.Client;
   schema: string;
@@ -45,30 +57,32 @@ export interface FleetBase {
   close(): Promise<void>;
 }
 
-export async function fleetBase(env: Record<string, string> = {}): Promise<FleetBase> {
-  const redis = new TestRedis(await freePort());
-  await redis.start();
+/** A fleet's base; `env` is added to (and overrides) what every node gets. */
+export async function fleetBase(env?: Record<string, string>, options?: { redis?: 'own' }): Promise<FleetBase>;
+export async function fleetBase(env: Record<string, string>, options: { redis: 'machine' }): Promise<FleetBase<null>>;
+export async function fleetBase(env: Record<string, string> = {}, { redis: where = 'own' }: { redis?: FleetRedis } = {}): Promise<FleetBase<TestRedis | null>> {
+  const redis = where === 'own' ? new TestRedis(await freePort()) : null;
+  await redis?.start();
   const admin = new pg.Client({ connectionString: TEST_PG });
   await admin.connect();
   const schema = `osr_fleet_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   const target = new URL(TEST_PG);
-  const search = `?options=-c%20search_path%3D${schema}`;
   return {
     redis,
     admin,
     schema,
     env: {
-      DATABASE_URL: `${TEST_PG}${search}`,
-      REDIS_URL: redis.url,
+      DATABASE_URL: schemaUrl(schema),
+      REDIS_URL: redis?.url ?? TEST_REDIS,
       REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
       ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
       ...env,
     },
-    databaseUrlVia: (port) => `postgres://${target.username}@127.0.0.1:${port}${target.pathname}${search}`,
+    databaseUrlVia: (port) => schemaUrl(schema, `postgres://${target.username}@127.0.0.1:${port}${target.pathname}`),
     redisUrlVia: (port) => `redis://127.0.0.1:${port}`,
     async close() {
-      await redis.kill();
+      await redis?.kill();
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await admin.end();
     },

@@ -4,15 +4,12 @@
  * tool, never loads it, from its TypeScript or built (where the wiring is a chunk of its own); an API
  * node does (so the check sees what it should).
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { fleetBase } from './fleetHarness';
 import { ROOT, runToEnd, startServer, tempDir } from './harness';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CATALOG = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
 
 /** Starts a server that logs every module it loads; answers the log's file. */
@@ -49,17 +46,13 @@ describe('the fleet wiring', () => {
   });
 
   it("is loaded by a fleet's API node", async () => {
-    const admin = new pg.Client({ connectionString: PG });
-    await admin.connect();
-    const schema = `osr_issue18_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE SCHEMA ${schema}`);
+    const base = await fleetBase({}, { redis: 'machine' });
     try {
-      const loaded = await serverLoading({ DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`, REDIS_URL: REDIS, REDIS_PREFIX: `t${randomBytes(4).toString('hex')}` }, () => Promise.resolve());
+      const loaded = await serverLoading(base.env, () => Promise.resolve());
       expect(fleetWiring(loaded)).toEqual(expect.arrayContaining(['bullmq', 'ioredis', 'fleet/apiNode', 'fleet/fleetDispatcher', 'fleet/logMirror']));
       expect(fleetWiring(loaded)).not.toContain('fleet/logPublisher');
     } finally {
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
+      await base.close();
     }
   });
 });

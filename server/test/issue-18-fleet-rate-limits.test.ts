@@ -3,35 +3,21 @@
  * client whose requests a load balancer spreads over two nodes gets START_RATE_PER_MINUTE starts and
  * AUTH_FAILURES_PER_MINUTE failed authentications in all, as from a single server.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetBase, type FleetBase } from './fleetHarness';
 import { api, startServer, type TestServer } from './harness';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CATALOG = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n';
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-let admin: pg.Client;
-let schema: string;
+let base: FleetBase<null>;
 let nodeA: TestServer;
 let nodeB: TestServer;
 let worker: TestServer;
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: PG });
-  await admin.connect();
-  schema = `osr_limits_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const env = {
-    DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`,
-    REDIS_URL: REDIS,
-    REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
-    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
-    START_RATE_PER_MINUTE: '2',
-    AUTH_FAILURES_PER_MINUTE: '2',
-  };
+  base = await fleetBase({ START_RATE_PER_MINUTE: '2', AUTH_FAILURES_PER_MINUTE: '2' }, { redis: 'machine' });
+  const { env } = base;
   // The first node migrates the schema; a worker runs what is started (an API node refuses a start no worker can run).
   nodeA = await startServer({ catalog: CATALOG, env });
   [nodeB, worker] = await Promise.all([startServer({ catalog: CATALOG, env }), startServer({ catalog: CATALOG, env, worker: true })]);
@@ -39,8 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([nodeA, nodeB, worker].map((s) => s?.stop()));
-  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin?.end();
+  await base?.close();
 });
 
 describe('rate limits on a fleet', () => {

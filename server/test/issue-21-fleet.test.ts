@@ -9,19 +9,16 @@
  * The workers differ as machines do: their own TOOLS_DIR (first on the tools' PATH), and one without
  * bubblewrap (PROCESS_ISOLATION=process-group), which cannot keep a tool off the network.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import type { Tool, ToolList } from '../../shared/src/schemas/tool';
+import { fleetBase, type FleetBase } from './fleetHarness';
 import { api, processesWith, runToEnd, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CATALOG = `
 tools:
   - name: report
@@ -63,9 +60,7 @@ function toolsDir(program?: { name: string; version: string }): string {
   return dir;
 }
 
-let admin: pg.Client;
-let schema: string;
-let env: Record<string, string>;
+let base: FleetBase<null>;
 let apiNode: TestServer;
 let workerA: TestServer;
 let workerB: TestServer;
@@ -75,33 +70,27 @@ const toolsApi = toolsDir({ name: 'only-on-api', version: '9.9.9' });
 const catalogFile = writeCatalog(tempDir(), CATALOG);
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: PG });
-  await admin.connect();
-  schema = `osr_issue21_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  env = {
-    DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`,
-    REDIS_URL: REDIS,
-    REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
-    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
-    MAX_CONCURRENT_RUNS: '2',
-    // Retention as the API nodes and workers share it: only the newest run of each tool is kept.
-    RETENTION_KEEP_PER_TOOL: '1',
-    RETENTION_INTERVAL_S: '0.5',
-    WORKER_TOOLS_CHECK_S: '0.5',
-  };
+  base = await fleetBase(
+    {
+      MAX_CONCURRENT_RUNS: '2',
+      // Retention as the API nodes and workers share it: only the newest run of each tool is kept.
+      RETENTION_KEEP_PER_TOOL: '1',
+      RETENTION_INTERVAL_S: '0.5',
+      WORKER_TOOLS_CHECK_S: '0.5',
+    },
+    { redis: 'machine' },
+  );
   // The API node first (it migrates the schema); then the workers.
-  apiNode = await startServer({ catalogFile, env: { ...env, TOOLS_DIR: toolsApi } });
+  apiNode = await startServer({ catalogFile, env: { ...base.env, TOOLS_DIR: toolsApi } });
   [workerA, workerB] = await Promise.all([
-    startServer({ catalogFile, env: { ...env, TOOLS_DIR: toolsA }, worker: true }),
-    startServer({ catalogFile, env: { ...env, TOOLS_DIR: toolsB, PROCESS_ISOLATION: 'process-group' }, worker: true }),
+    startServer({ catalogFile, env: { ...base.env, TOOLS_DIR: toolsA }, worker: true }),
+    startServer({ catalogFile, env: { ...base.env, TOOLS_DIR: toolsB, PROCESS_ISOLATION: 'process-group' }, worker: true }),
   ]);
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all([apiNode, workerA, workerB].map((s) => s?.stop()));
-  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin?.end();
+  await base?.close();
   for (const dir of [toolsA, toolsB, toolsApi]) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -149,7 +138,7 @@ describe("issue 21: the catalog of a fleet's API node is its workers'", () => {
     expect((await api<{ items: unknown[] }>(apiNode.url, 'GET', '/runs?name=only-api')).body.items).toEqual([]);
 
     // A worker of the tag comes: it said what it can run before taking runs, and the API node heard it at once.
-    const edge = await startServer({ catalogFile, env: { ...env, WORKER_TAGS: 'edge' }, worker: true });
+    const edge = await startServer({ catalogFile, env: { ...base.env, WORKER_TAGS: 'edge' }, worker: true });
     try {
       const { run, lines } = await runToEnd(apiNode.url, 'edge-echo');
       expect([run.status, lines]).toEqual(['succeeded', ['on the edge']]);
@@ -196,12 +185,12 @@ describe("issue 21: a worker's own files", () => {
   });
 
   it("are a worker's alone: a second worker on its LOG_DIR is refused, naming it; an API node may share it", async () => {
-    const refused = await startServer({ catalogFile, logDir: workerA.logDir, env, worker: true }).then(
+    const refused = await startServer({ catalogFile, logDir: workerA.logDir, env: base.env, worker: true }).then(
       async (s) => (await s.stop(), 'started'),
       (e: Error) => e.message,
     );
     expect(refused).toContain(`LOG_DIR ${workerA.logDir} is in use by a worker (pid ${workerA.proc.pid} on host ${hostname()}`);
-    const sharing = await startServer({ catalogFile, logDir: workerA.logDir, env });
+    const sharing = await startServer({ catalogFile, logDir: workerA.logDir, env: base.env });
     await sharing.stop();
     // Worker A goes on.
     expect((await api<Fleet>(apiNode.url, 'GET', '/fleet')).body.nodes.find((n) => n.id === workerA.url)?.alive).toBe(true);

@@ -4,36 +4,22 @@
  * them, through the database (the run's idempotency claim, then a conditional UPDATE), also when a node
  * is killed at the fire time.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunList } from '../../shared/src/schemas/run';
 import type { Schedule, ScheduleEnvelope } from '../../shared/src/schemas/schedule';
+import { fleetBase, type FleetBase } from './fleetHarness';
 import { api, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const catalogFile = writeCatalog(tempDir(), 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n');
 
-let admin: pg.Client;
-let schema: string;
-let env: Record<string, string>;
+let base: FleetBase<null>;
 let nodeA: TestServer;
 let nodeB: TestServer;
 let worker: TestServer;
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: PG });
-  await admin.connect();
-  schema = `osr_sched_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  env = {
-    DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`,
-    REDIS_URL: REDIS,
-    REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
-    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
-    FLEET_LEASE_S: '2',
-  };
+  base = await fleetBase({ FLEET_LEASE_S: '2' }, { redis: 'machine' });
+  const { env } = base;
   // The first node migrates the schema.
   nodeA = await startServer({ catalogFile, env });
   [nodeB, worker] = await Promise.all([startServer({ catalogFile, env }), startServer({ catalogFile, env, worker: true })]);
@@ -41,8 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([nodeA, nodeB, worker].map((s) => s?.stop()));
-  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin?.end();
+  await base?.close();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,7 +44,7 @@ async function runsOf(node: TestServer, id: string): Promise<Run[]> {
   const { body } = await api<RunList>(node.url, 'GET', '/runs?limit=500');
   return body.items.filter((r) => r.requested_by === `schedule:${id}`).reverse();
 }
-const rowsOf = async (id: string) => (await admin.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${schema}.runs WHERE requested_by = $1`, [`schedule:${id}`])).rows[0]?.n;
+const rowsOf = async (id: string) => (await base.admin.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${base.schema}.runs WHERE requested_by = $1`, [`schedule:${id}`])).rows[0]?.n;
 
 describe('schedules on a fleet of two API nodes', () => {
   it('fire one occurrence once: one run, which a worker runs', async () => {

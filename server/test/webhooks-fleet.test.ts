@@ -8,21 +8,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import type { CreatedWebhook, DeliveryList } from '../../shared/src/schemas/webhook';
 import { openPool } from '../src/store/pgDb';
 import { PgWebhookStore } from '../src/store/pgWebhookStore';
+import { fleetBase, schemaUrl, type FleetBase } from './fleetHarness';
 import { api, startServer, waitFor, type TestServer } from './harness';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CATALOG = 'tools:\n  - name: hello\n    cmd: ["echo", "hello"]\n  - name: fail\n    cmd: ["bash", "-c", "exit 2"]\n';
 
-let admin: pg.Client;
-let schema: string;
-let url: string;
+let base: FleetBase<null>;
 let nodes: TestServer[] = [];
 const received: { path: string; delivery: string; runId: string }[] = [];
 const answers = new Map<string, number[]>();
@@ -44,20 +40,8 @@ beforeAll(async () => {
   await once(receiver, 'listening');
   receiverPort = (receiver.address() as AddressInfo).port;
 
-  admin = new pg.Client({ connectionString: PG });
-  await admin.connect();
-  schema = `osr_webhooks_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  url = `${PG}?options=-c%20search_path%3D${schema}`;
-  const env = {
-    DATABASE_URL: url,
-    REDIS_URL: REDIS,
-    REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
-    ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
-    WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8',
-    WEBHOOK_RETRY_BASE_S: '0.3',
-    WEBHOOK_POLL_S: '0.1',
-  };
+  base = await fleetBase({ WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8', WEBHOOK_RETRY_BASE_S: '0.3', WEBHOOK_POLL_S: '0.1' }, { redis: 'machine' });
+  const { env } = base;
   // The first node migrates the schema; the others start together.
   const first = await startServer({ catalog: CATALOG, env });
   nodes = [first, ...(await Promise.all([startServer({ catalog: CATALOG, env }), startServer({ catalog: CATALOG, env, worker: true })]))];
@@ -65,8 +49,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(nodes.map((s) => s.stop()));
-  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin?.end();
+  await base?.close();
   await new Promise((r) => receiver.close(r));
 });
 
@@ -103,8 +86,8 @@ describe('webhooks on a fleet', () => {
   it('gives a row claimed by two pools at once to one of them (FOR UPDATE SKIP LOCKED)', async () => {
     // A schema of its own: the fleet's nodes above claim due rows of theirs too.
     const own = `osr_claims_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE SCHEMA ${own}`);
-    const ownUrl = `${PG}?options=-c%20search_path%3D${own}`;
+    await base.admin.query(`CREATE SCHEMA ${own}`);
+    const ownUrl = schemaUrl(own);
     const first = await openPool(ownUrl, 'fleet');
     const pools = [first, await openPool(ownUrl, 'fleet')];
     try {
@@ -120,11 +103,11 @@ describe('webhooks on a fleet', () => {
       const taken = rounds.flat().map((d) => d.id);
       expect(taken).toHaveLength(60);
       expect(new Set(taken).size).toBe(60);
-      const { rows } = await admin.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${own}.webhook_deliveries WHERE attempts = 1 AND state = 'sending'`);
+      const { rows } = await base.admin.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${own}.webhook_deliveries WHERE attempts = 1 AND state = 'sending'`);
       expect(rows[0]?.n).toBe(60);
     } finally {
       await Promise.all(pools.map((p) => p.close()));
-      await admin.query(`DROP SCHEMA IF EXISTS ${own} CASCADE`);
+      await base.admin.query(`DROP SCHEMA IF EXISTS ${own} CASCADE`);
     }
   });
 });

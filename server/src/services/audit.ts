@@ -3,9 +3,11 @@
  *
  * A refusal repeated by the same caller (same actor, address, action and reason) within a minute is
  * not written again: the first is written at once, the repeats as one record with their count when
- * the minute is over. A flood of refused requests so costs two records a minute per distinct
- * refusal, and distinct refusals beyond a bound are counted together. Records older than
- * AUDIT_RETENTION_DAYS, and all but the newest AUDIT_MAX_ROWS, are pruned.
+ * the minute that the first began is over (each refusal's own window: one clock for all would split a
+ * burst that straddles its tick, and make the window anything from nothing to a minute). A flood of
+ * refused requests so costs two records a minute per distinct refusal, and distinct refusals beyond a
+ * bound are counted together. Records older than AUDIT_RETENTION_DAYS, and all but the newest
+ * AUDIT_MAX_ROWS, are pruned.
  */
 import type { AuditList, AuditListInput, AuditRecord } from '../../../shared/src/schemas/auth';
 import { AuditListInput as AuditListSchema } from '../../../shared/src/schemas/auth';
@@ -28,18 +30,20 @@ export interface AuditOptions {
 
 /** Distinct refusals counted at once; past it they are counted together, as one record. */
 const DISTINCT_REFUSALS = 1000;
+/** The key of the refusals past DISTINCT_REFUSALS (a refusal's own key is a JSON array). */
+const OVERFLOW = 'overflow';
 
 interface Repeats {
   entry: AuditEntry;
   count: number;
   lastAt: string;
+  /** Ends the window that the first refusal began. */
+  timer: NodeJS.Timeout;
 }
 
 export class AuditLog {
   /** Refusals written lately, by who/where/what/why, with the repeats seen since. */
   private readonly repeats = new Map<string, Repeats>();
-  private overflow: Repeats | null = null;
-  private readonly flusher: NodeJS.Timeout;
   private readonly pruner: NodeJS.Timeout;
 
   constructor(
@@ -47,7 +51,6 @@ export class AuditLog {
     private readonly onError: (e: unknown) => void,
     private readonly options: AuditOptions,
   ) {
-    this.flusher = setInterval(() => void this.flush(), options.coalesceMs).unref();
     // Pruned now, at start-up, and then every interval.
     const prune = () => void this.prune().catch(this.onError);
     prune();
@@ -64,21 +67,18 @@ export class AuditLog {
       seen.count++;
       seen.lastAt = at;
     } else if (this.repeats.size < DISTINCT_REFUSALS) {
-      this.repeats.set(key, { entry, count: 0, lastAt: at });
+      this.open(key, entry, at);
       void this.write(entry, 1);
     } else {
-      this.overflow ??= { entry: { actor: null, ip: null, action: 'audit', outcome: 'denied', detail: `more distinct refusals than ${DISTINCT_REFUSALS} a window, not itemised` }, count: 0, lastAt: at };
-      this.overflow.count++;
-      this.overflow.lastAt = at;
+      const overflow = this.repeats.get(OVERFLOW) ?? this.open(OVERFLOW, { actor: null, ip: null, action: 'audit', outcome: 'denied', detail: `more distinct refusals than ${DISTINCT_REFUSALS} a window, not itemised` }, at);
+      overflow.count++;
+      overflow.lastAt = at;
     }
   }
 
   /** Writes the repeats counted so far, each as one record, and forgets them. */
   async flush(): Promise<void> {
-    const counted = [...this.repeats.values(), ...(this.overflow ? [this.overflow] : [])].filter(({ count }) => count > 0);
-    this.repeats.clear();
-    this.overflow = null;
-    await Promise.all(counted.map(({ entry, count, lastAt }) => this.write(entry, count, lastAt)));
+    await Promise.all([...this.repeats.keys()].map((key) => this.end(key)));
   }
 
   /** Deletes what AUDIT_RETENTION_DAYS and AUDIT_MAX_ROWS say may go; answers how many records went. */
@@ -90,7 +90,6 @@ export class AuditLog {
 
   /** At shutdown: the timers stop, and the repeats counted so far are written. */
   async close(): Promise<void> {
-    clearInterval(this.flusher);
     clearInterval(this.pruner);
     await this.flush();
   }
@@ -102,6 +101,22 @@ export class AuditLog {
       if (e instanceof InvalidCursorError) throw badRequest(`cursor: ${e.message}`);
       throw e;
     }
+  }
+
+  /** Begins the window of refusal `key`, which ends coalesceMs from now. */
+  private open(key: string, entry: AuditEntry, at: string): Repeats {
+    const window = { entry, count: 0, lastAt: at, timer: setTimeout(() => void this.end(key), this.options.coalesceMs).unref() };
+    this.repeats.set(key, window);
+    return window;
+  }
+
+  /** Ends the window of refusal `key`: its repeats, if any, are written as one record. */
+  private end(key: string): Promise<void> {
+    const window = this.repeats.get(key);
+    if (!window) return Promise.resolve();
+    clearTimeout(window.timer);
+    this.repeats.delete(key);
+    return window.count > 0 ? this.write(window.entry, window.count, window.lastAt) : Promise.resolve();
   }
 
   /** Appends one record; a failure is reported, never thrown. */
