@@ -68,18 +68,21 @@ export function benchCatalog(sizes: Sizes): string {
 }
 
 /**
- * BENCH_CPU_PROF=<dir>: the bench server writes a V8 CPU profile there when it stops (`node --cpu-prof`,
- * sampled every 200 us), to open in Chrome's DevTools or read with bench/profile.ts.
+ * The bench server's NODE_OPTIONS: BENCH_NODE_OPTIONS (V8 flags to compare, such as
+ * `--max-semi-space-size=4`), and with BENCH_CPU_PROF=<dir> a V8 CPU profile written there when it
+ * stops (`node --cpu-prof`, sampled every 200 us), to open in Chrome's DevTools or read with bench/profile.ts.
  */
-const profiling = (dir: string | undefined): Record<string, string> =>
-  dir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(dir)} --cpu-prof-interval=200` } : {};
+function nodeOptions(extra: string | undefined, profileDir: string | undefined): Record<string, string> {
+  const options = [extra ?? '', profileDir ? `--cpu-prof --cpu-prof-dir=${path.resolve(profileDir)} --cpu-prof-interval=200` : ''].filter(Boolean).join(' ');
+  return options ? { NODE_OPTIONS: options } : {};
+}
 
 export async function startBenchServer(sizes: Sizes, env: Record<string, string> = {}): Promise<TestServer> {
   return startServer({
     built: true,
     catalog: benchCatalog(sizes),
     // Logs up to 200 MB are kept whole (the million-line cases are 81 MB); the large-output case is capped.
-    env: { START_RATE_PER_MINUTE: '1000000', METRICS_PORT: '0', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', MAX_LOG_BYTES: String(BENCH_LOG_CAP), ...profiling(process.env.BENCH_CPU_PROF), ...env },
+    env: { START_RATE_PER_MINUTE: '1000000', METRICS_PORT: '0', MAX_CONCURRENT_RUNS: '8', RUN_TIMEOUT_S: '600', MAX_LOG_BYTES: String(BENCH_LOG_CAP), ...nodeOptions(process.env.BENCH_NODE_OPTIONS, process.env.BENCH_CPU_PROF), ...env },
   });
 }
 

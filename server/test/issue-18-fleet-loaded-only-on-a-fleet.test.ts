@@ -2,7 +2,8 @@
  * Issue 18: a single server or a fleet's API node is chosen once, in main.ts, which imports the fleet's
  * wiring (BullMQ, ioredis, server/src/fleet/) only when REDIS_URL is set. A single server, running a
  * tool, never loads it, from its TypeScript or built (where the wiring is a chunk of its own); an API
- * node does (so the check sees what it should).
+ * node does (so the check sees what it should). Issue 19 (an idle server small): a server on SQLite
+ * does not load `pg` either, which only the stores in PostgreSQL import.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,7 +25,7 @@ async function serverLoading(env: Record<string, string>, work: (url: string) =>
   return readFileSync(moduleLog, 'utf8').split('\n');
 }
 
-const fleetWiring = (urls: string[]) => [...new Set(urls.flatMap((u) => /\/node_modules\/(bullmq|ioredis)\/|\/server\/src\/(fleet\/\w+)\.ts/.exec(u)?.slice(1).filter(Boolean) ?? []))].sort();
+const fleetWiring = (urls: string[]) => [...new Set(urls.flatMap((u) => /\/node_modules\/(bullmq|ioredis|pg)\/|\/server\/src\/(fleet\/\w+)\.ts/.exec(u)?.slice(1).filter(Boolean) ?? []))].sort();
 
 describe('the fleet wiring', () => {
   const runHello = async (url: string) => {
@@ -49,7 +50,7 @@ describe('the fleet wiring', () => {
     const base = await fleetBase({}, { redis: 'machine' });
     try {
       const loaded = await serverLoading(base.env, () => Promise.resolve());
-      expect(fleetWiring(loaded)).toEqual(expect.arrayContaining(['bullmq', 'ioredis', 'fleet/apiNode', 'fleet/fleetDispatcher', 'fleet/logMirror']));
+      expect(fleetWiring(loaded)).toEqual(expect.arrayContaining(['bullmq', 'ioredis', 'pg', 'fleet/apiNode', 'fleet/fleetDispatcher', 'fleet/logMirror']));
       expect(fleetWiring(loaded)).not.toContain('fleet/logPublisher');
     } finally {
       await base.close();

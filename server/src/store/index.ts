@@ -3,16 +3,12 @@ import path from 'node:path';
 import type { ApiKeyStore, AuditStore, SettingsStore } from './authStore';
 import type { RunStore } from './runStore';
 import { SqliteApiKeyStore, SqliteAuditStore, SqliteSettingsStore } from './sqliteAuthStore';
-import { PgApiKeyStore, PgAuditStore, PgSettingsStore } from './pgAuthStore';
 import type pg from 'pg';
-import { openPool, type DatabaseMode } from './pgDb';
-import { PgRunStore } from './pgRunStore';
-import { PgScheduleStore } from './pgScheduleStore';
+import type { DatabaseMode } from './pgDb';
 import type { ScheduleStore } from './scheduleStore';
 import { openDatabase, prepared } from './sqliteDb';
 import { SqliteRunStore } from './sqliteRunStore';
 import { SqliteScheduleStore } from './sqliteScheduleStore';
-import { PgWebhookStore } from './pgWebhookStore';
 import { SqliteWebhookStore } from './sqliteWebhookStore';
 import type { WebhookStore } from './webhookStore';
 
@@ -32,25 +28,14 @@ export interface Stores {
 
 /**
  * The stores: in PostgreSQL with a DATABASE_URL, else embedded in one SQLite file, `oss-runner.db`,
- * in LOG_DIR (created if missing). LOG_DIR keeps the run files either way.
+ * in LOG_DIR (created if missing). LOG_DIR keeps the run files either way. PostgreSQL's are imported
+ * only then: a server on SQLite never loads `pg`.
  */
 export async function openStores(logDir: string, databaseUrl?: string, mode: DatabaseMode = 'single'): Promise<Stores> {
   mkdirSync(path.join(logDir, 'runs'), { recursive: true, mode: 0o750 });
   if (databaseUrl) {
-    const { pool, close } = await openPool(databaseUrl, mode);
-    return {
-      pool,
-      runs: new PgRunStore(pool),
-      apiKeys: new PgApiKeyStore(pool),
-      audit: new PgAuditStore(pool),
-      settings: new PgSettingsStore(pool),
-      schedules: new PgScheduleStore(pool),
-      webhooks: new PgWebhookStore(pool),
-      ping: async () => {
-        await pool.query('SELECT 1');
-      },
-      close,
-    };
+    const { openPgStores } = await import('./pgStores');
+    return openPgStores(databaseUrl, mode);
   }
   const db = openDatabase(path.join(logDir, 'oss-runner.db'));
   return {
