@@ -121,8 +121,14 @@ async function fromPyPI({ version, dir, pkg }: Target & { pkg: string }): Promis
 /** Where bin/<name> points inside an installed version. */
 const entryPoint = (name: string, scanner: Scanner) => ('pip' in scanner.install ? path.join('bin', name) : name);
 
+/**
+ * Long enough for a loaded machine: Prowler's `--version` imports every provider it has (about 5 s of
+ * CPU on an idle one), and CI installs it beside the Go builds, where a minute was once not enough.
+ */
+const VERSION_CHECK_MS = 300_000;
+
 async function checkVersion(name: string, scanner: Scanner, program: string): Promise<string> {
-  const { stdout, stderr } = await run(program, scanner.versionArgs, { timeout: 60_000 });
+  const { stdout, stderr } = await run(program, scanner.versionArgs, { timeout: VERSION_CHECK_MS });
   const output = `${stdout}${stderr}`;
   if (!new RegExp(`\\b${scanner.version.replaceAll('.', '\\.')}\\b`).test(output)) throw new InstallError(`${program} ${scanner.versionArgs.join(' ')} does not report ${scanner.version}: ${output.trim().slice(0, 300)}`);
   return output.split('\n').find((line) => line.includes(scanner.version))?.trim() ?? scanner.version;
