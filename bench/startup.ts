@@ -20,15 +20,30 @@ interface Variant {
   freshTmp?: boolean;
 }
 
+/** The floor for the idle server (issue 19: under 60 MiB): a Node process serving HTTP and nothing else. */
+const BARE_HTTP = "require('node:http').createServer((q, r) => r.end()).listen(0, () => console.log('listening on'))";
+
 const VARIANTS: Variant[] = [
   { name: 'tsx, compile cache warm', argv: () => ['--import', 'tsx', 'server/src/main.ts'] },
   { name: 'tsx, compile cache empty', argv: () => ['--import', 'tsx', 'server/src/main.ts'], freshTmp: true },
+  { name: 'a bare Node HTTP server', argv: () => ['-e', BARE_HTTP] },
   { name: 'built', argv: () => [builtEntry('main')] },
 ];
 
 interface Start {
   listeningMs: number;
+  /** Resident memory (VmRSS), and the part of it that is the process's own (RssAnon: not pages of files such as the node binary). */
   idleRss: number;
+  idleAnon: number;
+  /** The resident memory of its children: the server's spawn helper. */
+  childrenRss: number;
+}
+
+const statusKiB = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+
+function childrenRss(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return children.reduce((sum, child) => sum + statusKiB(child, 'VmRSS'), 0);
 }
 
 /** One start: the time to "listening on", and VmRSS after `idleMs` of doing nothing; then SIGTERM. */
@@ -55,10 +70,11 @@ async function startOnce(variant: Variant, idleMs: number): Promise<Start> {
     void exited.then(() => reject(new Error(`the server (${variant.name}) exited before listening:\n${out}`)));
   });
   await new Promise((resolve) => setTimeout(resolve, idleMs));
-  const idleRss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+  const pid = child.pid ?? 0;
+  const idle = { idleRss: statusKiB(pid, 'VmRSS'), idleAnon: statusKiB(pid, 'RssAnon'), childrenRss: childrenRss(pid) };
   child.kill('SIGTERM');
   await exited;
-  return { listeningMs, idleRss };
+  return { listeningMs, ...idle };
 }
 
 /** `starts` starts of each variant, taking turns (after one discarded round that builds and warms the caches). */
@@ -67,9 +83,20 @@ export async function startup(sizes: Pick<Sizes, 'startups'>, idleMs = 3000): Pr
   const results = new Map<Variant, Start[]>(VARIANTS.map((v) => [v, []]));
   for (let i = 0; i < sizes.startups; i++) for (const v of VARIANTS) results.get(v)?.push(await startOnce(v, idleMs));
   const med = (v: Variant, key: keyof Start) => median((results.get(v) ?? []).map((r) => r[key]));
-  const built = VARIANTS.at(-1) as Variant;
+  const [warm, empty, bare, built] = VARIANTS as [Variant, Variant, Variant, Variant];
   const idle = `${idleMs / 1000} s`;
-  return VARIANTS.slice(0, -1).flatMap((tsx) => [
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  const idleTarget = 60 * 2 ** 20;
+  const small: Row = {
+    case: `idle server: resident memory ${idle} after start (built), and the part that is its own (RssAnon)`,
+    baseline: `${mib(med(bare, 'idleRss'))}, own ${mib(med(bare, 'idleAnon'))} (a bare Node HTTP server)`,
+    measured: `${mib(med(built, 'idleRss'))}, own ${mib(med(built, 'idleAnon'))}; its spawn helper ${mib(med(built, 'childrenRss'))}`,
+    ratio: `${(med(built, 'idleRss') / med(bare, 'idleRss')).toFixed(2)}x the bare server`,
+    target: '< 60 MiB',
+    met: med(built, 'idleRss') < idleTarget,
+    mismatches: 0,
+  };
+  const rows: Row[] = [warm, empty].flatMap((tsx) => [
     {
       case: `start-up to "listening on": built against ${tsx.name}`,
       baseline: `${med(tsx, 'listeningMs').toFixed(0)} ms`,
@@ -89,6 +116,7 @@ export async function startup(sizes: Pick<Sizes, 'startups'>, idleMs = 3000): Pr
       mismatches: 0,
     },
   ]);
+  return [...rows, small];
 }
 
 if (import.meta.filename === process.argv[1]) {
