@@ -68,10 +68,16 @@ function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'tok
   };
 }
 
-/** A read of a running log that brings less than this is caught up: the live stream takes over. */
-const CAUGHT_UP_BYTES = 1024 * 1024;
-/** Reads of a running log at most before the live stream takes over, however fast it grows (unless its end is not numbered yet). */
-const CATCH_UP_READS = 4;
+/**
+ * A running log read again at once brings what it wrote during the last read; the live stream takes
+ * over once that is less than this per second of the read (a trickle, for which events are worth their
+ * cost: a flood read as events costs the browser and the server many times its bytes), or than this at
+ * all.
+ */
+const CAUGHT_UP_BYTES_PER_S = 2 * 1024 * 1024;
+const CAUGHT_UP_BYTES = 64 * 1024;
+/** How long a running log that keeps growing fast is read by bytes at most before the live stream takes over (unless its end is not numbered yet). */
+const CATCH_UP_MS = 15_000;
 /** Times the server is asked to count again when the log outgrew its count before the end was read. */
 const RECOUNTS = 2;
 
@@ -185,6 +191,8 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
   let buffer = new Uint8Array(0);
   let used = 0;
   let piece = first.bytes.subarray(skip);
+  const began = performance.now();
+  let readAt = began;
   for (let read = 0, recounts = 0; ; ) {
     // Up to the end of its last whole line: the rest is read again with what follows it.
     const whole = piece.lastIndexOf(0x0a) + 1;
@@ -202,8 +210,14 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
     }
     let numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
     if (whole > 0 || numbering === 'numbered') options.show(end.shown());
+    // A count taken before the end read began is asked again at once, not once caught up: it takes a moment.
+    if (numbering === 'early' && recounts < RECOUNTS) {
+      recounts++;
+      count = asked(options.mark);
+    }
+    const now = performance.now();
     // The first read was of its end only: what it wrote meanwhile is read before anything is judged caught up.
-    const caughtUp = read++ > 0 && (whole < CAUGHT_UP_BYTES || read > CATCH_UP_READS);
+    const caughtUp = read++ > 0 && (piece.length < CAUGHT_UP_BYTES || piece.length < (CAUGHT_UP_BYTES_PER_S * (now - readAt)) / 1000 || now - began > CATCH_UP_MS);
     if (caughtUp && end.before === null) {
       // Caught up but not numbered: the count is awaited, asked again if the log outgrew it, read up to if past what was read.
       for (;;) {
@@ -216,6 +230,7 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
       // A log the server could not count, or did not count in time, stays unnumbered until its start is read.
       if (numbering !== 'later') break;
     } else if (caughtUp) break;
+    readAt = performance.now();
     piece = await bytesOf(await get(`bytes=${end.start + used}-`));
   }
   const next = end.start + used;
