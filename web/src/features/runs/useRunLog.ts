@@ -1,7 +1,8 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { isFinal, type Run } from '../../../../shared/src/schemas/run';
+import { isFinal } from '../../../../shared/src/schemas/enums';
+import type { Run } from '../../../../shared/src/schemas/run';
 import { useTRPC, useTRPCClient } from '../../lib/trpc';
 import { JoinedLines, StringLines, type LogLines } from './logLines';
 import { readLog, readWritten, type LogProgress } from './logRanges';
