@@ -23,13 +23,15 @@ export interface LogProgress {
 export interface ReadLogOptions {
   /** The raw log's path, without the token. */
   path: string;
-  /** A fresh token for the run (asked again when one has expired). */
-  token: () => Promise<string>;
+  /** The run's token: the same one each time, until `renew` asks for another (the one held has expired). */
+  token: (renew?: boolean) => Promise<string>;
   signal: AbortSignal;
   /** Where the log's last whole line ends and how many lines come before it (GET /runs/{run_id}/log-lines). */
   mark: () => Promise<LineMark>;
   /** The lines to show: the log's end (numbered once counted) while the rest loads, then all of it. */
   show: (lines: LogLines, progress: LogProgress | null) => void;
+  /** The log's end, when it was read already (by readLogEnd, as the page opened): not read again. */
+  end?: (signal: AbortSignal) => Promise<EndRead>;
 }
 
 export type LineMark = Pick<LogLineMark, 'offset' | 'lines'>;
@@ -58,7 +60,7 @@ function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'tok
     for (let attempt = 0; ; attempt++) {
       const res = await fetch(`${path}?access_token=${encodeURIComponent(await current)}`, { headers: range ? { Range: range } : {}, signal, cache: 'no-store' });
       if (res.status === 401 && attempt === 0) {
-        current = token();
+        current = token(true);
         continue;
       }
       if (res.status === 416 && range) return null;
@@ -104,8 +106,15 @@ async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPi
   }
 }
 
+/** The log's last bytes as read: where they begin, and the log's size then. */
+export interface EndRead {
+  bytes: Uint8Array;
+  from: number;
+  total: number;
+}
+
 /** The log's last TAIL_BYTES (all of it when shorter): its bytes, where they begin, and the log's size then. */
-async function readEnd(get: RangeReader): Promise<{ bytes: Uint8Array; from: number; total: number }> {
+async function readEnd(get: RangeReader): Promise<EndRead> {
   const res = await get(`bytes=-${TAIL_BYTES}`);
   // None: an empty log (a range of nothing).
   if (!res) return { bytes: new Uint8Array(0), from: 0, total: 0 };
@@ -114,6 +123,9 @@ async function readEnd(get: RangeReader): Promise<{ bytes: Uint8Array; from: num
   // A 200 is the whole log (a short one, or a server that ignored the range).
   return res.status === 206 && range ? { bytes, from: Number(range[1]), total: Number(range[3]) } : { bytes, from: 0, total: bytes.length };
 }
+
+/** The log's end, read before it is known whether the run is still running (which says how the rest is read). */
+export const readLogEnd = (options: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): Promise<EndRead> => readEnd(rangeReader(options));
 
 /**
  * A log's lines from a line's start (`start`, in the log) on, numbered once it is known how many come
@@ -181,10 +193,10 @@ export interface Written {
  * shown; numbered by the server's count, asked beside the first read. What came before the end is read
  * afterwards, by `head`, while the live stream goes on from `next`.
  */
-export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark'> & { show: (lines: LogLines) => void }): Promise<Written> {
+export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark' | 'end'> & { show: (lines: LogLines) => void }): Promise<Written> {
   const get = rangeReader(options);
   let count = asked(options.mark);
-  const first = await readEnd(get);
+  const first = await (options.end ? options.end(options.signal) : readEnd(get));
   const skip = first.from > 0 ? firstLineStart(first.bytes) : 0;
   const end = new LogEnd(first.from + skip, new Uint8Array(0));
   /** Bytes of the log from `end.start` on, up to a line's end: `buffer`'s first `used`. */
@@ -246,10 +258,10 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
 }
 
 /** A finished log: its end at once (numbered when the server's count comes), then the whole of it. */
-export async function readLog({ path, token, signal, show, mark }: ReadLogOptions): Promise<void> {
+export async function readLog({ path, token, signal, show, mark, end: early }: ReadLogOptions): Promise<void> {
   const get = rangeReader({ path, token, signal });
   const count = asked(mark);
-  const { bytes: last, from, total } = await readEnd(get);
+  const { bytes: last, from, total } = await (early ? early(signal) : readEnd(get));
   if (from === 0) {
     const whole = new ByteLines(last);
     whole.index(last.length);
