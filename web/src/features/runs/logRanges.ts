@@ -71,15 +71,18 @@ function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'tok
 }
 
 /**
- * A running log read again at once brings what it wrote during the last read; the live stream takes
- * over once that is less than this per second of the read (a trickle, for which events are worth their
- * cost: a flood read as events costs the browser and the server many times its bytes), or than this at
- * all.
+ * A running log is followed by bytes while it grows faster than this per second (a flood, which as
+ * events would cost the browser and the server many times its bytes), or by at least this between
+ * two looks; slower, the live stream takes over.
  */
 const CAUGHT_UP_BYTES_PER_S = 2 * 1024 * 1024;
 const CAUGHT_UP_BYTES = 64 * 1024;
-/** How long a running log that keeps growing fast is read by bytes at most before the live stream takes over (unless its end is not numbered yet). */
+/** How long a running log that keeps growing fast is followed by bytes at most before the live stream takes over (unless its end is not numbered yet). */
 const CATCH_UP_MS = 15_000;
+/** The least time between two looks at a running log that grows fast (each shown): what it writes meanwhile is not read then, but with its start. */
+const LOOK_MS = 200;
+/** Looks in a row that find it growing slowly before the live stream takes over: a tool's output stalls for a moment on a busy machine. */
+const SLOW_LOOKS = 2;
 /** Times the server is asked to count again when the log outgrew its count before the end was read. */
 const RECOUNTS = 2;
 
@@ -186,66 +189,95 @@ export interface Written {
   head: (() => Promise<LogLines>) | null;
 }
 
+/** A running log's last lines read so far: from a line's start on, up to a whole line's end. */
+class Segment {
+  readonly end: LogEnd;
+  /** The bytes from `end.start` on: `buffer`'s first `used`. */
+  private buffer = new Uint8Array(0);
+  private used = 0;
+
+  constructor(start: number) {
+    this.end = new LogEnd(start, new Uint8Array(0));
+  }
+
+  /** Where the bytes read end (a line's end): the next read starts there. */
+  get next(): number {
+    return this.end.start + this.used;
+  }
+
+  get bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.used);
+  }
+
+  /** Adds the whole lines of `piece` (which follows the bytes here); the rest is read again with what follows it. */
+  append(piece: Uint8Array): void {
+    const whole = piece.lastIndexOf(0x0a) + 1;
+    if (whole === 0) return;
+    if (this.used + whole > this.buffer.length) {
+      // Room for this read and as much again: a log that keeps growing is copied a few times, not each read.
+      const grown = new Uint8Array(this.used === 0 ? whole : 2 * (this.used + whole));
+      grown.set(this.bytes);
+      this.buffer = grown;
+    }
+    this.buffer.set(piece.subarray(0, whole), this.used);
+    this.used += whole;
+    this.end.lines.grow(this.bytes);
+    this.end.lines.index(this.used);
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * A running log's lines written so far, up to the end of its last whole line, read as bytes (they
- * cost the server and the browser far less than the same output replayed as events): its end first,
- * then again from where the last read's whole lines ended while it grows fast, each read's lines
- * shown; numbered by the server's count, asked beside the first read. What came before the end is read
- * afterwards, by `head`, while the live stream goes on from `next`.
+ * A running log's lines written so far, read as bytes (they cost the server and the browser far less
+ * than the same output replayed as events): its end first, shown at once, then numbered by the server's
+ * count. While it grows fast, it is looked at again every LOOK_MS: the server counts it, and what was
+ * written from a little before that count on is read and shown, numbered; what was written between two
+ * looks is not read then (a flood is not carried through the browser while it lasts). Once it grows
+ * slowly the live stream goes on from `next`, and `head` reads what came before the end last read.
  */
 export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark' | 'end'> & { show: (lines: LogLines) => void }): Promise<Written> {
   const get = rangeReader(options);
   let count = asked(options.mark);
+  let countedAt = performance.now();
   const first = await (options.end ? options.end(options.signal) : readEnd(get));
   const skip = first.from > 0 ? firstLineStart(first.bytes) : 0;
-  const end = new LogEnd(first.from + skip, new Uint8Array(0));
-  /** Bytes of the log from `end.start` on, up to a line's end: `buffer`'s first `used`. */
-  let buffer = new Uint8Array(0);
-  let used = 0;
-  let piece = first.bytes.subarray(skip);
+  let seg = new Segment(first.from + skip);
+  seg.append(first.bytes.subarray(skip));
+  options.show(seg.end.shown());
   const began = performance.now();
-  let readAt = began;
-  for (let read = 0, recounts = 0; ; ) {
-    // Up to the end of its last whole line: the rest is read again with what follows it.
-    const whole = piece.lastIndexOf(0x0a) + 1;
-    if (whole > 0) {
-      if (used + whole > buffer.length) {
-        // Room for this read and as much again: a log that keeps growing is copied a few times, not each read.
-        const grown = new Uint8Array(used === 0 ? whole : 2 * (used + whole));
-        grown.set(buffer.subarray(0, used));
-        buffer = grown;
-      }
-      buffer.set(piece.subarray(0, whole), used);
-      used += whole;
-      end.lines.grow(buffer.subarray(0, used));
-      end.lines.index(used);
-    }
-    let numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
-    if (whole > 0 || numbering === 'numbered') options.show(end.shown());
-    // A count taken before the end read began is asked again at once, not once caught up: it takes a moment.
-    if (numbering === 'early' && recounts < RECOUNTS) {
-      recounts++;
-      count = asked(options.mark);
-    }
+  /** Where the log ended at the last look, and when. */
+  let seen = { end: first.from + first.bytes.length, at: began };
+  for (let recounts = 0, slow = 0; ; ) {
+    await count.done;
+    const mark = count.value;
+    // Far past what is here: what is between is left for the head, and the read starts a little before the count (its end is then numbered by it).
+    const from = mark && mark.offset - TAIL_BYTES > seg.next ? mark.offset - TAIL_BYTES : seg.next;
+    const piece = await bytesOf(await get(`bytes=${from}-`));
+    if (from > seg.next) {
+      const start = firstLineStart(piece);
+      seg = new Segment(from + start);
+      seg.append(piece.subarray(start));
+    } else seg.append(piece);
+    const numbering = mark ? seg.end.number(mark, seg.bytes) : null;
+    options.show(seg.end.shown());
     const now = performance.now();
-    // The first read was of its end only: what it wrote meanwhile is read before anything is judged caught up.
-    const caughtUp = read++ > 0 && (piece.length < CAUGHT_UP_BYTES || piece.length < (CAUGHT_UP_BYTES_PER_S * (now - readAt)) / 1000 || now - began > CATCH_UP_MS);
-    if (caughtUp && end.before === null) {
-      // Caught up but not numbered: the count is awaited, asked again if the log outgrew it, read up to if past what was read.
-      for (;;) {
-        await count.done;
-        numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
-        if (numbering !== 'early' || recounts++ >= RECOUNTS) break;
-        count = asked(options.mark);
-      }
-      if (numbering === 'numbered') options.show(end.shown());
-      // A log the server could not count, or did not count in time, stays unnumbered until its start is read.
-      if (numbering !== 'later') break;
+    // What it wrote since the last look (read or not), against the time since.
+    const grew = from + piece.length - seen.end;
+    slow = grew < CAUGHT_UP_BYTES || grew < (CAUGHT_UP_BYTES_PER_S * (now - seen.at)) / 1000 ? slow + 1 : 0;
+    seen = { end: Math.max(seen.end, from + piece.length), at: now };
+    const caughtUp = slow >= SLOW_LOOKS || now - began > CATCH_UP_MS;
+    if (caughtUp && numbering !== 'numbered') {
+      // Caught up but not numbered: a count that came before the end read is asked again; a log the
+      // server could not count stays unnumbered until its start is read.
+      if (numbering !== 'early' || recounts++ >= RECOUNTS) break;
     } else if (caughtUp) break;
-    readAt = performance.now();
-    piece = await bytesOf(await get(`bytes=${end.start + used}-`));
+    else await pause(Math.max(0, LOOK_MS - (now - countedAt)));
+    count = asked(options.mark);
+    countedAt = performance.now();
   }
-  const next = end.start + used;
+  const end = seg.end;
+  const next = seg.next;
   if (end.start === 0) return { lines: end.lines, next, head: null };
   const head = async () => {
     const bytes = new Uint8Array(end.start);
