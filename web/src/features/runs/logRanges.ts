@@ -268,9 +268,9 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
     seen = { end: Math.max(seen.end, from + piece.length), at: now };
     const caughtUp = slow >= SLOW_LOOKS || now - began > CATCH_UP_MS;
     if (caughtUp && numbering !== 'numbered') {
-      // Caught up but not numbered: a count that came before the end read is asked again; a log the
-      // server could not count stays unnumbered until its start is read.
-      if (numbering !== 'early' || recounts++ >= RECOUNTS) break;
+      // Caught up but not numbered: the server is asked to count again (the next look reads from its
+      // count); a log the server could not count stays unnumbered until its start is read.
+      if (numbering === null || recounts++ >= RECOUNTS) break;
     } else if (caughtUp) break;
     else await pause(Math.max(0, LOOK_MS - (now - countedAt)));
     count = asked(options.mark);
