@@ -17,6 +17,7 @@ import { FULL, startBenchServer } from './cases';
 
 const runs = Number(process.argv[2] ?? 3);
 /** CPU ms of this process's descendants (the browser's processes), by name, from /proc. */
+const threads = new Map<string, number>();
 function treeCpu(): Record<string, number> {
   const procs = new Map<number, { ppid: number; comm: string; ms: number }>();
   for (const d of readdirSync('/proc')) {
@@ -27,6 +28,12 @@ function treeCpu(): Record<string, number> {
       if (comm === 'chromium') comm = /--type=([\w-]+)/.exec(readFileSync(`/proc/${d}/cmdline`, 'utf8'))?.[1] ?? 'browser';
       const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
       procs.set(Number(d), { ppid: Number(f[1]), comm, ms: (Number(f[11]) + Number(f[12])) * 10 });
+      if (process.env.THREADS && comm === 'renderer')
+        for (const t of readdirSync(`/proc/${d}/task`)) {
+          const ts = readFileSync(`/proc/${d}/task/${t}/stat`, 'utf8');
+          const tf = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
+          threads.set(`${d}/${ts.slice(ts.indexOf('(') + 1, ts.lastIndexOf(')'))}`, (threads.get(`${d}/${ts.slice(ts.indexOf('(') + 1, ts.lastIndexOf(')'))}`) ?? 0) + (Number(tf[11]) + Number(tf[12])) * 10);
+        }
     } catch {
       // Gone meanwhile.
     }
@@ -88,13 +95,18 @@ try {
       await before.close();
     }
     const page = await context.newPage();
+    // A new context's page opens a window of its own, which the browser draws for a second or so (in its own UI's renderer).
+    await page.waitForTimeout(Number(process.env.SETTLE ?? 1500));
     const cdp = process.env.PROFILE ? await context.newCDPSession(page) : null;
     if (cdp) {
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
       await cdp.send('Profiler.start');
     }
+    threads.clear();
     const cpu0 = treeCpu();
+    const threads0 = new Map(threads);
+    threads.clear();
     const t0 = performance.now();
     const postEpoch = Date.now();
     const run = await start('lines');
@@ -125,6 +137,10 @@ try {
     const done = (await api<RunEnvelope>(server.url, 'GET', `/runs/${run.run_id}`, undefined, { authorization: `Bearer ${server.adminKey}` })).body.run;
     console.log(`  run: POST at ${f(postEpoch - data.origin)}, started ${f(Date.parse(done.started_at ?? '') - data.origin)}, finished ${f(Date.parse(done.finished_at ?? '') - data.origin)}`);
     console.log('  cpu ms:', diff(cpu0, cpu1));
+    if (process.env.THREADS)
+      for (const pid of new Set([...threads.keys()].map((k) => k.split('/')[0])))
+        console.log('  renderer', pid, readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => /client-id|site|origin|lock|extension|utility|launch-time/.test(a)).join(' ').slice(0, 200));
+    if (process.env.THREADS) console.log('  renderer threads:', [...threads].map(([k, v]) => [k, v - (threads0.get(k) ?? 0)] as const).filter(([, v]) => v >= 20).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' '));
     console.log('  marks:', Object.entries(data.marks).sort((a, b) => a[1] - b[1]).map(([k, v]) => `${k}=${v.toFixed(0)}`).join(' '));
     await context.close();
   }
