@@ -83,6 +83,8 @@ const CATCH_UP_MS = 15_000;
 const LOOK_MS = 200;
 /** Looks in a row that find it growing slowly before the live stream takes over: a tool's output stalls for a moment on a busy machine. */
 const SLOW_LOOKS = 2;
+/** Bytes a look reads past the server's count at most: what was written while it was counted is the next look's. */
+const PAST_COUNT_BYTES = 1024 * 1024;
 /** Times the server is asked to count again when the log outgrew its count before the end was read. */
 const RECOUNTS = 2;
 
@@ -253,7 +255,9 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
     const mark = count.value;
     // Far past what is here: what is between is left for the head, and the read starts a little before the count (its end is then numbered by it).
     const from = mark && mark.offset - TAIL_BYTES > seg.next ? mark.offset - TAIL_BYTES : seg.next;
-    const piece = await bytesOf(await get(`bytes=${from}-`));
+    // Up to a little past the count: a flood that went on while the server counted is not read whole.
+    const to = mark ? Math.max(from, mark.offset) + PAST_COUNT_BYTES : null;
+    const piece = await bytesOf(await get(`bytes=${from}-${to === null ? '' : to - 1}`));
     if (from > seg.next) {
       const start = firstLineStart(piece);
       seg = new Segment(from + start);
@@ -262,10 +266,13 @@ export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token'
     const numbering = mark ? seg.end.number(mark, seg.bytes) : null;
     options.show(seg.end.shown());
     const now = performance.now();
-    // What it wrote since the last look (read or not), against the time since.
-    const grew = from + piece.length - seen.end;
-    slow = grew < CAUGHT_UP_BYTES || grew < (CAUGHT_UP_BYTES_PER_S * (now - seen.at)) / 1000 ? slow + 1 : 0;
-    seen = { end: Math.max(seen.end, from + piece.length), at: now };
+    // What it wrote since the last look (read or not), against the time since; a read that came back
+    // full left more behind it.
+    const known = Math.max(mark?.offset ?? 0, from + piece.length);
+    const grew = known - seen.end;
+    const full = to !== null && from + piece.length >= to;
+    slow = !full && (grew < CAUGHT_UP_BYTES || grew < (CAUGHT_UP_BYTES_PER_S * (now - seen.at)) / 1000) ? slow + 1 : 0;
+    seen = { end: Math.max(seen.end, known), at: now };
     const caughtUp = slow >= SLOW_LOOKS || now - began > CATCH_UP_MS;
     if (caughtUp && numbering !== 'numbered') {
       // Caught up but not numbered: the server is asked to count again (the next look reads from its
