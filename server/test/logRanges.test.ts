@@ -10,7 +10,8 @@ import type { LogLineMark } from '../../shared/src/schemas/logEvent';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import type { LogToken } from '../../shared/src/schemas/auth';
 import type { LogLines } from '../../web/src/features/runs/logLines';
-import { readLog, readWritten, TAIL_BYTES, type LineMark } from '../../web/src/features/runs/logRanges';
+import { readWritten } from '../../web/src/features/runs/logFollow';
+import { readLog, TAIL_BYTES, type LineMark } from '../../web/src/features/runs/logRanges';
 import { api, startServer, waitFor, type TestServer } from './harness';
 
 /** Lines of 81 bytes: 1,000,000 of them take a moment to write, 1 MB every ~12,000 lines. */

@@ -3,7 +3,7 @@
  * run-bound token as ?access_token=): its last bytes first, shown at once and numbered as soon as the
  * server's count of the lines before them comes (GET /runs/{run_id}/log-lines, asked at the same
  * time), then the rest in pieces, indexed as they arrive, for scrolling, links and search. A running
- * log is caught up by byte reads from its end before the live stream takes over. Nothing is replayed
+ * log is followed by bytes from its end (logFollow.ts) before the live stream takes over. Nothing is replayed
  * through the live stream, and the bytes are kept as bytes.
  */
 import type { LogLineMark } from '../../../../shared/src/schemas/logEvent';
@@ -47,13 +47,13 @@ async function reasonOf(res: Response): Promise<string> {
   return `${res.status} ${res.statusText}`;
 }
 
-type RangeReader = (range: string | null) => Promise<Response | null>;
+export type RangeReader = (range: string | null) => Promise<Response | null>;
 
 /**
  * Reads ranges of the raw log (null: all of it); a token that expired between them is replaced once.
  * A range past the end is null (a running log that has not grown). The token is asked for at once.
  */
-function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): RangeReader {
+export function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): RangeReader {
   let current = token();
   current.catch(() => undefined); // awaited by the first read; an abort before it must not surface as unhandled
   return async (range) => {
@@ -70,31 +70,16 @@ function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'tok
   };
 }
 
-/**
- * A running log is followed by bytes while it grows faster than this per second (a flood, which as
- * events would cost the browser and the server many times its bytes), or by at least this between
- * two looks; slower, the live stream takes over.
- */
-const CAUGHT_UP_BYTES_PER_S = 2 * 1024 * 1024;
-const CAUGHT_UP_BYTES = 64 * 1024;
-/** How long a running log that keeps growing fast is followed by bytes at most before the live stream takes over (unless its end is not numbered yet). */
-const CATCH_UP_MS = 15_000;
-/** The least time between two looks at a running log that grows fast (each shown): what it writes meanwhile is not read then, but with its start. */
-const LOOK_MS = 200;
-/** Looks in a row that find it growing slowly before the live stream takes over: a tool's output stalls for a moment on a busy machine. */
-const SLOW_LOOKS = 2;
-/** Bytes a look reads past the server's count at most: what was written while it was counted is the next look's. */
-const PAST_COUNT_BYTES = 1024 * 1024;
 /** Times the server is asked to count again when the log outgrew its count before the end was read. */
-const RECOUNTS = 2;
+export const RECOUNTS = 2;
 
-const bytesOf = async (res: Response | null) => (res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array(0));
+export const bytesOf = async (res: Response | null) => (res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array(0));
 
 /**
  * Reads the log's bytes [0, `end`) into `bytes` in pieces, two at a time; `onPiece(upTo)` after each,
  * bytes [0, upTo) being here then.
  */
-async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPiece: (upTo: number) => void): Promise<void> {
+export async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPiece: (upTo: number) => void): Promise<void> {
   const piece = (at: number) => {
     const p = get(`bytes=${at}-${Math.min(end, at + PIECE_BYTES) - 1}`).then(bytesOf);
     p.catch(() => undefined); // awaited below; an abort meanwhile must not surface as unhandled
@@ -119,7 +104,7 @@ export interface EndRead {
 }
 
 /** The log's last TAIL_BYTES (all of it when shorter): its bytes, where they begin, and the log's size then. */
-async function readEnd(get: RangeReader): Promise<EndRead> {
+export async function readEnd(get: RangeReader): Promise<EndRead> {
   const res = await get(`bytes=-${TAIL_BYTES}`);
   // None: an empty log (a range of nothing).
   if (!res) return { bytes: new Uint8Array(0), from: 0, total: 0 };
@@ -136,7 +121,7 @@ export const readLogEnd = (options: Pick<ReadLogOptions, 'path' | 'token' | 'sig
  * A log's lines from a line's start (`start`, in the log) on, numbered once it is known how many come
  * before them: from the server's count, at a line's end within them.
  */
-class LogEnd {
+export class LogEnd {
   readonly lines: ByteLines;
   /** Lines before `start`; null while unknown. */
   before: number | null;
@@ -173,127 +158,13 @@ class LogEnd {
 }
 
 /** The server's count, asked now, settled or not: the value once it has come (null for a failure). */
-function asked(mark: () => Promise<LineMark>): { value: LineMark | null | undefined; done: Promise<void> } {
+export function asked(mark: () => Promise<LineMark>): { value: LineMark | null | undefined; done: Promise<void> } {
   const state: { value: LineMark | null | undefined; done: Promise<void> } = { value: undefined, done: Promise.resolve() };
   state.done = mark().then(
     (m) => void (state.value = m),
     () => void (state.value = null),
   );
   return state;
-}
-
-export interface Written {
-  /** The lines written so far: numbered, while `head` is pending those before the end read counted but empty. */
-  lines: LogLines;
-  /** Where the live stream resumes (a byte offset, as its event ids are). */
-  next: number;
-  /** Reads the lines before the end read: resolves to `lines` whole. Null when they are all here. */
-  head: (() => Promise<LogLines>) | null;
-}
-
-/** A running log's last lines read so far: from a line's start on, up to a whole line's end. */
-class Segment {
-  readonly end: LogEnd;
-  /** The bytes from `end.start` on: `buffer`'s first `used`. */
-  private buffer = new Uint8Array(0);
-  private used = 0;
-
-  constructor(start: number) {
-    this.end = new LogEnd(start, new Uint8Array(0));
-  }
-
-  /** Where the bytes read end (a line's end): the next read starts there. */
-  get next(): number {
-    return this.end.start + this.used;
-  }
-
-  get bytes(): Uint8Array {
-    return this.buffer.subarray(0, this.used);
-  }
-
-  /** Adds the whole lines of `piece` (which follows the bytes here); the rest is read again with what follows it. */
-  append(piece: Uint8Array): void {
-    const whole = piece.lastIndexOf(0x0a) + 1;
-    if (whole === 0) return;
-    if (this.used + whole > this.buffer.length) {
-      // Room for this read and as much again: a log that keeps growing is copied a few times, not each read.
-      const grown = new Uint8Array(this.used === 0 ? whole : 2 * (this.used + whole));
-      grown.set(this.bytes);
-      this.buffer = grown;
-    }
-    this.buffer.set(piece.subarray(0, whole), this.used);
-    this.used += whole;
-    this.end.lines.grow(this.bytes);
-    this.end.lines.index(this.used);
-  }
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A running log's lines written so far, read as bytes (they cost the server and the browser far less
- * than the same output replayed as events): its end first, shown at once, then numbered by the server's
- * count. While it grows fast, it is looked at again every LOOK_MS: the server counts it, and what was
- * written from a little before that count on is read and shown, numbered; what was written between two
- * looks is not read then (a flood is not carried through the browser while it lasts). Once it grows
- * slowly the live stream goes on from `next`, and `head` reads what came before the end last read.
- */
-export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark' | 'end'> & { show: (lines: LogLines) => void }): Promise<Written> {
-  const get = rangeReader(options);
-  let count = asked(options.mark);
-  let countedAt = performance.now();
-  const first = await (options.end ? options.end(options.signal) : readEnd(get));
-  const skip = first.from > 0 ? firstLineStart(first.bytes) : 0;
-  let seg = new Segment(first.from + skip);
-  seg.append(first.bytes.subarray(skip));
-  options.show(seg.end.shown());
-  const began = performance.now();
-  /** Where the log ended at the last look, and when. */
-  let seen = { end: first.from + first.bytes.length, at: began };
-  for (let recounts = 0, slow = 0; ; ) {
-    await count.done;
-    const mark = count.value;
-    // Far past what is here: what is between is left for the head, and the read starts a little before the count (its end is then numbered by it).
-    const from = mark && mark.offset - TAIL_BYTES > seg.next ? mark.offset - TAIL_BYTES : seg.next;
-    // Up to a little past the count: a flood that went on while the server counted is not read whole.
-    const to = mark ? Math.max(from, mark.offset) + PAST_COUNT_BYTES : null;
-    const piece = await bytesOf(await get(`bytes=${from}-${to === null ? '' : to - 1}`));
-    if (from > seg.next) {
-      const start = firstLineStart(piece);
-      seg = new Segment(from + start);
-      seg.append(piece.subarray(start));
-    } else seg.append(piece);
-    const numbering = mark ? seg.end.number(mark, seg.bytes) : null;
-    options.show(seg.end.shown());
-    const now = performance.now();
-    // What it wrote since the last look (read or not), against the time since; a read that came back
-    // full left more behind it.
-    const known = Math.max(mark?.offset ?? 0, from + piece.length);
-    const grew = known - seen.end;
-    const full = to !== null && from + piece.length >= to;
-    slow = !full && (grew < CAUGHT_UP_BYTES || grew < (CAUGHT_UP_BYTES_PER_S * (now - seen.at)) / 1000) ? slow + 1 : 0;
-    seen = { end: Math.max(seen.end, known), at: now };
-    const caughtUp = slow >= SLOW_LOOKS || now - began > CATCH_UP_MS;
-    if (caughtUp && numbering !== 'numbered') {
-      // Caught up but not numbered: the server is asked to count again (the next look reads from its
-      // count); a log the server could not count stays unnumbered until its start is read.
-      if (numbering === null || recounts++ >= RECOUNTS) break;
-    } else if (caughtUp) break;
-    else await pause(Math.max(0, LOOK_MS - (now - countedAt)));
-    count = asked(options.mark);
-    countedAt = performance.now();
-  }
-  const end = seg.end;
-  const next = seg.next;
-  if (end.start === 0) return { lines: end.lines, next, head: null };
-  const head = async () => {
-    const bytes = new Uint8Array(end.start);
-    const headLines = new ByteLines(bytes);
-    await readPieces(get, bytes, end.start, (upTo) => headLines.index(upTo));
-    headLines.index(end.start);
-    return new JoinedLines(headLines, end.lines);
-  };
-  return { lines: end.shown(), next, head };
 }
 
 /** A finished log: its end at once (numbered when the server's count comes), then the whole of it. */

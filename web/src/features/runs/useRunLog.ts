@@ -5,7 +5,8 @@ import { isFinal } from '../../../../shared/src/schemas/enums';
 import type { Run } from '../../../../shared/src/schemas/run';
 import { useTRPC, useTRPCClient } from '../../lib/trpc';
 import { JoinedLines, StringLines, type LogLines } from './logLines';
-import { readLog, readLogEnd, readWritten, type LogProgress } from './logRanges';
+import { readWritten } from './logFollow';
+import { readLog, readLogEnd, type LogProgress } from './logRanges';
 
 /** The least time between two drawings of a live log's new lines (a frame at most while output trickles). */
 const RENDER_MS = 100;
