@@ -10,7 +10,8 @@ import type { LogLineMark } from '../../shared/src/schemas/logEvent';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import type { LogToken } from '../../shared/src/schemas/auth';
 import type { LogLines } from '../../web/src/features/runs/logLines';
-import { readLog, readWritten, TAIL_BYTES, type LineMark } from '../../web/src/features/runs/logRanges';
+import { readWritten } from '../../web/src/features/runs/logFollow';
+import { readLog, TAIL_BYTES, type LineMark } from '../../web/src/features/runs/logRanges';
 import { api, startServer, waitFor, type TestServer } from './harness';
 
 /** Lines of 81 bytes: 1,000,000 of them take a moment to write, 1 MB every ~12,000 lines. */
@@ -19,6 +20,9 @@ tools:
   - name: numbers
     description: numbered lines, fast, then a pause while it is still running
     cmd: ["bash", "-c", "seq -f '%080.0f' 1 600000; sleep 2; seq -f '%080.0f' 600001 1000000; sleep 30"]
+  - name: flood
+    description: 20,000 numbered lines every 0.1 s for 3 s (16 MB/s), then a pause while it is still running
+    cmd: ["bash", "-c", "for i in $(seq 0 29); do seq -f '%080.0f' $((i * 20000 + 1)) $((i * 20000 + 20000)); sleep 0.1; done; sleep 30"]
   - name: finished
     description: numbered lines, then the end
     cmd: ["seq", "-f", "%080.0f", "1", "300000"]
@@ -55,6 +59,13 @@ function checkNumbers(lines: LogLines): number {
     known++;
   }
   return known;
+}
+
+/** Lines at the start of `lines` that are counted but empty (not read yet). */
+function countedBefore(lines: LogLines): number {
+  let i = 0;
+  while (i < lines.count && lines.text(i) === '') i++;
+  return i;
 }
 
 describe("the web app's log readers", () => {
@@ -103,6 +114,35 @@ describe("the web app's log readers", () => {
     expect(written.lines.numbered).toBe(true);
     expect(written.lines.text(written.lines.count - 1)).toBe(lineText(written.lines.count));
     expect(checkNumbers(await written.head!())).toBe(written.lines.count);
+  });
+
+  it('a running log that keeps growing fast is looked at while it grows, not read whole: each look numbered, what came between read with its start', async () => {
+    const runId = await start('flood');
+    await waitFor('a megabyte written', async () => ((await logBytes(runId)) > 1_000_000 ? true : undefined));
+    // The bytes of the log the reader fetched while following it (not its start, read by `head` afterwards).
+    let fetched = 0;
+    const shown: LogLines[] = [];
+    const reader = readerOf(runId);
+    const written = await readWritten({
+      ...reader,
+      token: async () => reader.token(),
+      mark: () => markOf(runId),
+      show: (lines) => {
+        shown.push(lines);
+        fetched = Math.max(fetched, lines.count - countedBefore(lines));
+      },
+    });
+    expect(written.lines.count).toBe(600_000);
+    expect(written.lines.text(599_999)).toBe(lineText(600_000));
+    // Looked at several times, each look's lines numbered right; most of the flood not read while it lasted.
+    const numbered = shown.filter((lines) => lines.numbered);
+    expect(numbered.length).toBeGreaterThan(3);
+    for (const lines of numbered) expect(checkNumbers(lines)).toBeGreaterThan(0);
+    expect(fetched).toBeLessThan(300_000);
+    const whole = await written.head!();
+    expect(checkNumbers(whole)).toBe(600_000);
+    expect(written.next).toBe(600_000 * 81);
+    await api(server.url, 'POST', `/runs/${runId}/stop`);
   });
 
   it("a finished log's end is numbered by the count before the rest is read; without a count, once it is", async () => {

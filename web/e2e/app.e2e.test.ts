@@ -280,7 +280,8 @@ describe('the web app', () => {
 
   it('loads at most 250 kB of JavaScript, gzipped', async () => {
     const page = await open(server, '/');
-    const scripts = await page.evaluate(() => [...document.querySelectorAll('script[src]')].map((s) => (s as HTMLScriptElement).src));
+    // The first script and the shared ones it preloads (the other pages' scripts come when they are opened).
+    const scripts = await page.evaluate(() => [...document.querySelectorAll('script[src], link[rel="modulepreload"]')].map((s) => (s as HTMLScriptElement).src || (s as HTMLLinkElement).href));
     let total = 0;
     for (const src of scripts) total += gzipSync(Buffer.from(await (await fetch(src)).arrayBuffer())).length;
     expect(scripts.length).toBeGreaterThan(0);
@@ -366,6 +367,43 @@ describe('credential failures fail safe', () => {
     await page.waitForFunction((text) => document.querySelector('.session .warning')?.textContent !== text, first, { timeout: 3000 });
     await page.getByText('Your token has expired. Sign in again to go on where you were.').waitFor({ timeout: 10_000 });
     await page.context().close();
+  });
+
+  it('a key accepted on an earlier visit opens a run page without waiting for /me; revoked since, the sign-in is back at once, the page kept, and nothing more is sent', async () => {
+    // A server of its own: the page's first requests all go out with the revoked key (up to 4 failures, over this describe's limit of 3).
+    const own = await startServer({ catalogFile: CATALOG });
+    try {
+      const { body: key } = await api<CreatedApiKey>(own.url, 'POST', '/api-keys', { name: 'accepted before', role: 'viewer' });
+      const { run } = (await api<RunEnvelope>(own.url, 'POST', '/set/hello')).body;
+      const earlier = await open(own, '/', key.key);
+      await earlier.locator('.session .role').waitFor();
+      const context = earlier.context();
+      const page = await context.newPage();
+      const asked: string[] = [];
+      page.on('request', (r) => void asked.push(new URL(r.url()).pathname));
+      await page.goto(`${own.url}/ui/runs/${run.run_id}`);
+      await log(page).getByText('Hello OSS Runner').waitFor();
+      // The run was asked for in the same request as /me, not after its answer.
+      expect(asked.filter((p) => p.includes('auth.me') && p.includes('runs.get'))).toHaveLength(1);
+
+      await api(own.url, 'DELETE', `/api-keys/${key.api_key.id}`);
+      const again = await context.newPage();
+      const seen = traffic(again);
+      await again.goto(`${own.url}/ui/runs/${run.run_id}`);
+      await again.getByText('The server did not accept this key or token').waitFor();
+      const then = { ...seen };
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(seen).toEqual(then);
+      expect(new URL(again.url()).pathname).toBe(`/ui/runs/${run.run_id}`);
+      // A later visit waits for /me again: the refusal cleared what the browser kept of the key.
+      expect(await again.evaluate(() => localStorage.getItem('oss-runner.accepted'))).toBeNull();
+      await again.getByLabel('API key or JWT').fill(own.adminKey);
+      await again.getByRole('button', { name: 'Sign in' }).click();
+      await log(again).getByText('Hello OSS Runner').waitFor();
+      await context.close();
+    } finally {
+      await own.stop();
+    }
   });
 
   it('a key revoked while its page is open: the live log ends and the sign-in is back within AUTH_RECHECK_S', async () => {

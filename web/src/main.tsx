@@ -1,18 +1,15 @@
 // The web app's entry: providers, sign-in, and the two pages (home, a run).
 import { QueryClientProvider, useQuery, type QueryClient } from '@tanstack/react-query';
-import { StrictMode, useEffect, useState, type MouseEvent } from 'react';
+import { StrictMode, Suspense, useEffect, useState, type MouseEvent } from 'react';
 import { createRoot } from 'react-dom/client';
-import { hasRole } from '../../shared/src/schemas/auth';
+import { hasRole } from '../../shared/src/schemas/enums';
 import { SessionBar } from './features/auth/SessionBar';
 import { SignIn } from './features/auth/SignIn';
-import { RunList } from './features/runs/RunList';
 import { RunPage } from './features/runs/RunPage';
-import { SchedulesPage } from './features/schedules/SchedulesPage';
-import { ToolList } from './features/tools/ToolList';
-import { WebhooksPage } from './features/webhooks/WebhooksPage';
 import { homePath, linkProps, schedulesPath, useRoute, webhooksPath } from './lib/router';
 import { session, tokenInfo, useSession } from './lib/session';
 import { useNow } from './components/useNow';
+import { RunList, SchedulesPage, ToolList, WebhooksPage } from './pages';
 import { createClients, createQueryClient, TRPCProvider, useTRPC, type ConnectionState } from './lib/trpc';
 import './styles.css';
 
@@ -24,7 +21,8 @@ function Shell({ connection }: { connection: ConnectionState }) {
   const me = useQuery(trpc.auth.me.queryOptions());
   if (me.data?.role) session.markAccepted();
   useExpiry(credential);
-  const tools = useQuery(trpc.catalog.list.queryOptions());
+  // Only the pages that list the tools ask for them: a run's page starts without waiting on the list.
+  const tools = useQuery(trpc.catalog.list.queryOptions(undefined, { enabled: route.page === 'home' || route.page === 'webhooks' }));
   const appName = health.data?.app_name ?? 'OSS Runner';
   // The tab names the page: the run page names its run itself.
   useEffect(() => {
@@ -35,7 +33,11 @@ function Shell({ connection }: { connection: ConnectionState }) {
 
   const authDisabled = me.data?.auth_disabled ?? false;
   const needsSignIn = refused !== null || (me.isSuccess && !authDisabled && (!credential || me.data.role === null));
-  const role = me.data?.role ?? null;
+  // With a credential the server accepted before, a run's page opens at once, as a viewer's (every role
+  // may view; Run again and Stop come with /me's answer), its requests going out beside /me. A refusal
+  // of any of them brings the sign-in back as before; a credential never accepted (a mistyped key)
+  // waits for /me, and nothing more is sent with it.
+  const role = me.data?.role ?? (route.page === 'run' && me.isPending && credential !== null && session.known ? 'viewer' : null);
 
   return (
     <>
@@ -68,13 +70,17 @@ function Shell({ connection }: { connection: ConnectionState }) {
       )}
       {route.page === 'home' && (
         <main id="main" tabIndex={-1}>
-          {hasRole(role, 'viewer') && <RunList search={route.search} tools={tools.data?.items.map((t) => t.name) ?? []} />}
-          <ToolList canRun={hasRole(role, 'operator')} />
+          <Suspense fallback={null}>
+            {hasRole(role, 'viewer') && <RunList search={route.search} tools={tools.data?.items.map((t) => t.name) ?? []} />}
+            <ToolList canRun={hasRole(role, 'operator')} />
+          </Suspense>
         </main>
       )}
       {route.page === 'run' && hasRole(role, 'viewer') && <RunPage key={route.runId} runId={route.runId} canStop={hasRole(role, 'operator')} appName={appName} reconnecting={connection === 'reconnecting'} />}
-      {route.page === 'schedules' && hasRole(role, 'viewer') && <SchedulesPage role={role} />}
-      {route.page === 'webhooks' && hasRole(role, 'admin') && <WebhooksPage tools={tools.data?.items.map((t) => t.name) ?? []} />}
+      <Suspense fallback={null}>
+        {route.page === 'schedules' && hasRole(role, 'viewer') && <SchedulesPage role={role} />}
+        {route.page === 'webhooks' && hasRole(role, 'admin') && <WebhooksPage tools={tools.data?.items.map((t) => t.name) ?? []} />}
+      </Suspense>
       {route.page === 'not-found' && (
         <main id="main" tabIndex={-1}>
           <p>

@@ -1,12 +1,12 @@
 import { z } from 'zod';
+import { ROLES } from './enums';
 import { Cursor } from './page';
 
-/** viewer < operator < admin: each role may do everything the one before it may. */
-export const Role = z.enum(['viewer', 'operator', 'admin']);
-export type Role = z.infer<typeof Role>;
+export { hasRole, ROLE_RANK } from './enums';
 
-export const ROLE_RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
-export const hasRole = (have: Role | null, need: Role): boolean => have !== null && ROLE_RANK[have] >= ROLE_RANK[need];
+/** viewer < operator < admin: each role may do everything the one before it may. */
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
 
 export const ApiKey = z
   .object({

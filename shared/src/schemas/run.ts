@@ -1,13 +1,12 @@
 import { z } from 'zod';
+import { RUN_STATUSES } from './enums';
 import { Cursor } from './page';
 import { RunSummary } from './summary';
 
-export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'stopped', 'timed_out', 'lost']);
-export type RunStatus = z.infer<typeof RunStatus>;
+export { FINAL_STATUSES, isFinal } from './enums';
 
-/** Statuses a run never leaves. */
-export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'stopped', 'timed_out', 'lost'];
-export const isFinal = (status: RunStatus): boolean => FINAL_STATUSES.includes(status);
+export const RunStatus = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof RunStatus>;
 
 /** Why a run ended, recorded beside its status. */
 export const EndReason = z.enum(['exit', 'signal', 'oom', 'stopped', 'timeout', 'lost', 'spawn_error', 'shutdown', 'disk_limit']);

@@ -83,8 +83,4 @@ export const SchedulePreviewInput = z.object({ cron: Cron, timezone: TimeZone.de
 export const SchedulePreview = z.object({ next_fire_times: z.array(Timestamp) });
 export type SchedulePreview = z.infer<typeof SchedulePreview>;
 
-/** The `requested_by` of a run a schedule started. */
-export const scheduleRequester = (scheduleId: string) => `schedule:${scheduleId}`;
-
-/** The schedule that started a run, from its `requested_by` (null when a person or key did). */
-export const scheduleOf = (requestedBy: string | null): string | null => (requestedBy?.startsWith('schedule:') ? requestedBy.slice('schedule:'.length) : null);
+export { scheduleOf, scheduleRequester } from './enums';

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { SEVERITIES } from './enums';
 
-export const Severity = z.enum(['critical', 'high', 'medium', 'low', 'unknown']);
+export { SEVERITIES } from './enums';
+
+export const Severity = z.enum(SEVERITIES);
 export type Severity = z.infer<typeof Severity>;
-export const SEVERITIES = Severity.options;
 
 const count = z.number().int().nonnegative();
 

@@ -13,8 +13,23 @@ export function formatMs(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+/**
+ * Date.toLocaleString()'s format, made once, and each time it formatted kept: formatting takes up to
+ * a few ms on a busy machine, and a live run's page draws its three times ten times a second.
+ */
+let dateTime: Intl.DateTimeFormat | undefined;
+const formatted = new Map<string, string>();
+
 export function when(iso: string | null): string {
-  return iso ? new Date(iso).toLocaleString() : '—';
+  if (!iso) return '—';
+  let text = formatted.get(iso);
+  if (text === undefined) {
+    dateTime ??= new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    text = dateTime.format(new Date(iso));
+    if (formatted.size >= 1000) formatted.clear();
+    formatted.set(iso, text);
+  }
+  return text;
 }
 
 export function bytes(n: number): string {

@@ -46,6 +46,9 @@ export const schedulesPath = (scheduleId?: string) => `${BASE}/schedules${schedu
 export const webhooksPath = () => `${BASE}/webhooks`;
 export const homePath = (search?: URLSearchParams) => `${BASE}/${search && search.size ? `?${search.toString()}` : ''}`;
 
+/** The route now, outside React. */
+export const routeNow = (): Route => current;
+
 export function useRoute(): Route {
   return useSyncExternalStore(
     (l) => {

@@ -7,6 +7,8 @@ import { jwtDecode } from 'jwt-decode';
 import { useSyncExternalStore } from 'react';
 
 const STORAGE_KEY = 'oss-runner.credential';
+/** A fingerprint of the stored credential once the server has accepted it (not the credential: a hash of it). */
+const ACCEPTED_KEY = 'oss-runner.accepted';
 
 export interface TokenInfo {
   kind: 'jwt' | 'api-key';
@@ -28,6 +30,33 @@ let throttledUntil: number | null = null;
 let throttleTimer: ReturnType<typeof setTimeout> | undefined;
 /** The server accepted the credential at least once since it was entered. */
 let accepted = false;
+
+/** FNV-1a, 32 bits: tells one stored credential from another, and is no use to anyone who reads it. */
+function fingerprint(value: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(36);
+}
+
+function storedAcceptance(): boolean {
+  try {
+    return credential !== null && localStorage.getItem(ACCEPTED_KEY) === fingerprint(credential);
+  } catch {
+    return false;
+  }
+}
+
+function storeAcceptance(yes: boolean): void {
+  try {
+    if (yes && credential !== null) localStorage.setItem(ACCEPTED_KEY, fingerprint(credential));
+    else localStorage.removeItem(ACCEPTED_KEY);
+  } catch {
+    // Storage refused: the next visit waits for the server's answer, as a first one does.
+  }
+}
+
+/** The server accepted the stored credential on an earlier visit (and has not refused it since). */
+let known = storedAcceptance();
 /** Counts each fresh start of the connections (a sign-in, the end of a wait): clients are made anew for it. */
 let generation = 0;
 
@@ -41,6 +70,8 @@ function reset(value: string | null) {
   throttledUntil = null;
   clearTimeout(throttleTimer);
   accepted = false;
+  known = false;
+  storeAcceptance(false);
   generation++;
 }
 
@@ -62,13 +93,25 @@ export const session = {
     localStorage.removeItem(STORAGE_KEY);
     emit();
   },
+  /**
+   * The server accepted the credential before, on this visit or an earlier one, and has not refused it
+   * since: the app may open a page before it answers again (a refusal still brings the sign-in).
+   */
+  get known() {
+    return known && refused === null;
+  },
   /** The server answered with a role for the credential. */
   markAccepted() {
+    if (accepted) return;
     accepted = true;
+    known = true;
+    storeAcceptance(true);
   },
   /** A 401 over HTTP, or the WebSocket closed as unauthorized or forbidden: ask again, keeping the page. */
   markRefused() {
     if (refused) return;
+    known = false;
+    storeAcceptance(false);
     const expiresAt = credential ? tokenInfo(credential).expiresAt : null;
     refused = expiresAt !== null && expiresAt <= Date.now() ? 'expired' : accepted ? 'no-longer-accepted' : 'rejected';
     emit();

@@ -1,7 +1,8 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useState } from 'react';
-import { RunStatus, type Run, type RunList as RunPage } from '../../../../shared/src/schemas/run';
+import { RUN_STATUSES } from '../../../../shared/src/schemas/enums';
+import type { Run, RunList as RunPage } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
 import { duration, when } from '../../components/format';
 import { useNow } from '../../components/useNow';
@@ -15,7 +16,7 @@ const PAGE = 20;
 export function RunList({ search, tools }: { search: URLSearchParams; tools: string[] }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const status = RunStatus.safeParse(search.get('status')).data;
+  const status = RUN_STATUSES.find((s) => s === search.get('status'));
   const name = search.get('tool') ?? undefined;
   // A stack of cursors: the way back through the pages seen.
   const [cursors, setCursors] = useState<string[]>([]);
@@ -60,7 +61,7 @@ export function RunList({ search, tools }: { search: URLSearchParams; tools: str
           Status{' '}
           <select value={status ?? ''} onChange={(e) => setFilter('status', e.target.value)}>
             <option value="">any</option>
-            {RunStatus.options.map((s) => (
+            {RUN_STATUSES.map((s) => (
               <option key={s} value={s}>
                 {s.replace('_', ' ')}
               </option>

@@ -1,8 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useRef, useState } from 'react';
-import { isFinal, type Run } from '../../../../shared/src/schemas/run';
-import { scheduleOf } from '../../../../shared/src/schemas/schedule';
+import { isFinal, scheduleOf } from '../../../../shared/src/schemas/enums';
+import type { Run } from '../../../../shared/src/schemas/run';
 import { StatusBadge } from '../../components/StatusBadge';
 import { argvText, bytes, duration, limitsText, when } from '../../components/format';
 import { useModal } from '../../components/useModal';

@@ -1,5 +1,6 @@
 /** What a run's reports found: a line for the runs list, a section for the run page. */
-import { SEVERITIES, type RunSummary, type SeverityCounts } from '../../../../shared/src/schemas/summary';
+import { SEVERITIES } from '../../../../shared/src/schemas/enums';
+import type { RunSummary, SeverityCounts } from '../../../../shared/src/schemas/summary';
 import { linkProps, runPath } from '../../lib/router';
 
 function severityChips(counts: SeverityCounts, suffix = '') {

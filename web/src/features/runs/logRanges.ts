@@ -3,7 +3,7 @@
  * run-bound token as ?access_token=): its last bytes first, shown at once and numbered as soon as the
  * server's count of the lines before them comes (GET /runs/{run_id}/log-lines, asked at the same
  * time), then the rest in pieces, indexed as they arrive, for scrolling, links and search. A running
- * log is caught up by byte reads from its end before the live stream takes over. Nothing is replayed
+ * log is followed by bytes from its end (logFollow.ts) before the live stream takes over. Nothing is replayed
  * through the live stream, and the bytes are kept as bytes.
  */
 import type { LogLineMark } from '../../../../shared/src/schemas/logEvent';
@@ -23,13 +23,15 @@ export interface LogProgress {
 export interface ReadLogOptions {
   /** The raw log's path, without the token. */
   path: string;
-  /** A fresh token for the run (asked again when one has expired). */
-  token: () => Promise<string>;
+  /** The run's token: the same one each time, until `renew` asks for another (the one held has expired). */
+  token: (renew?: boolean) => Promise<string>;
   signal: AbortSignal;
   /** Where the log's last whole line ends and how many lines come before it (GET /runs/{run_id}/log-lines). */
   mark: () => Promise<LineMark>;
   /** The lines to show: the log's end (numbered once counted) while the rest loads, then all of it. */
   show: (lines: LogLines, progress: LogProgress | null) => void;
+  /** The log's end, when it was read already (by readLogEnd, as the page opened): not read again. */
+  end?: (signal: AbortSignal) => Promise<EndRead>;
 }
 
 export type LineMark = Pick<LogLineMark, 'offset' | 'lines'>;
@@ -45,20 +47,20 @@ async function reasonOf(res: Response): Promise<string> {
   return `${res.status} ${res.statusText}`;
 }
 
-type RangeReader = (range: string | null) => Promise<Response | null>;
+export type RangeReader = (range: string | null) => Promise<Response | null>;
 
 /**
  * Reads ranges of the raw log (null: all of it); a token that expired between them is replaced once.
  * A range past the end is null (a running log that has not grown). The token is asked for at once.
  */
-function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): RangeReader {
+export function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): RangeReader {
   let current = token();
   current.catch(() => undefined); // awaited by the first read; an abort before it must not surface as unhandled
   return async (range) => {
     for (let attempt = 0; ; attempt++) {
       const res = await fetch(`${path}?access_token=${encodeURIComponent(await current)}`, { headers: range ? { Range: range } : {}, signal, cache: 'no-store' });
       if (res.status === 401 && attempt === 0) {
-        current = token();
+        current = token(true);
         continue;
       }
       if (res.status === 416 && range) return null;
@@ -68,20 +70,16 @@ function rangeReader({ path, token, signal }: Pick<ReadLogOptions, 'path' | 'tok
   };
 }
 
-/** A read of a running log that brings less than this is caught up: the live stream takes over. */
-const CAUGHT_UP_BYTES = 1024 * 1024;
-/** Reads of a running log at most before the live stream takes over, however fast it grows (unless its end is not numbered yet). */
-const CATCH_UP_READS = 4;
 /** Times the server is asked to count again when the log outgrew its count before the end was read. */
-const RECOUNTS = 2;
+export const RECOUNTS = 2;
 
-const bytesOf = async (res: Response | null) => (res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array(0));
+export const bytesOf = async (res: Response | null) => (res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array(0));
 
 /**
  * Reads the log's bytes [0, `end`) into `bytes` in pieces, two at a time; `onPiece(upTo)` after each,
  * bytes [0, upTo) being here then.
  */
-async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPiece: (upTo: number) => void): Promise<void> {
+export async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPiece: (upTo: number) => void): Promise<void> {
   const piece = (at: number) => {
     const p = get(`bytes=${at}-${Math.min(end, at + PIECE_BYTES) - 1}`).then(bytesOf);
     p.catch(() => undefined); // awaited below; an abort meanwhile must not surface as unhandled
@@ -98,8 +96,15 @@ async function readPieces(get: RangeReader, bytes: Uint8Array, end: number, onPi
   }
 }
 
+/** The log's last bytes as read: where they begin, and the log's size then. */
+export interface EndRead {
+  bytes: Uint8Array;
+  from: number;
+  total: number;
+}
+
 /** The log's last TAIL_BYTES (all of it when shorter): its bytes, where they begin, and the log's size then. */
-async function readEnd(get: RangeReader): Promise<{ bytes: Uint8Array; from: number; total: number }> {
+export async function readEnd(get: RangeReader): Promise<EndRead> {
   const res = await get(`bytes=-${TAIL_BYTES}`);
   // None: an empty log (a range of nothing).
   if (!res) return { bytes: new Uint8Array(0), from: 0, total: 0 };
@@ -109,11 +114,14 @@ async function readEnd(get: RangeReader): Promise<{ bytes: Uint8Array; from: num
   return res.status === 206 && range ? { bytes, from: Number(range[1]), total: Number(range[3]) } : { bytes, from: 0, total: bytes.length };
 }
 
+/** The log's end, read before it is known whether the run is still running (which says how the rest is read). */
+export const readLogEnd = (options: Pick<ReadLogOptions, 'path' | 'token' | 'signal'>): Promise<EndRead> => readEnd(rangeReader(options));
+
 /**
  * A log's lines from a line's start (`start`, in the log) on, numbered once it is known how many come
  * before them: from the server's count, at a line's end within them.
  */
-class LogEnd {
+export class LogEnd {
   readonly lines: ByteLines;
   /** Lines before `start`; null while unknown. */
   before: number | null;
@@ -150,7 +158,7 @@ class LogEnd {
 }
 
 /** The server's count, asked now, settled or not: the value once it has come (null for a failure). */
-function asked(mark: () => Promise<LineMark>): { value: LineMark | null | undefined; done: Promise<void> } {
+export function asked(mark: () => Promise<LineMark>): { value: LineMark | null | undefined; done: Promise<void> } {
   const state: { value: LineMark | null | undefined; done: Promise<void> } = { value: undefined, done: Promise.resolve() };
   state.done = mark().then(
     (m) => void (state.value = m),
@@ -159,82 +167,11 @@ function asked(mark: () => Promise<LineMark>): { value: LineMark | null | undefi
   return state;
 }
 
-export interface Written {
-  /** The lines written so far: numbered, while `head` is pending those before the end read counted but empty. */
-  lines: LogLines;
-  /** Where the live stream resumes (a byte offset, as its event ids are). */
-  next: number;
-  /** Reads the lines before the end read: resolves to `lines` whole. Null when they are all here. */
-  head: (() => Promise<LogLines>) | null;
-}
-
-/**
- * A running log's lines written so far, up to the end of its last whole line, read as bytes (they
- * cost the server and the browser far less than the same output replayed as events): its end first,
- * then again from where the last read's whole lines ended while it grows fast, each read's lines
- * shown; numbered by the server's count, asked beside the first read. What came before the end is read
- * afterwards, by `head`, while the live stream goes on from `next`.
- */
-export async function readWritten(options: Pick<ReadLogOptions, 'path' | 'token' | 'signal' | 'mark'> & { show: (lines: LogLines) => void }): Promise<Written> {
-  const get = rangeReader(options);
-  let count = asked(options.mark);
-  const first = await readEnd(get);
-  const skip = first.from > 0 ? firstLineStart(first.bytes) : 0;
-  const end = new LogEnd(first.from + skip, new Uint8Array(0));
-  /** Bytes of the log from `end.start` on, up to a line's end: `buffer`'s first `used`. */
-  let buffer = new Uint8Array(0);
-  let used = 0;
-  let piece = first.bytes.subarray(skip);
-  for (let read = 0, recounts = 0; ; ) {
-    // Up to the end of its last whole line: the rest is read again with what follows it.
-    const whole = piece.lastIndexOf(0x0a) + 1;
-    if (whole > 0) {
-      if (used + whole > buffer.length) {
-        // Room for this read and as much again: a log that keeps growing is copied a few times, not each read.
-        const grown = new Uint8Array(used === 0 ? whole : 2 * (used + whole));
-        grown.set(buffer.subarray(0, used));
-        buffer = grown;
-      }
-      buffer.set(piece.subarray(0, whole), used);
-      used += whole;
-      end.lines.grow(buffer.subarray(0, used));
-      end.lines.index(used);
-    }
-    let numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
-    if (whole > 0 || numbering === 'numbered') options.show(end.shown());
-    // The first read was of its end only: what it wrote meanwhile is read before anything is judged caught up.
-    const caughtUp = read++ > 0 && (whole < CAUGHT_UP_BYTES || read > CATCH_UP_READS);
-    if (caughtUp && end.before === null) {
-      // Caught up but not numbered: the count is awaited, asked again if the log outgrew it, read up to if past what was read.
-      for (;;) {
-        await count.done;
-        numbering = count.value ? end.number(count.value, buffer.subarray(0, used)) : null;
-        if (numbering !== 'early' || recounts++ >= RECOUNTS) break;
-        count = asked(options.mark);
-      }
-      if (numbering === 'numbered') options.show(end.shown());
-      // A log the server could not count, or did not count in time, stays unnumbered until its start is read.
-      if (numbering !== 'later') break;
-    } else if (caughtUp) break;
-    piece = await bytesOf(await get(`bytes=${end.start + used}-`));
-  }
-  const next = end.start + used;
-  if (end.start === 0) return { lines: end.lines, next, head: null };
-  const head = async () => {
-    const bytes = new Uint8Array(end.start);
-    const headLines = new ByteLines(bytes);
-    await readPieces(get, bytes, end.start, (upTo) => headLines.index(upTo));
-    headLines.index(end.start);
-    return new JoinedLines(headLines, end.lines);
-  };
-  return { lines: end.shown(), next, head };
-}
-
 /** A finished log: its end at once (numbered when the server's count comes), then the whole of it. */
-export async function readLog({ path, token, signal, show, mark }: ReadLogOptions): Promise<void> {
+export async function readLog({ path, token, signal, show, mark, end: early }: ReadLogOptions): Promise<void> {
   const get = rangeReader({ path, token, signal });
   const count = asked(mark);
-  const { bytes: last, from, total } = await readEnd(get);
+  const { bytes: last, from, total } = await (early ? early(signal) : readEnd(get));
   if (from === 0) {
     const whole = new ByteLines(last);
     whole.index(last.length);

@@ -1,10 +1,12 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { isFinal, type Run } from '../../../../shared/src/schemas/run';
+import { isFinal } from '../../../../shared/src/schemas/enums';
+import type { Run } from '../../../../shared/src/schemas/run';
 import { useTRPC, useTRPCClient } from '../../lib/trpc';
 import { JoinedLines, StringLines, type LogLines } from './logLines';
-import { readLog, readWritten, type LogProgress } from './logRanges';
+import { readWritten } from './logFollow';
+import { readLog, readLogEnd, type LogProgress } from './logRanges';
 
 /** The least time between two drawings of a live log's new lines (a frame at most while output trickles). */
 const RENDER_MS = 100;
@@ -25,19 +27,43 @@ export interface RunLog {
 }
 
 /**
- * `ask`, called once as soon as the component mounts (or `ask` changes); its answer goes to the
- * first caller, and later callers (or any after a failure) ask again.
+ * `ask`, called once as soon as the component mounts (or `ask` changes; aborted on unmount); its
+ * answer goes to the first caller, and later callers (or any after a failure) ask again.
  */
-function useEarly<T>(ask: () => Promise<T>): () => Promise<T> {
+function useEarly<T>(ask: (signal: AbortSignal) => Promise<T>): (signal?: AbortSignal) => Promise<T> {
   const first = useRef<Promise<T | null> | null>(null);
   useEffect(() => {
-    first.current = ask().catch(() => null);
+    const abort = new AbortController();
+    first.current = ask(abort.signal).catch(() => null);
+    return () => abort.abort();
   }, [ask]);
-  return useCallback(async () => {
-    const early = first.current;
-    first.current = null;
-    return (early && (await early)) ?? ask();
-  }, [ask]);
+  return useCallback(
+    async (signal: AbortSignal = new AbortController().signal) => {
+      const early = first.current;
+      first.current = null;
+      return (early && (await early)) ?? ask(signal);
+    },
+    [ask],
+  );
+}
+
+/** The run's log token, asked for once and shared by every read; asked again when `renew` says the one held expired. */
+function useLogToken(ask: () => Promise<string>): (renew?: boolean) => Promise<string> {
+  const held = useRef<Promise<string> | null>(null);
+  return useCallback(
+    (renew = false) => {
+      if (renew || !held.current) {
+        const asking = ask();
+        held.current = asking;
+        // A failed ask is not held: the next read asks again.
+        asking.catch(() => {
+          if (held.current === asking) held.current = null;
+        });
+      }
+      return held.current;
+    },
+    [ask],
+  );
 }
 
 /**
@@ -100,9 +126,10 @@ export function useRunLog(runId: string): RunLog {
   const { mutateAsync } = useMutation(trpc.runs.logToken.mutationOptions());
   const client = useTRPCClient();
   const path = `/runs/${encodeURIComponent(runId)}/log`;
-  // Asked for as the page opens, beside the run's record: every log is read by bytes.
-  const token = useEarly(useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]));
-  // The count of lines that numbers the log's end (which shows before it comes): the first is asked as the page opens too.
+  const token = useLogToken(useCallback(async () => (await mutateAsync({ run_id: runId })).token, [mutateAsync, runId]));
+  // As the page opens, beside the run's record: its token, then the log's end (every log is read by
+  // bytes, from its end, whether it runs or not), and the count of lines that numbers that end.
+  const end = useEarly(useCallback((signal: AbortSignal) => readLogEnd({ path, token, signal }), [path, token]));
   const mark = useEarly(useCallback(() => client.runs.logLines.query({ run_id: runId }), [client, runId]));
 
   // A finished log by byte ranges (its end first); a running one's written part in one read of its
@@ -114,7 +141,7 @@ export function useRunLog(runId: string): RunLog {
       setShown({ lines, progress });
       setVersion((v) => v + 1);
     };
-    const options = { path, token, signal: abort.signal };
+    const options = { path, token, signal: abort.signal, end };
     const reading =
       source === 'live'
         ? readWritten({ ...options, mark, show: (lines) => show(new JoinedLines(lines, live.current), null) }).then(async ({ lines, next, head }) => {
@@ -129,7 +156,7 @@ export function useRunLog(runId: string): RunLog {
       if (!abort.signal.aborted) setFailure(e instanceof Error ? e : new Error(String(e)));
     });
     return () => abort.abort();
-  }, [source, path, token, mark]);
+  }, [source, path, token, mark, end]);
 
   useEffect(
     () => () => {

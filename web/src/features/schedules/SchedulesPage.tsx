@@ -2,7 +2,7 @@
 // them) a form to create one, and pause, resume and delete.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
-import { hasRole, type Role } from '../../../../shared/src/schemas/auth';
+import { hasRole, type Role } from '../../../../shared/src/schemas/enums';
 import type { Schedule } from '../../../../shared/src/schemas/schedule';
 import { when } from '../../components/format';
 import { linkProps, runPath } from '../../lib/router';
