@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import { api, startServer, type TestServer } from '../../server/test/harness';
-import { log, open, server, shot, startBrowserAndServer } from './app';
-import { CATALOG } from './browser';
+import { log, open, shot } from './app';
+import { CATALOG, server, startBrowserAndServer } from './browser';
 
 startBrowserAndServer();
 

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import { api, waitFor } from '../../server/test/harness';
-import { log, open, runIdOf, server, shot, startBrowserAndServer } from './app';
+import { log, open, runIdOf, shot } from './app';
+import { server, startBrowserAndServer } from './browser';
 
 startBrowserAndServer();
 

@@ -7,8 +7,8 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
 import { api, fetchAuthed, startServer, waitFor } from '../../server/test/harness';
-import { log, open, runIdOf, server, shot, startBrowserAndServer } from './app';
-import { CATALOG } from './browser';
+import { log, open, runIdOf, shot } from './app';
+import { CATALOG, server, startBrowserAndServer } from './browser';
 
 startBrowserAndServer();
 
