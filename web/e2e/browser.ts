@@ -1,11 +1,12 @@
 /**
  * What every browser test shares: Debian's Chromium driven by playwright-core (CHROMIUM_PATH points
- * elsewhere), the test catalog, and where screenshots go.
+ * elsewhere), the test catalog, where screenshots go, and a browser and a server per file.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ROOT } from '../../server/test/harness';
+import { afterAll, beforeAll } from 'vitest';
+import { ROOT, startServer, type TestServer } from '../../server/test/harness';
 
 export const CATALOG = path.join(ROOT, 'web/e2e/catalog.yaml');
 export const SHOTS = path.join(ROOT, 'test-results/screenshots');
@@ -39,4 +40,21 @@ export async function openPage(browser: Browser, url: string, { credential, view
   watch?.(page);
   await page.goto(url);
   return page;
+}
+
+/** The file's browser and server (with the test catalog), once `startBrowserAndServer` has started them. */
+export let browser: Browser;
+export let server: TestServer;
+
+/** Starts the file's browser and server before its tests, and stops them after: call once, at the top of a file. */
+export function startBrowserAndServer(): void {
+  beforeAll(async () => {
+    browser = await launchChromium();
+    server = await startServer({ catalogFile: CATALOG });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
 }

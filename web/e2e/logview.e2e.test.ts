@@ -3,29 +3,19 @@
  * finished logs read by byte ranges, every line of a 2.5M-line log reachable, search without a cap
  * that never blocks the page, line links, wrapping and arrival times kept per browser, readable ANSI colours.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { RunEnvelope } from '../../shared/src/schemas/run';
-import { api, fetchAuthed, startServer, waitFor, type TestServer } from '../../server/test/harness';
-import { CATALOG, launchChromium, openPage, type OpenOptions } from './browser';
+import { api, fetchAuthed, waitFor } from '../../server/test/harness';
+import { browser, openPage, server, startBrowserAndServer, type OpenOptions } from './browser';
 
 const BIG = 2_500_000;
 const fmt = (n: number) => n.toLocaleString('en-US');
 
-let browser: Browser;
-let server: TestServer;
 const finished = new Map<string, string>();
 
-beforeAll(async () => {
-  browser = await launchChromium();
-  server = await startServer({ catalogFile: CATALOG });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+startBrowserAndServer();
 
 /** A finished run of `tool`, started once for the whole file. */
 async function finishedRun(tool: string): Promise<string> {

@@ -4,24 +4,12 @@
  * a run it started to the run page and back (the run names the schedule), and pauses it.
  */
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ScheduleList } from '../../shared/src/schemas/schedule';
-import { api, startServer, type TestServer } from '../../server/test/harness';
-import { CATALOG, launchChromium, openPage, SHOTS } from './browser';
+import { api } from '../../server/test/harness';
+import { browser, openPage, server, SHOTS, startBrowserAndServer } from './browser';
 
-let browser: Browser;
-let server: TestServer;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  server = await startServer({ catalogFile: CATALOG });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+startBrowserAndServer();
 
 const open = (route: string) => openPage(browser, server.url + route, { credential: server.adminKey });
 

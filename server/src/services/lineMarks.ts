@@ -8,6 +8,7 @@
 import { open } from 'node:fs/promises';
 import type { LogLineMark } from '../../../shared/src/schemas/logEvent';
 import type { Run } from '../../../shared/src/schemas/run';
+import { scanBreaks } from '../../../shared/src/lineBreaks';
 
 /** A line boundary in a log: `lines` lines end at or before byte `offset`, and one begins there. */
 export interface LineMark {
@@ -15,8 +16,6 @@ export interface LineMark {
   lines: number;
 }
 
-const LF = 0x0a;
-const CR = 0x0d;
 /** Bytes read at once. */
 const PIECE_BYTES = 1024 * 1024;
 /** Logs whose last mark is kept (the least recently counted is forgotten first). */
@@ -29,45 +28,6 @@ function keep(file: string, mark: LineMark): void {
   kept.delete(file);
   kept.set(file, mark);
   if (kept.size > KEPT_MARKS) kept.delete(kept.keys().next().value ?? file);
-}
-
-/**
- * Counts the line breaks in `bytes` (at log offset `base`), after a CR that ended the previous piece
- * when `pendingCr`; answers the breaks counted, where the last one ends, and whether the piece ends with
- * a CR (one more break, or half of a CRLF: the next byte says).
- */
-function countBreaks(bytes: Buffer, base: number, pendingCr: boolean): { breaks: number; lastEnd: number; pendingCr: boolean } {
-  let breaks = 0;
-  let lastEnd = -1;
-  let at = 0;
-  if (pendingCr) {
-    // A CR then LF is one break, ending after the LF; a CR then anything else ends a line by itself.
-    breaks++;
-    if (bytes[0] === LF) at = 1;
-    lastEnd = base + at;
-  }
-  const end = bytes.length;
-  if (bytes.indexOf(CR, at) < 0) {
-    // Output with no CR (most of it): the engine's own search for each LF.
-    for (let nl = bytes.indexOf(LF, at); nl >= 0; nl = bytes.indexOf(LF, nl + 1)) {
-      breaks++;
-      lastEnd = base + nl + 1;
-    }
-    return { breaks, lastEnd, pendingCr: false };
-  }
-  for (; at < end; at++) {
-    const byte = bytes[at];
-    if (byte === LF) {
-      breaks++;
-      lastEnd = base + at + 1;
-    } else if (byte === CR) {
-      if (at + 1 === end) return { breaks, lastEnd, pendingCr: true };
-      if (bytes[at + 1] === LF) at++;
-      breaks++;
-      lastEnd = base + at + 1;
-    }
-  }
-  return { breaks, lastEnd, pendingCr: false };
 }
 
 /**
@@ -86,16 +46,21 @@ export async function lastLineMark(file: string, upTo: number): Promise<LineMark
   try {
     const piece = Buffer.allocUnsafe(PIECE_BYTES);
     let lines = mark.lines;
-    let pendingCr = false;
+    let lastEnd = -1;
+    const onBreak = (end: number) => {
+      lines++;
+      lastEnd = end;
+    };
     for (let at = mark.offset; at < upTo; ) {
       const { bytesRead } = await handle.read(piece, 0, Math.min(PIECE_BYTES, upTo - at), at);
       if (bytesRead === 0) break;
-      const counted = countBreaks(piece.subarray(0, bytesRead), at, pendingCr);
-      lines += counted.breaks;
-      pendingCr = counted.pendingCr;
-      // A CR left pending is not counted yet: the mark stays before it.
-      if (counted.lastEnd >= 0) mark = { offset: counted.lastEnd, lines };
-      at += bytesRead;
+      lastEnd = -1;
+      const scanned = scanBreaks(piece.subarray(0, bytesRead), 0, onBreak);
+      if (lastEnd >= 0) mark = { offset: at + lastEnd, lines };
+      // A CR as the last byte read is not counted yet (it may be half of a CRLF): the next read starts
+      // at it, and the mark stays before it when nothing follows.
+      if (scanned === 0) break;
+      at += scanned;
     }
   } finally {
     await handle.close();

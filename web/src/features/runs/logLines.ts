@@ -7,6 +7,7 @@
  * Both split lines as the server's stream does: every \n, \r\n or lone \r ends a line, and a line
  * break at the very end opens no empty last line.
  */
+import { scanBreaks } from '../../../../shared/src/lineBreaks';
 
 export interface LogLines {
   /** Lines known so far. */
@@ -107,29 +108,21 @@ export class ByteLines implements LogLines {
   index(upTo: number): void {
     const b = this.bytes;
     const end = Math.min(upTo, b.length);
-    let at = this.indexed;
-    // A CR as the last byte so far may be the first half of a CRLF: decided once the next byte is here.
-    const stop = end === b.length ? end : end - 1;
-    // Output with no CR (most of it): the engine's own search finds each LF, many times faster than a loop over bytes.
-    const range = b.subarray(at, Math.max(at, stop));
-    if (range.indexOf(CR) < 0) {
-      for (let nl = range.indexOf(LF); nl >= 0; nl = range.indexOf(LF, nl + 1)) this.addStart(at + nl + 1);
-      at += range.length;
-    }
-    while (at < stop) {
-      const byte = b[at++];
-      if (byte === LF || byte === CR) {
-        if (byte === CR && b[at] === LF) at++;
-        this.addStart(at);
-      }
-    }
-    if (end === b.length && at === b.length) {
+    const atEnd = end === b.length;
+    let at = Math.max(this.indexed, scanBreaks(b.subarray(0, end), this.indexed, this.onBreak));
+    if (atEnd && at === end - 1) {
+      // A CR as the log's last byte ends its last line by itself.
+      this.addStart(end);
+      at = end;
+    } else if (atEnd && at === end) {
       // The last line, when the log does not end with a break.
       const last = this.starts[this.lineCount] ?? 0;
-      if (last < b.length) this.addStart(b.length);
+      if (last < end) this.addStart(end);
     }
     this.indexed = at;
   }
+
+  private readonly onBreak = (next: number): void => this.addStart(next);
 
   private addStart(next: number): void {
     if (this.lineCount + 2 > this.starts.length) {

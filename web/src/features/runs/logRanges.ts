@@ -148,13 +148,21 @@ export class LogEnd {
     return 'numbered';
   }
 
-  /** The lines as they can be shown now: numbered, with those before them counted but empty, or not yet (the same object until numbered). */
+  /**
+   * The lines as they can be shown now: numbered, with those before them counted but empty, or not yet.
+   * The same object while that stays so (the view asks for it at each look and each piece read).
+   */
   shown(): LogLines {
-    if (this.before === null) return (this.view ??= new UnnumberedLines(this.lines));
+    if (this.view?.before !== this.before) this.view = { before: this.before, lines: this.build() };
+    return this.view.lines;
+  }
+
+  private build(): LogLines {
+    if (this.before === null) return new UnnumberedLines(this.lines);
     return this.before > 0 ? new JoinedLines(new CountedLines(this.before), this.lines) : this.lines;
   }
 
-  private view: LogLines | undefined;
+  private view: { before: number | null; lines: LogLines } | undefined;
 }
 
 /** The server's count, asked now, settled or not: the value once it has come (null for a failure). */

@@ -90,7 +90,7 @@ export function useRunLog(runId: string): RunLog {
   /** The render pending for lines that arrived: a timer, then the next frame. */
   const pending = useRef<{ timer: ReturnType<typeof setTimeout> | null; frame: number | null } | null>(null);
   const lastRender = useRef(0);
-  /** Where the live stream starts: after what a running log had written when the page opened (read by bytes). */
+  /** Where the live stream starts: after what a running log had written by its last look (read by bytes, logFollow.ts). */
   const [liveFrom, setLiveFrom] = useState<number | null>(null);
   /** Where the next live event's bytes begin in the log. */
   const liveAt = useRef<number | null>(null);
@@ -132,8 +132,9 @@ export function useRunLog(runId: string): RunLog {
   const end = useEarly(useCallback((signal: AbortSignal) => readLogEnd({ path, token, signal }), [path, token]));
   const mark = useEarly(useCallback(() => client.runs.logLines.query({ run_id: runId }), [client, runId]));
 
-  // A finished log by byte ranges (its end first); a running one's written part in one read of its
-  // bytes, the rest then live from there. Read once per run: the record's later updates change neither.
+  // A finished log by byte ranges (its end first); a running one by looks at its end while it grows
+  // fast (logFollow.ts), then live from where the last look ended, the lines before the end it read
+  // meanwhile by byte ranges. Read once per run: the record's later updates change neither.
   useEffect(() => {
     if (!source || !known) return;
     const abort = new AbortController();
