@@ -125,25 +125,21 @@ export class NodeSlot {
 
   /** SIGKILL, as a crash. */
   async crash(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    this.noteHelper(server);
-    await server.crash();
+    await this.release()?.crash();
   }
 
   /** SIGTERM, and wait for the exit. */
   async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    this.noteHelper(server);
-    await server.stop();
+    await this.release()?.stop();
   }
 
-  private noteHelper(server: TestServer): void {
-    const helper = server.proc.exitCode === null ? spawnHelperOf(server) : undefined;
+  /** The running server, no longer this node's, with its spawn helper noted (to be checked gone later); undefined when none runs. */
+  private release(): TestServer | undefined {
+    const server = this.server;
+    this.server = undefined;
+    const helper = server && server.proc.exitCode === null ? spawnHelperOf(server) : undefined;
     if (helper) this.pids.add(helper);
+    return server;
   }
 
   /** Writes what each of its processes printed to `dir`, one file each; answers the files. */
