@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     tags: config.WORKER_TAGS,
     concurrency: config.MAX_CONCURRENT_RUNS,
     waitRetryMs: config.FLEET_WAIT_RETRY_S * 1000,
+    leaseMs: config.FLEET_LEASE_S * 1000,
     execute: async ({ run_id, name }) => {
       const over = dispatcher.execute(run_id, name);
       consumer.throttle(full());

@@ -8,6 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { FleetBase } from './fleetHarness';
 import { TEST_PG } from './fleetHarness';
 import { spawnHelperOf, startServer, tcpRelay, tempDir, waitFor, type TestServer } from './harness';
@@ -182,4 +184,38 @@ export async function executionLog(): Promise<{ port: number; executions: Map<st
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as net.AddressInfo).port, executions, close: () => void server.close() };
+}
+
+/**
+ * Why runs are still queued, as the fleet's stores see it: each run's job in the queue (its state, and
+ * whether a worker holds its lock), the runs that count against their tool's concurrency, and the
+ * database sessions left in a transaction or waiting on a lock. Printed with a violation, so that a
+ * failure found once explains itself.
+ */
+export async function whyQueued(base: FleetBase, runs: { run_id: string; name: string }[]): Promise<string[]> {
+  const { REDIS_PREFIX: prefix = 'oss-runner', REDIS_URL: url = '' } = base.env;
+  const queue = new Queue('runs.default', { connection: { url }, prefix });
+  const redis = new Redis(url);
+  try {
+    const lines = await Promise.all(
+      runs.map(async ({ run_id, name }) => {
+        const state = await queue.getJobState(run_id);
+        const locked = await redis.exists(`${prefix}:runs.default:${run_id}:lock`);
+        return `${run_id} (${name}): its job is ${state}${locked ? ', locked by a worker' : ''}`;
+      }),
+    );
+    const held = await base.admin.query<{ run_id: string; name: string; status: string; owner: string; process: boolean }>(
+      `SELECT run_id, name, status, owner, process IS NOT NULL AS process FROM ${base.schema}.runs WHERE owner IS NOT NULL AND (status IN ('queued', 'running') OR process IS NOT NULL)`,
+    );
+    lines.push(...held.rows.map((r) => `held: ${r.run_id} (${r.name}) ${r.status} by ${r.owner}${r.process ? ', its process recorded' : ''}`));
+    const sessions = await base.admin.query<{ pid: number; state: string; wait: string | null; for_s: number; query: string }>(
+      `SELECT pid, state, wait_event_type AS wait, EXTRACT(EPOCH FROM now() - state_change)::int AS for_s, left(query, 100) AS query FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid() AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')`,
+    );
+    lines.push(...sessions.rows.map((s) => `session ${s.pid}: ${s.state}${s.wait ? ` (waiting: ${s.wait})` : ''} for ${s.for_s} s: ${s.query}`));
+    return lines;
+  } finally {
+    await queue.close();
+    redis.disconnect();
+  }
 }

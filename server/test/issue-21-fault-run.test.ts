@@ -16,7 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFinal, type Run, type RunEnvelope, type RunList } from '../../shared/src/schemas/run';
-import { executionLog, FAULT_KINDS, NodeSlot, scheduleOf, seeded, type FaultKind, type Step } from './faultFleet';
+import { executionLog, FAULT_KINDS, NodeSlot, scheduleOf, seeded, whyQueued, type FaultKind, type Step } from './faultFleet';
 import { fleetBase, type FleetBase } from './fleetHarness';
 import { api, processesWith, rawLog, tempDir, withAuth, writeCatalog } from './harness';
 
@@ -181,6 +181,8 @@ describe('issue 21: a fleet under faults', () => {
       if (runs.every((r) => isFinal(r.status))) break;
     }
     for (const r of runs.filter((r) => !isFinal(r.status))) violations.push(`run ${r.run_id} (${String(r.params.key)}) is still ${r.status}`);
+    const queued = runs.filter((r) => r.status === 'queued');
+    if (queued.length) violations.push(...(await whyQueued(base, queued)).map((why) => `  why: ${why}`));
     for (const until = Date.now() + 20_000; processesWith(MARKER).length && Date.now() < until; ) await sleep(200);
     const tools = processesWith(MARKER);
     if (tools.length) violations.push(`tool processes left: ${tools.join(', ')}`);

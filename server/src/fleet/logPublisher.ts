@@ -127,7 +127,10 @@ export class LogPublisher implements LogFeed {
     if (ended && out.sent >= length) {
       // The end carries the whole index: a capped log's was rewritten when it closed.
       const times = timesTextFrom(this.deps.logPath(runId), 0).text;
-      for (const [error] of (await this.deps.redis.multi().xadd(key, `${length}-1`, 'e', '1', 't', times).expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
+      // After what the stream holds: a run the fleet judged lost meanwhile is recorded with fewer bytes
+      // than were sent (its end at `length` would be refused, every second, for good).
+      const end = Math.max(length, out.sent);
+      for (const [error] of (await this.deps.redis.multi().xadd(key, `${end}-1`, 'e', '1', 't', times).expire(key, this.options.ttlS).exec()) ?? []) if (error) throw error;
       this.outgoing.delete(runId);
     }
   }

@@ -59,6 +59,10 @@ export class RunQueue {
  * A worker's side: takes jobs from the queues of its tags, up to `concurrency` per queue, and hands
  * each to `execute`, which resolves when the run is over. BullMQ renews the job's lock meanwhile; a
  * job whose worker died is not delivered again (maxStalledCount 0): the run's own lease says it is lost.
+ * A worker that died holding a job before it claimed the run (between a job taken and the claim, or
+ * in a wait for its turn) holds nothing any more after `leaseMs`: its lock lasts that long, the check
+ * for such jobs runs as often, and the API nodes then queue the run again (member.ts). With BullMQ's
+ * own 30 s a run could wait a minute and a half, and every later run of its tool behind it.
  * A run that must wait its turn (RunMustWait: its tool's concurrency or cache, held across the fleet)
  * goes back to the queue, delayed by `waitRetryMs`, for whichever worker is free then.
  */
@@ -68,7 +72,7 @@ export class QueueConsumer {
   /** Set once draining (shutdown): slots freed then take no new job. */
   private stopped = false;
 
-  constructor({ url, prefix, tags, concurrency, waitRetryMs, execute, onError }: { url: string; prefix: string; tags: string[]; concurrency: number; waitRetryMs: number; execute: (job: RunJob) => Promise<void>; onError: (message: string, e: unknown) => void }) {
+  constructor({ url, prefix, tags, concurrency, waitRetryMs, leaseMs, execute, onError }: { url: string; prefix: string; tags: string[]; concurrency: number; waitRetryMs: number; leaseMs: number; execute: (job: RunJob) => Promise<void>; onError: (message: string, e: unknown) => void }) {
     const run = async (job: Job<RunJob>, token?: string) => {
       try {
         await execute(job.data);
@@ -84,6 +88,8 @@ export class QueueConsumer {
         prefix,
         concurrency,
         maxStalledCount: 0,
+        lockDuration: leaseMs,
+        stalledInterval: leaseMs,
       });
       worker.on('error', (e) =>
         // After Redis restarted empty, a job under way is gone from it: its run goes on, recorded in PostgreSQL.

@@ -162,9 +162,18 @@ pg.types.setTypeParser(pg.types.builtins.INT8, Number);
  */
 export type DatabaseMode = 'single' | 'fleet';
 
+/**
+ * How long PostgreSQL keeps a session of ours that sits in a transaction with nothing to do before it
+ * ends it, rolling the transaction back. Our transactions send their statements one after another;
+ * one left idle means its node is gone without the database being told (its host lost power or its
+ * network), and until the session ends its locks stay held: a tool's claim lock would stop every run
+ * of that tool across the fleet for as long as TCP takes to notice (hours).
+ */
+export const IDLE_IN_TRANSACTION_MS = 10_000;
+
 export async function openPool(url: string, mode: DatabaseMode = 'single'): Promise<{ pool: pg.Pool; close: () => Promise<void> }> {
   // A database that does not answer fails a request within seconds (503) rather than holding it.
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000, query_timeout: 30_000, keepAlive: true });
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000, query_timeout: 30_000, keepAlive: true, idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS });
   // An idle connection that breaks (the database restarts) must not crash the server: the next query reconnects.
   pool.on('error', () => undefined);
   try {

@@ -1,0 +1,50 @@
+/**
+ * A node that vanishes in the middle of a transaction (its host loses power or its network: PostgreSQL
+ * is not told) must not hold its locks for long. The claim of a run of a tool with a concurrency takes
+ * the tool's lock in a transaction (server/src/fleet/fleetStore.ts): held by a vanished session, it
+ * would stop every run of that tool across the fleet until TCP gave up on the connection, hours later.
+ * The server's sessions are ended by PostgreSQL once idle in a transaction for IDLE_IN_TRANSACTION_MS.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { IDLE_IN_TRANSACTION_MS, openPool } from '../src/store/pgDb';
+import { schemaUrl, TEST_PG } from './fleetHarness';
+import { tcpRelay } from './harness';
+
+const schema = `osr_vanish_${randomBytes(6).toString('hex')}`;
+const admin = new pg.Client({ connectionString: TEST_PG });
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+});
+
+describe('a node gone in the middle of a transaction', () => {
+  it('holds its locks no longer than IDLE_IN_TRANSACTION_MS', async () => {
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const relay = await tcpRelay(TEST_PG);
+    const target = new URL(TEST_PG);
+    const { pool } = await openPool(schemaUrl(schema, `postgres://${target.username}@127.0.0.1:${relay.port}${target.pathname}`), 'fleet');
+    const lock = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('tool:vanish'))";
+    const gone = await pool.connect();
+    gone.on('error', () => undefined);
+    await gone.query('BEGIN');
+    await gone.query(lock);
+    await relay.vanish();
+
+    // Another node's claim of the same tool waits for the lock, but not for ever.
+    const other = new pg.Client({ connectionString: schemaUrl(schema) });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SET LOCAL lock_timeout = ${IDLE_IN_TRANSACTION_MS + 10_000}`);
+      await expect(other.query(lock)).resolves.toBeDefined();
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+      gone.release(new Error('vanished'));
+      await pool.end();
+    }
+  }, 60_000);
+});
