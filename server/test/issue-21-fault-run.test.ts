@@ -92,19 +92,38 @@ function declaredGaps(log: Buffer): [number, number][] {
   });
 }
 
+/** The shortest note a gap can hold (logMirror.ts's gapFiller): a shorter gap is a blank line. */
+const SHORTEST_NOTE = '\n[oss-runner: 99 bytes of output missing]\n'.length;
+
+/** Where a blank gap (spaces, then a line break) that begins at or before `i` ends, when it is too short for a note; else null. */
+function blankGapEnd(served: Buffer, i: number): number | null {
+  let end = i;
+  while (end < served.length && served[end] === 0x20) end++;
+  return served[end] === 0x0a && end + 1 - i < SHORTEST_NOTE ? end + 1 : null;
+}
+
 /**
  * How a run's log as an API node serves it stands against what its tool wrote (`written`: its worker's
- * own copy): `complete`, `declares gaps`, `ends with its lost run`, or a violation (`!` first).
+ * own copy): `complete`, `declares gaps`, `has gaps too short for a note`, `ends with its lost run`, or a
+ * violation (`!` first).
  */
 function judgeLog(run: Run, served: Buffer, written: Buffer | undefined): string {
   const truth = written ?? Buffer.alloc(0);
   const gaps = declaredGaps(served);
   const inGap = (i: number) => gaps.some(([from, to]) => i >= from && i < to);
-  for (let i = 0; i < served.length; i++) if (served[i] !== truth[i] && !inGap(i)) return `! differs from what its tool wrote at byte ${i} (of ${served.length}) without saying so`;
+  let blank = 0;
+  for (let i = 0; i < served.length; i++) {
+    if (served[i] === truth[i] || inGap(i)) continue;
+    const end = blankGapEnd(served, i);
+    if (end === null) return `! differs from what its tool wrote at byte ${i} (of ${served.length}) without saying so`;
+    blank++;
+    i = end - 1;
+  }
   if (served.length < truth.length && run.status !== 'lost') return `! ends at byte ${served.length} of the ${truth.length} its tool wrote without saying what it lacks`;
   if (run.status !== 'lost' && served.length !== run.log_bytes) return `! is ${served.length} bytes where its record says ${run.log_bytes}`;
   if (run.status === 'succeeded' && truth.toString() !== expectedLog(String(run.params.key), Number(run.params.lines))) return '! succeeded without every line written';
   if (gaps.length) return 'declares gaps';
+  if (blank) return 'has gaps too short for a note';
   return served.length < truth.length ? 'ends with its lost run' : 'complete';
 }
 

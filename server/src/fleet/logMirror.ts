@@ -235,11 +235,15 @@ export class LogMirror implements RunLogs {
   }
 }
 
-/** `n` bytes that say why `n` bytes of output are not here: a line of its own when there is room, padded with spaces. */
-function gapFiller(n: number, why = 'were lost on the way from the worker'): Buffer {
+/**
+ * `n` bytes that say why `n` bytes of output are not here: a line of its own, padded with spaces in
+ * front; a shorter line where the reason does not fit (a gap of a line or two); a blank line only
+ * where not even that fits (under about 40 bytes).
+ */
+export function gapFiller(n: number, why = 'were lost on the way from the worker'): Buffer {
   const filler = Buffer.alloc(n, 0x20);
-  const note = Buffer.from(`\n[oss-runner: ${n} bytes of output ${why}]\n`);
-  if (note.length <= n) note.copy(filler, n - note.length);
+  const note = [why, 'missing'].map((w) => Buffer.from(`\n[oss-runner: ${n} bytes of output ${w}]\n`)).find((b) => b.length <= n);
+  if (note) note.copy(filler, n - note.length);
   else filler[n - 1] = 0x0a;
   return filler;
 }
