@@ -8,12 +8,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import type { RunEnvelope } from '../shared/src/schemas/run';
+import { schemaUrl, TEST_PG, TEST_REDIS } from '../server/test/fleetHarness';
 import { api, startServer, type TestServer } from '../server/test/harness';
 import { BENCH_LOG_CAP, benchCatalog, LINE, median, pct, s, type Row, type Sizes } from './cases';
 import { readCurl } from './readers';
 
-const PG = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface BenchFleet {
   api: [TestServer, TestServer];
@@ -22,15 +21,15 @@ export interface BenchFleet {
 }
 
 export async function startBenchFleet(sizes: Sizes): Promise<BenchFleet> {
-  const admin = new pg.Client({ connectionString: PG });
+  const admin = new pg.Client({ connectionString: TEST_PG });
   await admin.connect();
   const schema = `osr_bench_${randomBytes(6).toString('hex')}`;
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   const catalog = `${benchCatalog(sizes)}  - name: sleeper\n    cmd: ["sleep", "600"]\n`;
   const env = {
-    DATABASE_URL: `${PG}?options=-c%20search_path%3D${schema}`,
-    REDIS_URL: REDIS,
+    DATABASE_URL: schemaUrl(schema),
+    REDIS_URL: TEST_REDIS,
     REDIS_PREFIX: prefix,
     ADMIN_API_KEY: `bench-admin-${randomBytes(12).toString('hex')}`,
     START_RATE_PER_MINUTE: '1000000',
@@ -46,7 +45,7 @@ export async function startBenchFleet(sizes: Sizes): Promise<BenchFleet> {
       await Promise.all([first.stop(), second.stop(), worker.stop()]);
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await admin.end();
-      const redis = new Redis(REDIS);
+      const redis = new Redis(TEST_REDIS);
       for (let cursor = '0'; ; ) {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
         if (keys.length) await redis.unlink(...keys);

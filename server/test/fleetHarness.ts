@@ -15,6 +15,12 @@ export const TEST_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** The DATABASE_URL of `schema` in the test database (or the same database at `server`): a server there keeps its tables in it. */
 export const schemaUrl = (schema: string, server = TEST_PG): string => `${server}?options=-c%20search_path%3D${schema}`;
 
+/** The test database through another port of this host (a relay's): the `server` of `schemaUrl`. */
+export function testPgVia(port: number): string {
+  const target = new URL(TEST_PG);
+  return `postgres://${target.username}@127.0.0.1:${port}${target.pathname}`;
+}
+
 /** A Redis of the test's own: started, killed and started again on the same port. */
 export class TestRedis {
   proc: ChildProcess | undefined;
@@ -67,7 +73,6 @@ export async function fleetBase(env: Record<string, string> = {}, { redis: where
   await admin.connect();
   const schema = `osr_fleet_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
-  const target = new URL(TEST_PG);
   return {
     redis,
     admin,
@@ -79,7 +84,7 @@ export async function fleetBase(env: Record<string, string> = {}, { redis: where
       ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
       ...env,
     },
-    databaseUrlVia: (port) => schemaUrl(schema, `postgres://${target.username}@127.0.0.1:${port}${target.pathname}`),
+    databaseUrlVia: (port) => schemaUrl(schema, testPgVia(port)),
     redisUrlVia: (port) => `redis://127.0.0.1:${port}`,
     async close() {
       await redis?.kill();

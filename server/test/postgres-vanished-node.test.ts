@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IDLE_IN_TRANSACTION_MS, openPool } from '../src/store/pgDb';
-import { schemaUrl, TEST_PG } from './fleetHarness';
+import { schemaUrl, TEST_PG, testPgVia } from './fleetHarness';
 import { tcpRelay } from './harness';
 
 const schema = `osr_vanish_${randomBytes(6).toString('hex')}`;
@@ -24,8 +24,7 @@ describe('a node gone in the middle of a transaction', () => {
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
     const relay = await tcpRelay(TEST_PG);
-    const target = new URL(TEST_PG);
-    const { pool } = await openPool(schemaUrl(schema, `postgres://${target.username}@127.0.0.1:${relay.port}${target.pathname}`), 'fleet');
+    const { pool } = await openPool(schemaUrl(schema, testPgVia(relay.port)), 'fleet');
     const lock = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('tool:vanish'))";
     const gone = await pool.connect();
     gone.on('error', () => undefined);

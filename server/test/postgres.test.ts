@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
+import { schemaUrl, TEST_PG, testPgVia } from './fleetHarness';
 import { api, runToEnd as runToEndOn, startServer, tcpRelay, tempDir, waitFor } from './harness';
 
-const BASE = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CATALOG = `
 tools:
   - name: hello
@@ -28,7 +28,7 @@ let admin: pg.Client;
 const schemas: string[] = [];
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: BASE });
+  admin = new pg.Client({ connectionString: TEST_PG });
   await admin.connect();
 });
 afterAll(async () => {
@@ -41,7 +41,7 @@ async function database(): Promise<{ url: string; schema: string }> {
   const schema = `osr_test_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   schemas.push(schema);
-  return { url: `${BASE}?options=-c%20search_path%3D${schema}`, schema };
+  return { url: schemaUrl(schema), schema };
 }
 
 const runToEnd = async (url: string, name: string): Promise<Run> => (await runToEndOn(url, name)).run;
@@ -140,9 +140,8 @@ describe('on PostgreSQL', () => {
 
   it('answers 503 while the database is away, records a run that ended meanwhile, and recovers when it returns', async () => {
     const { schema } = await database();
-    const pgRelay = await tcpRelay(BASE);
-    const target = new URL(BASE);
-    const url = `postgres://${target.username}@127.0.0.1:${pgRelay.port}${target.pathname}?options=-c%20search_path%3D${schema}`;
+    const pgRelay = await tcpRelay(TEST_PG);
+    const url = schemaUrl(schema, testPgVia(pgRelay.port));
     const server = await startServer({ catalog: CATALOG, env: { DATABASE_URL: url } });
     try {
       const run = (await api<RunEnvelope>(server.url, 'POST', '/set/pause')).body.run;
