@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { FleetBase } from './fleetHarness';
+import type { FleetBase, TestRedis } from './fleetHarness';
 import { TEST_PG } from './fleetHarness';
 import { spawnHelperOf, startServer, tcpRelay, tempDir, waitFor, type TestServer } from './harness';
 
@@ -192,7 +192,7 @@ export async function executionLog(): Promise<{ port: number; executions: Map<st
  * database sessions left in a transaction or waiting on a lock. Printed with a violation, so that a
  * failure found once explains itself.
  */
-export async function whyQueued(base: FleetBase, runs: { run_id: string; name: string }[]): Promise<string[]> {
+export async function whyQueued(base: FleetBase<TestRedis | null>, runs: { run_id: string; name: string }[]): Promise<string[]> {
   const { REDIS_PREFIX: prefix = 'oss-runner', REDIS_URL: url = '' } = base.env;
   const queue = new Queue('runs.default', { connection: { url }, prefix });
   const redis = new Redis(url);
