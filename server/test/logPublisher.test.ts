@@ -49,4 +49,29 @@ describe('the log publisher', () => {
     expect(publisher.sending(runId)).toBe(false);
     expect(errors).toEqual([]);
   });
+
+  it('tries a copy that keeps failing less and less often, says so once, and tries at once when Redis is back', async () => {
+    const runId = randomUUID();
+    const logPath = path.join(tempDir(), `${runId}.log`);
+    writeFileSync(logPath, 'line 1\n');
+    const key = streamKey(prefix, runId);
+    // Not a stream: every copy fails, as long as the key stays.
+    await redis.set(key, 'in the way');
+    const errors: string[] = [];
+    let tries = 0;
+    const state = () => {
+      tries++;
+      return Promise.resolve({ length: 7, ended: null });
+    };
+    const publisher = new LogPublisher({ redis, prefix, state, logPath: () => logPath }, { ttlS: 60, liveTtlS: 60, onError: (message) => errors.push(message) });
+    publisher.publish(runId);
+    // Tries at 0, 1 and 3 s (not every second): told once.
+    await new Promise((r) => setTimeout(r, 3200));
+    expect(tries).toBe(3);
+    expect(errors).toHaveLength(1);
+    await redis.del(key);
+    // The next try would be 4 s away; Redis answering again (its connection ready) brings it now.
+    redis.emit('ready');
+    await waitFor('the copy', async () => (await redis.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] === '7-0', 500);
+  });
 });

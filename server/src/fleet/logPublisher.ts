@@ -19,7 +19,12 @@ interface Outgoing {
   resync: boolean;
   /** The one retry pending while Redis does not answer (output meanwhile waits in the log file). */
   retry?: NodeJS.Timeout | undefined;
+  /** Copies failed in a row: the retries wait longer as they go on. */
+  failures: number;
 }
+
+/** The longest wait between two tries of a copy that keeps failing (Redis coming back tries at once). */
+const RETRY_MAX_MS = 30_000;
 
 /**
  * The worker's side: a LogFeed that, besides telling local readers, copies each run's new log bytes
@@ -35,9 +40,16 @@ export class LogPublisher implements LogFeed {
     private readonly deps: { redis: Redis; prefix: string; state: (runId: string) => Promise<LogState>; logPath: (runId: string) => string },
     private readonly options: { ttlS: number; liveTtlS: number; onError: (message: string, e: unknown) => void },
   ) {
-    // A Redis that comes back may have come back empty, or without the last writes: check before sending on.
+    // A Redis that comes back may have come back empty, or without the last writes: check before sending
+    // on, at once (a retry waiting its turn is not waited for).
     deps.redis.on('ready', () => {
-      for (const out of this.outgoing.values()) out.resync = true;
+      for (const [runId, out] of this.outgoing) {
+        out.resync = true;
+        if (!out.retry) continue;
+        clearTimeout(out.retry);
+        out.retry = undefined;
+        this.publish(runId);
+      }
     });
   }
 
@@ -48,7 +60,7 @@ export class LogPublisher implements LogFeed {
   publish(runId: string): void {
     this.local.publish(runId);
     let out = this.outgoing.get(runId);
-    if (!out) this.outgoing.set(runId, (out = { sent: 0, timesSent: 0, flushing: false, again: false, resync: false }));
+    if (!out) this.outgoing.set(runId, (out = { sent: 0, timesSent: 0, flushing: false, again: false, resync: false, failures: 0 }));
     if (out.flushing) out.again = true;
     else if (!out.retry) void this.flush(runId, out);
   }
@@ -70,13 +82,18 @@ export class LogPublisher implements LogFeed {
         out.again = false;
         await this.send(runId, out);
       } while (out.again);
+      out.failures = 0;
     } catch (e) {
-      if (!out.resync) this.options.onError(`copying the log of run ${runId} to Redis failed; trying again every second`, e);
+      // Told once, then every tenth try in a row (a failure that lasts is not one line a second).
+      if (out.failures++ % 10 === 0) this.options.onError(`copying the log of run ${runId} to Redis failed${out.failures > 1 ? ` ${out.failures} times in a row` : ''}; trying again, less often as it goes on`, e);
       out.resync = true;
-      out.retry = setTimeout(() => {
-        out.retry = undefined;
-        this.publish(runId);
-      }, 1000);
+      out.retry = setTimeout(
+        () => {
+          out.retry = undefined;
+          this.publish(runId);
+        },
+        Math.min(RETRY_MAX_MS, 1000 * 2 ** Math.min(out.failures - 1, 5)),
+      );
       out.retry.unref();
     } finally {
       out.flushing = false;
