@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/src/schemas/run';
-import { builtEntry, freePort, ROOT, startServer, tcpRelay, waitFor, type TestServer } from './harness';
+import { builtEntry, freePort, ROOT, startServer, waitFor, type TestServer } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 const CATALOG = `
 tools:

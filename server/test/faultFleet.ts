@@ -12,7 +12,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FleetBase, TestRedis } from './fleetHarness';
 import { TEST_PG } from './fleetHarness';
-import { spawnHelperOf, startServer, tcpRelay, tempDir, waitFor, type TestServer } from './harness';
+import { spawnHelperOf, startServer, tempDir, waitFor, type TestServer } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 /** A pseudo-random generator (mulberry32): the same seed gives the same schedule. */
 export function seeded(seed: number): () => number {

@@ -19,7 +19,8 @@ import type { LogTimes } from '../../shared/src/schemas/logEvent';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { streamKey } from '../src/fleet/logStreams';
 import { fleetBase, TEST_PG, type FleetBase } from './fleetHarness';
-import { api, endRun, fetchAuthed, tcpRelay, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, endRun, fetchAuthed, linesOf, processesWith, rawLog, readSse, startServer, tempDir, trpcClient, waitFor, writeCatalog, type TestServer } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 const LEASE_S = 2;
 const CATALOG = `

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet } from '../../shared/src/schemas/fleet';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { fleetBase, TEST_PG, type FleetBase } from './fleetHarness';
-import { api, endRun, linesOf, processesWith, readSse, startServer, tcpRelay, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, endRun, linesOf, processesWith, readSse, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 const LEASE_S = 2;
 const gates = tempDir('oss-runner-gates-');

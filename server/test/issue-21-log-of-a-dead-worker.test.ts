@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunEnvelope } from '../../shared/src/schemas/run';
 import { fleetBase, type FleetBase } from './fleetHarness';
-import { api, rawLog, readSse, startServer, tcpRelay, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { api, rawLog, readSse, startServer, tempDir, waitFor, writeCatalog, type TestServer } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 const CATALOG = `tools:\n  - name: ticker\n    cmd: ["bash", "-c", "for i in $(seq 1 30); do echo tick $i; sleep 0.1; done"]\n`;
 

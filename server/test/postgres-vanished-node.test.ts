@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IDLE_IN_TRANSACTION_MS, openPool } from '../src/store/pgDb';
 import { schemaUrl, TEST_PG, testPgVia } from './fleetHarness';
-import { tcpRelay } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 const schema = `osr_vanish_${randomBytes(6).toString('hex')}`;
 const admin = new pg.Client({ connectionString: TEST_PG });

@@ -12,7 +12,8 @@ import type { CreatedApiKey } from '../../shared/src/schemas/auth';
 import type { Health, Readiness } from '../../shared/src/schemas/health';
 import type { Run, RunEnvelope, RunList } from '../../shared/src/schemas/run';
 import { schemaUrl, TEST_PG, testPgVia } from './fleetHarness';
-import { api, runToEnd as runToEndOn, startServer, tcpRelay, tempDir, waitFor } from './harness';
+import { api, runToEnd as runToEndOn, startServer, tempDir, waitFor } from './harness';
+import { tcpRelay } from './tcpRelay';
 
 const CATALOG = `
 tools:
