@@ -3,6 +3,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { timesTextFrom } from '../services/arrivalTimes';
+import { retryDelayMs } from '../lib/retryDelay';
 import { LocalLogFeed, type LogFeed } from '../services/logFeed';
 import type { LogState } from '../services/logStream';
 import { BATCH_ENTRIES, ENTRY_BYTES, parseId, streamKey } from './logStreams';
@@ -22,9 +23,6 @@ interface Outgoing {
   /** Copies failed in a row: the retries wait longer as they go on. */
   failures: number;
 }
-
-/** The longest wait between two tries of a copy that keeps failing (Redis coming back tries at once). */
-const RETRY_MAX_MS = 30_000;
 
 /**
  * The worker's side: a LogFeed that, besides telling local readers, copies each run's new log bytes
@@ -92,7 +90,7 @@ export class LogPublisher implements LogFeed {
           out.retry = undefined;
           this.publish(runId);
         },
-        Math.min(RETRY_MAX_MS, 1000 * 2 ** Math.min(out.failures - 1, 5)),
+        retryDelayMs(out.failures - 1),
       );
       out.retry.unref();
     } finally {

@@ -8,15 +8,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Run } from '../../../../shared/src/schemas/run';
 import { asDomainError } from '../../errors';
+import { retryDelayMs } from '../../lib/retryDelay';
 import type { RunPatch, RunStore } from '../../store/runStore';
 import type { RunFeed } from '../runFeed';
 
 /** How long a run's state is tried again while the database is unreachable (and while shutting down). */
 const PERSIST_MS = 10 * 60 * 1000;
 export const SHUTDOWN_PERSIST_MS = 5000;
-
-/** The longest wait between two tries of a run's final record that did not land (a full disk, say). */
-const RECORD_RETRY_MAX_MS = 30_000;
 
 export class RunRecords {
   /**
@@ -137,7 +135,7 @@ export class RunRecords {
   private retryEnd(runId: string, patch: RunPatch, landedLate: (final: Run | null) => void): void {
     const work = (async () => {
       for (let attempt = 1; ; attempt++) {
-        await Promise.race([sleep(Math.min(RECORD_RETRY_MAX_MS, 1000 * 2 ** Math.min(attempt, 5)), undefined, { ref: false }), this.wake.promise]);
+        await Promise.race([sleep(retryDelayMs(attempt), undefined, { ref: false }), this.wake.promise]);
         const final = await this.writeEnd(runId, patch).then((r) => r ?? null, () => undefined);
         if (final === undefined) continue;
         landedLate(final);
