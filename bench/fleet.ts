@@ -4,15 +4,11 @@
  * Stream to one `curl -N` reader on each API node, beside the single server's SSE time measured in the
  * same invocation; and stops asked on the API node that did not start the run.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import type { RunEnvelope } from '../shared/src/schemas/run';
-import { schemaUrl, TEST_PG, TEST_REDIS } from '../server/test/fleetHarness';
+import { fleetBase } from '../server/test/fleetHarness';
 import { api, startServer, type TestServer } from '../server/test/harness';
 import { BENCH_LOG_CAP, benchCatalog, LINE, median, pct, s, type Row, type Sizes } from './cases';
 import { readCurl } from './readers';
-
 
 export interface BenchFleet {
   api: [TestServer, TestServer];
@@ -21,21 +17,9 @@ export interface BenchFleet {
 }
 
 export async function startBenchFleet(sizes: Sizes): Promise<BenchFleet> {
-  const admin = new pg.Client({ connectionString: TEST_PG });
-  await admin.connect();
-  const schema = `osr_bench_${randomBytes(6).toString('hex')}`;
-  const prefix = `bench-${randomBytes(4).toString('hex')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
+  const base = await fleetBase({ START_RATE_PER_MINUTE: '1000000', MAX_CONCURRENT_RUNS: '8', MAX_LOG_BYTES: String(BENCH_LOG_CAP) }, { redis: 'machine' });
   const catalog = `${benchCatalog(sizes)}  - name: sleeper\n    cmd: ["sleep", "600"]\n`;
-  const env = {
-    DATABASE_URL: schemaUrl(schema),
-    REDIS_URL: TEST_REDIS,
-    REDIS_PREFIX: prefix,
-    ADMIN_API_KEY: `bench-admin-${randomBytes(12).toString('hex')}`,
-    START_RATE_PER_MINUTE: '1000000',
-    MAX_CONCURRENT_RUNS: '8',
-    MAX_LOG_BYTES: String(BENCH_LOG_CAP),
-  };
+  const env = base.env;
   const first = await startServer({ catalog, env, built: true });
   const [second, worker] = await Promise.all([startServer({ catalog, env, built: true }), startServer({ catalog, env, worker: true, built: true })]);
   return {
@@ -43,15 +27,7 @@ export async function startBenchFleet(sizes: Sizes): Promise<BenchFleet> {
     worker,
     async stop() {
       await Promise.all([first.stop(), second.stop(), worker.stop()]);
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
-      const redis = new Redis(TEST_REDIS);
-      for (let cursor = '0'; ; ) {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length) await redis.unlink(...keys);
-        if ((cursor = next) === '0') break;
-      }
-      redis.disconnect();
+      await base.close();
     },
   };
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort, waitFor } from './harness';
 
@@ -63,6 +64,20 @@ export interface FleetBase<R extends TestRedis | null = TestRedis> {
   close(): Promise<void>;
 }
 
+/** Deletes every key under `prefix` from the Redis at `url`. */
+async function unlinkPrefixed(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url);
+  try {
+    for (let cursor = '0'; ; ) {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await client.unlink(...keys);
+      if ((cursor = next) === '0') break;
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** A fleet's base; `env` is added to (and overrides) what every node gets. */
 export async function fleetBase(env?: Record<string, string>, options?: { redis?: 'own' }): Promise<FleetBase>;
 export async function fleetBase(env: Record<string, string>, options: { redis: 'machine' }): Promise<FleetBase<null>>;
@@ -73,6 +88,7 @@ export async function fleetBase(env: Record<string, string> = {}, { redis: where
   await admin.connect();
   const schema = `osr_fleet_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
+  const prefix = `t${randomBytes(4).toString('hex')}`;
   return {
     redis,
     admin,
@@ -80,14 +96,16 @@ export async function fleetBase(env: Record<string, string> = {}, { redis: where
     env: {
       DATABASE_URL: schemaUrl(schema),
       REDIS_URL: redis?.url ?? TEST_REDIS,
-      REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
+      REDIS_PREFIX: prefix,
       ADMIN_API_KEY: `test-admin-${randomBytes(12).toString('hex')}`,
       ...env,
     },
     databaseUrlVia: (port) => schemaUrl(schema, testPgVia(port)),
     redisUrlVia: (port) => `redis://127.0.0.1:${port}`,
     async close() {
-      await redis?.kill();
+      // The test's own Redis goes with everything in it; on the machine's, the fleet's keys go.
+      if (redis) await redis.kill();
+      else await unlinkPrefixed(TEST_REDIS, env.REDIS_PREFIX ?? prefix);
       // A session still in a transaction on its tables would hold the drop for good: said, not waited on.
       await admin.query("SET lock_timeout = '20s'");
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((e: unknown) => console.warn(`schema ${schema} left in the test database: ${(e as Error).message}`));
