@@ -5,26 +5,23 @@
  * would stop every run of that tool across the fleet until TCP gave up on the connection, hours later.
  * The server's sessions are ended by PostgreSQL once idle in a transaction for IDLE_IN_TRANSACTION_MS.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDLE_IN_TRANSACTION_MS, openPool } from '../src/store/pgDb';
-import { schemaUrl, TEST_PG, testPgVia } from './fleetHarness';
+import { fleetBase, schemaUrl, TEST_PG, testPgVia, type FleetBase } from './fleetHarness';
 import { tcpRelay } from './tcpRelay';
 
-const schema = `osr_vanish_${randomBytes(6).toString('hex')}`;
-const admin = new pg.Client({ connectionString: TEST_PG });
-afterAll(async () => {
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.end();
+/** A schema of the test's own (no fleet is started in it). */
+let base: FleetBase<null>;
+beforeAll(async () => {
+  base = await fleetBase({}, { redis: 'machine' });
 });
+afterAll(() => base?.close());
 
 describe('a node gone in the middle of a transaction', () => {
   it('holds its locks no longer than IDLE_IN_TRANSACTION_MS', async () => {
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
     const relay = await tcpRelay(TEST_PG);
-    const { pool } = await openPool(schemaUrl(schema, testPgVia(relay.port)), 'fleet');
+    const { pool } = await openPool(schemaUrl(base.schema, testPgVia(relay.port)), 'fleet');
     const lock = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('tool:vanish'))";
     const gone = await pool.connect();
     gone.on('error', () => undefined);
@@ -33,7 +30,7 @@ describe('a node gone in the middle of a transaction', () => {
     await relay.vanish();
 
     // Another node's claim of the same tool waits for the lock, but not for ever.
-    const other = new pg.Client({ connectionString: schemaUrl(schema) });
+    const other = new pg.Client({ connectionString: base.env.DATABASE_URL });
     await other.connect();
     try {
       await other.query('BEGIN');
