@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import type { RunEnvelope } from '../shared/src/schemas/run';
-import { api } from '../server/test/harness';
+import { api, procStat } from '../server/test/harness';
 import { FULL, startBenchServer } from './cases';
 
 const runs = Number(process.argv[2] ?? 3);
@@ -23,16 +23,14 @@ function treeCpu(): Record<string, number> {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      let comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
-      if (comm === 'chromium') comm = /--type=([\w-]+)/.exec(readFileSync(`/proc/${d}/cmdline`, 'utf8'))?.[1] ?? 'browser';
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(d), { ppid: Number(f[1]), comm, ms: (Number(f[11]) + Number(f[12])) * 10 });
+      const stat = procStat(`/proc/${d}/stat`);
+      const comm = stat.comm === 'chromium' ? (/--type=([\w-]+)/.exec(readFileSync(`/proc/${d}/cmdline`, 'utf8'))?.[1] ?? 'browser') : stat.comm;
+      procs.set(Number(d), { ppid: stat.ppid, comm, ms: stat.cpuMs });
       if (process.env.THREADS && comm === 'renderer')
         for (const t of readdirSync(`/proc/${d}/task`)) {
-          const ts = readFileSync(`/proc/${d}/task/${t}/stat`, 'utf8');
-          const tf = ts.slice(ts.lastIndexOf(')') + 2).split(' ');
-          threads.set(`${d}/${ts.slice(ts.indexOf('(') + 1, ts.lastIndexOf(')'))}`, (threads.get(`${d}/${ts.slice(ts.indexOf('(') + 1, ts.lastIndexOf(')'))}`) ?? 0) + (Number(tf[11]) + Number(tf[12])) * 10);
+          const thread = procStat(`/proc/${d}/task/${t}/stat`);
+          const key = `${d}/${thread.comm}`;
+          threads.set(key, (threads.get(key) ?? 0) + thread.cpuMs);
         }
     } catch {
       // Gone meanwhile.

@@ -161,12 +161,15 @@ export async function startServer(opts: { catalog?: string; catalogFile?: string
 }
 
 /** CPU time (user and system) process `pid` has used, in milliseconds, from /proc (clock ticks of 10 ms). */
-function cpuMsOf(pid: number): number {
-  // The fields after the command name (which may hold spaces), from the 3rd: utime is the 14th field, stime the 15th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** A process's (or a thread's) `stat` file (`/proc/<pid>/stat`, `/proc/<pid>/task/<tid>/stat`): its name, parent and CPU time. */
+export function procStat(file: string): { comm: string; ppid: number; cpuMs: number } {
+  const stat = readFileSync(file, 'utf8');
+  // The fields after the command name (which may hold spaces), from the 3rd: ppid is the 4th field, utime the 14th, stime the 15th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ppid: Number(fields[1]), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 };
 }
+
+const cpuMsOf = (pid: number): number => procStat(`/proc/${pid}/stat`).cpuMs;
 
 /** A run's raw log (`GET /runs/{id}/log`) as bytes. */
 export async function rawLog(base: string, runId: string): Promise<Buffer> {
